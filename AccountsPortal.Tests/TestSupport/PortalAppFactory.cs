@@ -1,0 +1,105 @@
+using System.Net;
+using System.Net.Sockets;
+using AccountsPortal.Data;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.Mvc.Testing.Handlers;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+
+namespace AccountsPortal.Tests.TestSupport;
+
+/// <summary>
+/// The real portal with its own temporary SQLite file and a controllable clock. In memory by default;
+/// <see cref="StartKestrel"/> puts it on a real socket at http://localhost:PORT for browsers.
+/// </summary>
+public sealed class PortalAppFactory : WebApplicationFactory<Program>
+{
+    private readonly DirectoryInfo directory = Directory.CreateTempSubdirectory("accountsportal-tests-");
+    private readonly Dictionary<string, string?> settings = new();
+
+    public PortalAppFactory()
+    {
+        DatabasePath = Path.Combine(directory.FullName, "portal.db");
+        settings["Database:SqlitePath"] = DatabasePath;
+    }
+
+    public string DatabasePath { get; }
+
+    /// <summary>Starts at the real time (cookies and browsers live in real time); tests move it forward.</summary>
+    public FakeTimeProvider Time { get; } = new(DateTimeOffset.UtcNow);
+
+    /// <summary>The origin a browser uses once <see cref="StartKestrel"/> ran; localhost, since an IP is no WebAuthn RP ID.</summary>
+    public Uri? ServerAddress { get; private set; }
+
+    /// <summary>Overrides a configuration value; call before the app starts.</summary>
+    public PortalAppFactory WithSetting(string key, string? value)
+    {
+        settings[key] = value;
+        return this;
+    }
+
+    public PortalAppFactory StartKestrel()
+    {
+        var port = FreeTcpPort();
+        ServerAddress = new Uri($"http://localhost:{port}");
+        UseKestrel(kestrel => kestrel.ListenLocalhost(port));
+        StartServer();
+        return this;
+    }
+
+    /// <summary>A client that keeps cookies in <paramref name="cookies"/> and does not follow redirects.</summary>
+    public HttpClient CreatePortalClient(CookieContainer? cookies = null)
+    {
+        var client = CreateDefaultClient(ServerAddress ?? new Uri("http://localhost"), new CookieContainerHandler(cookies ?? new CookieContainer()));
+        return client;
+    }
+
+    public T WithScope<T>(Func<IServiceProvider, T> action)
+    {
+        using var scope = Services.CreateScope();
+        return action(scope.ServiceProvider);
+    }
+
+    public async Task<T> WithDbAsync<T>(Func<PortalDbContext, Task<T>> query)
+    {
+        await using var scope = Services.CreateAsyncScope();
+        return await query(scope.ServiceProvider.GetRequiredService<PortalDbContext>());
+    }
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        builder.UseEnvironment("Testing");
+        foreach (var (key, value) in settings)
+        {
+            builder.UseSetting(key, value);
+        }
+
+        builder.ConfigureServices(services => services.AddSingleton<TimeProvider>(Time));
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        if (disposing)
+        {
+            SqliteConnection.ClearAllPools();
+            try
+            {
+                directory.Delete(recursive: true);
+            }
+            catch (IOException)
+            {
+                // A file still open elsewhere; the temp folder is cleaned by the OS.
+            }
+        }
+    }
+
+    private static int FreeTcpPort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

@@ -1,0 +1,86 @@
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace AccountsPortal.Data;
+
+/// <summary>
+/// Runs before the server accepts requests: makes sure the database file can be written, applies
+/// migrations, switches the file to WAL and checks that every connection setting took effect.
+/// </summary>
+public sealed class DatabaseInitializer(
+    IServiceScopeFactory scopeFactory,
+    IOptions<DatabaseOptions> options,
+    IWebHostEnvironment environment,
+    ILogger<DatabaseInitializer> logger) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var path = options.Value.ResolveSqlitePath(environment.ContentRootPath);
+        EnsureWritable(path);
+
+        await using var scope = scopeFactory.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<PortalDbContext>();
+        try
+        {
+            await db.Database.OpenConnectionAsync(cancellationToken);
+            await ExecuteScalarAsync(db, "PRAGMA journal_mode=WAL;", cancellationToken);
+            await db.Database.MigrateAsync(cancellationToken);
+            await CheckSettingsAsync(db, cancellationToken);
+        }
+        catch (SqliteException exception)
+        {
+            throw new PortalStartupException(
+                $"The database '{path}' could not be opened or migrated: {exception.Message}", exception);
+        }
+        finally
+        {
+            await db.Database.CloseConnectionAsync();
+        }
+
+        logger.LogInformation("Database ready at {DatabasePath}", path);
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    private static void EnsureWritable(string path)
+    {
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            // Opening for append proves we may write the file without changing it.
+            using var probe = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite);
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+            throw new PortalStartupException(
+                $"The database path '{path}' is not writable ({exception.Message}). " +
+                "Set Database:SqlitePath (or the environment variable Database__SqlitePath) to a writable location.",
+                exception);
+        }
+    }
+
+    private async Task CheckSettingsAsync(PortalDbContext db, CancellationToken cancellationToken)
+    {
+        var journalMode = await ExecuteScalarAsync(db, "PRAGMA journal_mode;", cancellationToken);
+        var synchronous = await ExecuteScalarAsync(db, "PRAGMA synchronous;", cancellationToken);
+        var busyTimeout = await ExecuteScalarAsync(db, "PRAGMA busy_timeout;", cancellationToken);
+
+        // synchronous: 2 means FULL.
+        if (!string.Equals(journalMode, "wal", StringComparison.OrdinalIgnoreCase)
+            || synchronous != "2"
+            || busyTimeout != options.Value.BusyTimeoutMilliseconds.ToString(System.Globalization.CultureInfo.InvariantCulture))
+        {
+            throw new PortalStartupException(
+                $"The database settings did not take effect (journal_mode={journalMode}, synchronous={synchronous}, busy_timeout={busyTimeout}).");
+        }
+    }
+
+    private static async Task<string?> ExecuteScalarAsync(PortalDbContext db, string sql, CancellationToken cancellationToken)
+    {
+        await using var command = db.Database.GetDbConnection().CreateCommand();
+        command.CommandText = sql;
+        var value = await command.ExecuteScalarAsync(cancellationToken);
+        return Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture);
+    }
+}

@@ -1,0 +1,60 @@
+using AccountsPortal.Features.Accounts.LoginSessions;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.AspNetCore.Mvc;
+
+namespace AccountsPortal.Features.Accounts;
+
+/// <summary>The HTTP endpoints of accounts: the only places where sign-in cookies are set or cleared.</summary>
+internal static class AccountEndpoints
+{
+    public static IEndpointRouteBuilder MapAccountEndpoints(this IEndpointRouteBuilder endpoints)
+    {
+        var account = endpoints.MapGroup("/account");
+
+        account.MapGet("/complete-sign-in", CompleteSignInAsync);
+        account.MapPost("/logout", LogOutAsync);
+        account.MapPost("/recovery-key/saved", ConfirmRecoveryKeySaved);
+
+        return endpoints;
+    }
+
+    /// <summary>Signs in the browser that started a verified login session, exactly once.</summary>
+    private static async Task<IResult> CompleteSignInAsync(
+        [FromQuery] string? session,
+        HttpContext context,
+        LoginSessionService loginSessions,
+        UserManager<PortalUser> users,
+        SignInManager<PortalUser> signInManager,
+        CancellationToken cancellationToken)
+    {
+        var completion = await loginSessions.ConsumeAsync(session, PendingLoginCookie.Read(context), cancellationToken);
+        var user = completion.Succeeded ? await users.FindByIdAsync(completion.UserId!) : null;
+        if (user is null)
+        {
+            return Results.LocalRedirect(LoginPage.ExpiredSessionUrl);
+        }
+
+        await signInManager.SignInAsync(user, isPersistent: false);
+        PendingLoginCookie.Delete(context);
+        return Results.LocalRedirect(LocalReturnUrl.Sanitize(completion.ReturnUrl));
+    }
+
+    private static async Task<IResult> LogOutAsync(SignInManager<PortalUser> signInManager)
+    {
+        await signInManager.SignOutAsync();
+        return Results.LocalRedirect(LoginPage.SignedOutUrl);
+    }
+
+    /// <summary>The recovery key screen's "Continue": only after the person confirmed they saved the key.</summary>
+    private static IResult ConfirmRecoveryKeySaved([FromForm] string? saved, [FromForm] string? returnUrl)
+    {
+        if (saved != "on")
+        {
+            return Results.Problem(
+                statusCode: StatusCodes.Status400BadRequest,
+                title: "Confirm that you have saved your recovery key before continuing.");
+        }
+
+        return Results.LocalRedirect(LocalReturnUrl.Sanitize(returnUrl));
+    }
+}

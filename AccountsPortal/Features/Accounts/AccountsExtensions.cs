@@ -1,0 +1,71 @@
+using AccountsPortal.Data;
+using AccountsPortal.Features.Accounts.LoginSessions;
+using AccountsPortal.Features.Accounts.RecoveryKeys;
+using AccountsPortal.Features.Accounts.SignIn;
+using AccountsPortal.Features.Accounts.SignUp;
+using Microsoft.AspNetCore.Components.Authorization;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace AccountsPortal.Features.Accounts;
+
+public static class AccountsExtensions
+{
+    public static WebApplicationBuilder AddAccounts(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.TryAddSingleton(TimeProvider.System);
+
+        services.AddCascadingAuthenticationState();
+        services.AddScoped<AuthenticationStateProvider, SecurityStampRevalidation>();
+        services.AddAuthentication(IdentityConstants.ApplicationScheme).AddIdentityCookies();
+        services.AddAuthorization();
+
+        services.AddIdentityCore<PortalUser>(ConfigureIdentityDefaults)
+            .AddEntityFrameworkStores<PortalDbContext>()
+            .AddSignInManager()
+            .AddDefaultTokenProviders();
+        // Operators may override any of the defaults above from the "Identity" section.
+        services.Configure<IdentityOptions>(builder.Configuration.GetSection("Identity"));
+
+        services.ConfigureApplicationCookie(cookie =>
+        {
+            cookie.Cookie.Name = "AccountsPortal.Auth";
+            cookie.Cookie.SameSite = SameSiteMode.Lax;
+            cookie.LoginPath = LoginPage.Path;
+            cookie.ReturnUrlParameter = "returnUrl";
+            cookie.AccessDeniedPath = LoginPage.Path;
+        });
+
+        services.Configure<LoginSessionOptions>(builder.Configuration.GetSection(LoginSessionOptions.SectionName));
+        services.AddScoped<SecondFactorDirectory>();
+        services.AddScoped<LoginSessionService>();
+        services.AddScoped<PasswordSignIn>();
+        services.AddScoped<AccountRegistration>();
+        services.AddScoped<RecoveryKeyService>();
+        return builder;
+    }
+
+    public static IEndpointRouteBuilder MapAccounts(this IEndpointRouteBuilder endpoints) =>
+        endpoints.MapAccountEndpoints();
+
+    private static void ConfigureIdentityDefaults(IdentityOptions options)
+    {
+        options.User.RequireUniqueEmail = true;
+        // The user name is the email, so allow every character an email may hold.
+        options.User.AllowedUserNameCharacters = string.Empty;
+        options.SignIn.RequireConfirmedAccount = false;
+
+        // Length over composition rules: long passphrases are both easier to remember and harder to guess.
+        options.Password.RequiredLength = 12;
+        options.Password.RequiredUniqueChars = 4;
+        options.Password.RequireDigit = false;
+        options.Password.RequireLowercase = false;
+        options.Password.RequireUppercase = false;
+        options.Password.RequireNonAlphanumeric = false;
+
+        options.Lockout.AllowedForNewUsers = true;
+        options.Lockout.MaxFailedAccessAttempts = 5;
+        options.Lockout.DefaultLockoutTimeSpan = TimeSpan.FromMinutes(15);
+    }
+}

@@ -1,0 +1,30 @@
+namespace AccountsPortal.Features.Accounts;
+
+/// <summary>Keeps return URLs on this site: anything that could leave it becomes the account page.</summary>
+public static class LocalReturnUrl
+{
+    public const string Default = "/account";
+    public const int MaxLength = 1024;
+
+    public static string Sanitize(string? returnUrl) =>
+        IsLocal(returnUrl) ? returnUrl! : Default;
+
+    /// <summary>
+    /// A single leading slash followed by a path; rejects "//host", "/\host" (browsers read a
+    /// backslash as a slash), absolute URLs, and control characters that browsers strip.
+    /// </summary>
+    public static bool IsLocal(string? url)
+    {
+        if (string.IsNullOrEmpty(url) || url.Length > MaxLength || url[0] != '/')
+        {
+            return false;
+        }
+
+        if (url.Length > 1 && (url[1] == '/' || url[1] == '\\'))
+        {
+            return false;
+        }
+
+        return !url.Any(c => char.IsControl(c) || c == '\\');
+    }
+}

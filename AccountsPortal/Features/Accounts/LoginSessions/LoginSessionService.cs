@@ -1,0 +1,128 @@
+using System.Buffers.Text;
+using System.Security.Cryptography;
+using System.Text;
+using AccountsPortal.Data;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace AccountsPortal.Features.Accounts.LoginSessions;
+
+/// <summary>Creates, verifies and consumes login sessions. Every state change is a single conditional UPDATE.</summary>
+public sealed class LoginSessionService(
+    PortalDbContext db,
+    SecondFactorDirectory secondFactors,
+    TimeProvider time,
+    IOptions<LoginSessionOptions> options)
+{
+    public const string CompletionPath = "/account/complete-sign-in";
+
+    /// <summary>Starts a login for a user whose password was just checked.</summary>
+    public async Task<StartedLogin> StartAsync(string userId, string? returnUrl, CancellationToken cancellationToken = default)
+    {
+        var factor = await secondFactors.RequiredForAsync(userId, cancellationToken);
+        var browserSecret = NewToken();
+        var now = time.GetUtcNow();
+        var session = new LoginSession
+        {
+            Id = NewToken(),
+            UserId = userId,
+            BrowserBindingHash = Hash(browserSecret),
+            SecondFactor = factor?.Name,
+            State = factor is null ? LoginSessionState.Verified : LoginSessionState.AwaitingSecondFactor,
+            VerifiedAt = factor is null ? now : null,
+            ReturnUrl = LocalReturnUrl.Sanitize(returnUrl),
+            CreatedAt = now,
+            ExpiresAt = now + options.Value.Lifetime,
+        };
+        db.LoginSessions.Add(session);
+        await db.SaveChangesAsync(cancellationToken);
+
+        var next = factor?.VerifyPath(session.Id) ?? CompletionUrl(session.Id);
+        return new StartedLogin(session.Id, browserSecret, next, session.ExpiresAt);
+    }
+
+    public static string CompletionUrl(string sessionId) =>
+        $"{CompletionPath}?session={Uri.EscapeDataString(sessionId)}";
+
+    /// <summary>The session if it can still be worked on: not expired, consumed or failed.</summary>
+    public Task<LoginSession?> FindLiveAsync(string? sessionId, CancellationToken cancellationToken = default)
+    {
+        var now = time.GetUtcNow();
+        return db.LoginSessions.AsNoTracking()
+            .Where(s => s.Id == sessionId && s.ConsumedAt == null && s.ExpiresAt > now && s.State != LoginSessionState.Failed)
+            .SingleOrDefaultAsync(cancellationToken);
+    }
+
+    /// <summary>Marks a live session as verified by its second factor. False if it was not awaiting one.</summary>
+    public async Task<bool> MarkVerifiedAsync(string sessionId, CancellationToken cancellationToken = default)
+    {
+        var now = time.GetUtcNow();
+        var updated = await db.LoginSessions
+            .Where(s => s.Id == sessionId && s.State == LoginSessionState.AwaitingSecondFactor && s.ConsumedAt == null && s.ExpiresAt > now)
+            .ExecuteUpdateAsync(set => set.SetProperty(s => s.State, LoginSessionState.Verified).SetProperty(s => s.VerifiedAt, now), cancellationToken);
+        return updated == 1;
+    }
+
+    /// <summary>
+    /// Counts a failed second-factor attempt; the attempt that reaches the limit closes the session.
+    /// Returns the attempts left (0 when the session is closed or gone).
+    /// </summary>
+    public async Task<int> RecordFailedAttemptAsync(string sessionId, CancellationToken cancellationToken = default)
+    {
+        var max = options.Value.MaxFailedAttempts;
+        var now = time.GetUtcNow();
+        await db.LoginSessions
+            .Where(s => s.Id == sessionId && s.State == LoginSessionState.AwaitingSecondFactor && s.ExpiresAt > now)
+            .ExecuteUpdateAsync(set => set
+                .SetProperty(s => s.FailedAttempts, s => s.FailedAttempts + 1)
+                .SetProperty(s => s.State, s => s.FailedAttempts + 1 >= max ? LoginSessionState.Failed : s.State), cancellationToken);
+
+        var attempts = await db.LoginSessions.AsNoTracking()
+            .Where(s => s.Id == sessionId && s.State == LoginSessionState.AwaitingSecondFactor)
+            .Select(s => (int?)s.FailedAttempts)
+            .SingleOrDefaultAsync(cancellationToken);
+        return attempts is null ? 0 : max - attempts.Value;
+    }
+
+    /// <summary>
+    /// Consumes a verified session for the browser holding its pending-login secret. Exactly one
+    /// caller can succeed, however many ask at once.
+    /// </summary>
+    public async Task<LoginCompletion> ConsumeAsync(string? sessionId, string? browserSecret, CancellationToken cancellationToken = default)
+    {
+        if (string.IsNullOrEmpty(sessionId) || string.IsNullOrEmpty(browserSecret))
+        {
+            return LoginCompletion.Refused;
+        }
+
+        var binding = Hash(browserSecret);
+        var now = time.GetUtcNow();
+        var consumed = await db.LoginSessions
+            .Where(s => s.Id == sessionId && s.BrowserBindingHash == binding && s.State == LoginSessionState.Verified
+                && s.ConsumedAt == null && s.ExpiresAt > now)
+            .ExecuteUpdateAsync(set => set.SetProperty(s => s.ConsumedAt, now), cancellationToken);
+        if (consumed != 1)
+        {
+            return LoginCompletion.Refused;
+        }
+
+        var session = await db.LoginSessions.AsNoTracking()
+            .Where(s => s.Id == sessionId)
+            .Select(s => new { s.UserId, s.ReturnUrl })
+            .SingleAsync(cancellationToken);
+        return new LoginCompletion(session.UserId, session.ReturnUrl);
+    }
+
+    private static string NewToken() => Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32));
+
+    private static byte[] Hash(string secret) => SHA256.HashData(Encoding.UTF8.GetBytes(secret));
+}
+
+public sealed record StartedLogin(string SessionId, string BrowserSecret, string NextUrl, DateTimeOffset ExpiresAt);
+
+public sealed record LoginCompletion(string? UserId, string ReturnUrl)
+{
+    public static readonly LoginCompletion Refused = new(null, LocalReturnUrl.Default);
+
+    public bool Succeeded => UserId is not null;
+}

@@ -1,0 +1,40 @@
+using System.Security.Cryptography;
+using AccountsPortal.Data;
+using Microsoft.EntityFrameworkCore;
+
+namespace AccountsPortal.Features.Accounts.RecoveryKeys;
+
+/// <summary>Issues recovery keys: 32 random bytes, returned once as words, stored only as a hash.</summary>
+public sealed class RecoveryKeyService(PortalDbContext db, TimeProvider time)
+{
+    /// <summary>Creates the account's recovery key, replacing any earlier one, and returns its 24 words.</summary>
+    public async Task<IReadOnlyList<string>> IssueAsync(string userId, CancellationToken cancellationToken = default)
+    {
+        var key = RandomNumberGenerator.GetBytes(RecoveryKeyCodec.KeyLength);
+        var hash = SHA256.HashData(key);
+        var now = time.GetUtcNow();
+
+        var replaced = await db.RecoveryKeys
+            .Where(existing => existing.UserId == userId)
+            .ExecuteUpdateAsync(set => set.SetProperty(k => k.KeyHash, hash).SetProperty(k => k.CreatedAt, now), cancellationToken);
+        if (replaced == 0)
+        {
+            db.RecoveryKeys.Add(new RecoveryKey { UserId = userId, KeyHash = hash, CreatedAt = now });
+            await db.SaveChangesAsync(cancellationToken);
+        }
+
+        var words = RecoveryKeyCodec.ToWords(key);
+        CryptographicOperations.ZeroMemory(key);
+        return words;
+    }
+
+    /// <summary>Whether <paramref name="key"/> is the account's current recovery key, compared in constant time.</summary>
+    public async Task<bool> MatchesAsync(string userId, ReadOnlyMemory<byte> key, CancellationToken cancellationToken = default)
+    {
+        var stored = await db.RecoveryKeys.AsNoTracking()
+            .Where(existing => existing.UserId == userId)
+            .Select(existing => existing.KeyHash)
+            .SingleOrDefaultAsync(cancellationToken);
+        return stored is not null && CryptographicOperations.FixedTimeEquals(stored, SHA256.HashData(key.Span));
+    }
+}

@@ -1,0 +1,45 @@
+using Microsoft.AspNetCore.Identity;
+
+namespace AccountsPortal.Features.Accounts.SignIn;
+
+/// <summary>The password step of a login, with Identity's lockout. It never signs anyone in by itself.</summary>
+public sealed class PasswordSignIn(
+    UserManager<PortalUser> users,
+    SignInManager<PortalUser> signInManager,
+    IPasswordHasher<PortalUser> hasher)
+{
+    // A real hash of a throw-away password, so an unknown email costs the same hashing work as a wrong password.
+    private static readonly Lazy<string> DecoyHash = new(() =>
+        new PasswordHasher<PortalUser>().HashPassword(new PortalUser(), Guid.NewGuid().ToString()));
+
+    public async Task<PasswordCheck> CheckAsync(string email, string password)
+    {
+        var user = await users.FindByEmailAsync(email.Trim());
+        if (user is null)
+        {
+            hasher.VerifyHashedPassword(new PortalUser(), DecoyHash.Value, password);
+            return PasswordCheck.Invalid;
+        }
+
+        var result = await signInManager.CheckPasswordSignInAsync(user, password, lockoutOnFailure: true);
+        if (result.Succeeded)
+        {
+            return new PasswordCheck(PasswordCheckOutcome.Succeeded, user);
+        }
+
+        return result.IsLockedOut ? PasswordCheck.LockedOut : PasswordCheck.Invalid;
+    }
+}
+
+public enum PasswordCheckOutcome
+{
+    Succeeded,
+    Invalid,
+    LockedOut,
+}
+
+public sealed record PasswordCheck(PasswordCheckOutcome Outcome, PortalUser? User)
+{
+    public static readonly PasswordCheck Invalid = new(PasswordCheckOutcome.Invalid, null);
+    public static readonly PasswordCheck LockedOut = new(PasswordCheckOutcome.LockedOut, null);
+}

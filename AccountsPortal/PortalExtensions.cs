@@ -1,0 +1,43 @@
+using AccountsPortal.Components;
+using AccountsPortal.Data;
+using AccountsPortal.Features.Accounts;
+using AccountsPortal.Features.Health;
+using AccountsPortal.Features.Preferences;
+using MudBlazor.Services;
+
+namespace AccountsPortal;
+
+/// <summary>The table of contents of the portal: every feature adds its services and maps its endpoints here.</summary>
+public static class PortalExtensions
+{
+    public static WebApplicationBuilder AddPortal(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddRazorComponents().AddInteractiveServerComponents();
+        builder.Services.AddMudServices();
+
+        builder.AddPortalData();
+        builder.AddAccounts();
+        builder.AddHealth();
+        return builder;
+    }
+
+    public static WebApplication MapPortal(this WebApplication app)
+    {
+        if (!app.Environment.IsDevelopment())
+        {
+            app.UseExceptionHandler("/Error", createScopeForErrors: true);
+        }
+
+        app.UseStatusCodePagesWithReExecute("/not-found", createScopeForStatusCodePages: true);
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.UseAntiforgery();
+
+        app.MapStaticAssets();
+        app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
+        app.MapAccounts();
+        app.MapPreferences();
+        app.MapHealth();
+        return app;
+    }
+}
