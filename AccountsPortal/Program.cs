@@ -9,6 +9,7 @@ app.MapPortal();
 
 try
 {
+    await app.PrepareDatabaseAsync();
     await app.RunAsync();
     return 0;
 }

@@ -59,6 +59,13 @@ public static class HtmlForms
     public static string? Cookie(this CookieContainer cookies, Uri address, string name) =>
         cookies.GetCookies(address)[name]?.Value;
 
+    /// <summary>The redirect target as path and query, whether the server sent it absolute or relative.</summary>
+    public static string LocationPath(this HttpResponseMessage response)
+    {
+        var location = response.Headers.Location ?? throw new InvalidOperationException($"No Location header; status {(int)response.StatusCode}.");
+        return location.IsAbsoluteUri ? location.PathAndQuery : location.OriginalString;
+    }
+
     public static bool IsRedirect(this HttpResponseMessage response) =>
         (int)response.StatusCode is >= 300 and < 400;
 }

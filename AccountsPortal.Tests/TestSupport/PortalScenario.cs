@@ -27,12 +27,18 @@ public sealed class PortalScenario(PortalAppFactory app) : IDisposable
             ["Input.ConfirmPassword"] = confirm ?? password,
         });
 
+    /// <summary>Signs up and follows the redirect to the page that shows the recovery key.</summary>
+    public async Task<(IHtmlDocument Page, List<string> Locations)> SignUpAndFollowAsync(string email, string password = StrongPassword)
+    {
+        var (response, locations) = await FollowAsync(await SignUpAsync(email, password));
+        response.EnsureSuccessStatusCode();
+        return (await response.ReadHtmlAsync(), locations);
+    }
+
     /// <summary>Signs up and returns the recovery key words shown once on the page.</summary>
     public async Task<string[]> SignUpAndReadRecoveryKeyAsync(string email, string password = StrongPassword)
     {
-        var response = await SignUpAsync(email, password);
-        response.EnsureSuccessStatusCode();
-        var page = await response.ReadHtmlAsync();
+        var (page, _) = await SignUpAndFollowAsync(email, password);
         return RecoveryKeyWords(page);
     }
 
@@ -51,7 +57,7 @@ public sealed class PortalScenario(PortalAppFactory app) : IDisposable
         var locations = new List<string>();
         while (response.IsRedirect())
         {
-            var location = response.Headers.Location!.ToString();
+            var location = response.LocationPath();
             locations.Add(location);
             response = await Http.GetAsync(location);
         }

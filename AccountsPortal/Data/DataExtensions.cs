@@ -26,7 +26,7 @@ public static class DataExtensions
             db.UseSqlite(connectionString).AddInterceptors(new SqliteConnectionPragmas(options.BusyTimeoutMilliseconds));
         });
 
-        builder.Services.AddHostedService<DatabaseInitializer>();
+        builder.Services.AddSingleton<DatabaseInitializer>();
 
         // Keys live in the database so that cookies and protected data survive restarts and are shared by every node.
         builder.Services.AddDataProtection()
@@ -35,4 +35,8 @@ public static class DataExtensions
 
         return builder;
     }
+
+    /// <summary>Prepares the database; throws <see cref="PortalStartupException"/> with a message for the operator.</summary>
+    public static Task PrepareDatabaseAsync(this WebApplication app) =>
+        app.Services.GetRequiredService<DatabaseInitializer>().InitializeAsync(app.Lifetime.ApplicationStopping);
 }

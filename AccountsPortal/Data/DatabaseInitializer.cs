@@ -5,16 +5,17 @@ using Microsoft.Extensions.Options;
 namespace AccountsPortal.Data;
 
 /// <summary>
-/// Runs before the server accepts requests: makes sure the database file can be written, applies
-/// migrations, switches the file to WAL and checks that every connection setting took effect.
+/// Runs before the host starts (and so before Data Protection reads its key ring from the database):
+/// makes sure the database file can be written, applies migrations, switches the file to WAL and
+/// checks that every connection setting took effect.
 /// </summary>
 public sealed class DatabaseInitializer(
     IServiceScopeFactory scopeFactory,
     IOptions<DatabaseOptions> options,
     IWebHostEnvironment environment,
-    ILogger<DatabaseInitializer> logger) : IHostedService
+    ILogger<DatabaseInitializer> logger)
 {
-    public async Task StartAsync(CancellationToken cancellationToken)
+    public async Task InitializeAsync(CancellationToken cancellationToken = default)
     {
         var path = options.Value.ResolveSqlitePath(environment.ContentRootPath);
         EnsureWritable(path);
@@ -40,8 +41,6 @@ public sealed class DatabaseInitializer(
 
         logger.LogInformation("Database ready at {DatabasePath}", path);
     }
-
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     private static void EnsureWritable(string path)
     {

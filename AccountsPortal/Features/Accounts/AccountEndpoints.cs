@@ -1,3 +1,4 @@
+using AccountsPortal.Components;
 using AccountsPortal.Features.Accounts.LoginSessions;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc;
@@ -12,8 +13,8 @@ internal static class AccountEndpoints
         var account = endpoints.MapGroup("/account");
 
         account.MapGet("/complete-sign-in", CompleteSignInAsync);
-        account.MapPost("/logout", LogOutAsync);
-        account.MapPost("/recovery-key/saved", ConfirmRecoveryKeySaved);
+        account.MapPost("/logout", LogOutAsync).RequireAntiforgeryToken();
+        account.MapPost("/recovery-key/saved", ConfirmRecoveryKeySavedAsync).RequireAntiforgeryToken();
 
         return endpoints;
     }
@@ -46,15 +47,16 @@ internal static class AccountEndpoints
     }
 
     /// <summary>The recovery key screen's "Continue": only after the person confirmed they saved the key.</summary>
-    private static IResult ConfirmRecoveryKeySaved([FromForm] string? saved, [FromForm] string? returnUrl)
+    private static async Task<IResult> ConfirmRecoveryKeySavedAsync(HttpRequest request)
     {
-        if (saved != "on")
+        var form = await request.ReadFormAsync();
+        if (form["saved"] != "on")
         {
             return Results.Problem(
                 statusCode: StatusCodes.Status400BadRequest,
                 title: "Confirm that you have saved your recovery key before continuing.");
         }
 
-        return Results.LocalRedirect(LocalReturnUrl.Sanitize(returnUrl));
+        return Results.LocalRedirect(LocalReturnUrl.Sanitize(form["returnUrl"]));
     }
 }

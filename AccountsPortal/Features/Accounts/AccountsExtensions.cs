@@ -43,6 +43,7 @@ public static class AccountsExtensions
         services.AddScoped<PasswordSignIn>();
         services.AddScoped<AccountRegistration>();
         services.AddScoped<RecoveryKeyService>();
+        services.AddSingleton<RecoveryKeyHandoff>();
         return builder;
     }
 

@@ -1,4 +1,4 @@
-using Microsoft.AspNetCore.Mvc;
+using AccountsPortal.Components;
 
 namespace AccountsPortal.Features.Preferences;
 
@@ -16,8 +16,9 @@ public static class ThemePreference
 
     public static IEndpointRouteBuilder MapPreferences(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapPost(TogglePath, ([FromForm] string? returnUrl, HttpContext context) =>
+        endpoints.MapPost(TogglePath, async (HttpContext context) =>
         {
+            string? returnUrl = (await context.Request.ReadFormAsync())["returnUrl"];
             var next = IsDark(context) ? "light" : "dark";
             context.Response.Cookies.Append(CookieName, next, new CookieOptions
             {
@@ -28,7 +29,7 @@ public static class ThemePreference
                 MaxAge = TimeSpan.FromDays(365),
             });
             return Results.LocalRedirect(Accounts.LocalReturnUrl.IsLocal(returnUrl) ? returnUrl! : "/");
-        });
+        }).RequireAntiforgeryToken();
         return endpoints;
     }
 }

@@ -1,0 +1,97 @@
+using System.Diagnostics;
+using System.Net;
+using AccountsPortal.Data;
+using AccountsPortal.Tests.TestSupport;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace AccountsPortal.Tests.Api;
+
+public sealed class PlatformTests
+{
+    [Fact]
+    public async Task Healthz_reports_the_database_reachable()
+    {
+        using var app = new PortalAppFactory();
+        using var client = app.CreatePortalClient();
+
+        var response = await client.GetAsync("/healthz");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("Healthy", await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task The_database_is_migrated_at_start_with_wal_full_sync_and_a_busy_timeout()
+    {
+        using var app = new PortalAppFactory();
+        using var client = app.CreatePortalClient();
+        await client.GetAsync("/healthz");
+
+        await using var scope = app.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<PortalDbContext>();
+        Assert.Empty(await db.Database.GetPendingMigrationsAsync());
+        Assert.NotEmpty(await db.Database.GetAppliedMigrationsAsync());
+
+        await db.Database.OpenConnectionAsync();
+        Assert.Equal("wal", await PragmaAsync(db, "journal_mode"));
+        Assert.Equal("2", await PragmaAsync(db, "synchronous"));
+        Assert.Equal("5000", await PragmaAsync(db, "busy_timeout"));
+    }
+
+    [Fact]
+    public async Task Data_protection_keys_live_in_the_database_so_a_sign_in_survives_a_restart()
+    {
+        using var second = new PortalAppFactory();
+        var cookies = new CookieContainer();
+        using (var first = new PortalAppFactory().WithSetting("Database:SqlitePath", second.DatabasePath))
+        {
+            using var person = new PortalScenario(first);
+            await person.SignUpAndReadRecoveryKeyAsync(PortalScenario.NewEmail());
+            foreach (Cookie cookie in person.Cookies.GetAllCookies())
+            {
+                cookies.Add(cookie);
+            }
+
+            Assert.NotEmpty(await first.WithDbAsync(db => db.DataProtectionKeys.ToListAsync()));
+        }
+
+        using var client = second.CreatePortalClient(cookies);
+        var response = await client.GetAsync("/account");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task The_portal_process_prints_one_line_and_exits_1_when_the_database_path_is_unwritable()
+    {
+        var appDll = typeof(Program).Assembly.Location;
+        var start = new ProcessStartInfo("dotnet", [appDll])
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+            WorkingDirectory = Path.GetDirectoryName(appDll)!,
+        };
+        start.Environment["Database__SqlitePath"] = "/proc/accountsportal/portal.db";
+        start.Environment["ASPNETCORE_URLS"] = "http://127.0.0.1:0";
+        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+
+        using var process = Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        await process.WaitForExitAsync(timeout.Token);
+
+        Assert.Equal(1, process.ExitCode);
+        var error = await stderr;
+        Assert.Contains("AccountsPortal could not start: The database path '/proc/accountsportal/portal.db' is not writable", error);
+        Assert.DoesNotContain("   at ", error + await stdout);
+    }
+
+    private static async Task<string?> PragmaAsync(PortalDbContext db, string name)
+    {
+        await using var command = db.Database.GetDbConnection().CreateCommand();
+        command.CommandText = $"PRAGMA {name};";
+        return Convert.ToString(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+}

@@ -1,0 +1,192 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using AccountsPortal.Features.Accounts.RecoveryKeys;
+using AccountsPortal.Features.Accounts.SignUp;
+using AccountsPortal.Tests.TestSupport;
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace AccountsPortal.Tests.Api;
+
+public sealed class SignUpTests(PortalAppFactory app) : IClassFixture<PortalAppFactory>
+{
+    private Task<int> CountUsersAsync() => app.WithDbAsync(db => db.Users.CountAsync());
+
+    private Task<int> CountRecoveryKeysAsync() => app.WithDbAsync(db => db.RecoveryKeys.CountAsync());
+
+    [Fact]
+    public async Task Sign_up_shows_a_24_word_recovery_key_that_matches_the_stored_hash_and_signs_in()
+    {
+        using var person = new PortalScenario(app);
+        var email = PortalScenario.NewEmail();
+
+        var words = await person.SignUpAndReadRecoveryKeyAsync(email);
+
+        Assert.Equal(24, words.Length);
+        var key = RecoveryKeyCodec.Parse(string.Join(' ', words));
+        Assert.True(key.Succeeded, key.Error);
+        var userId = await app.WithDbAsync(db => db.Users.Where(u => u.Email == email).Select(u => u.Id).SingleAsync());
+        await using (var scope = app.Services.CreateAsyncScope())
+        {
+            var keys = scope.ServiceProvider.GetRequiredService<RecoveryKeyService>();
+            Assert.True(await keys.MatchesAsync(userId, key.Key));
+            Assert.False(await keys.MatchesAsync(userId, RandomNumberGenerator.GetBytes(32)));
+        }
+
+        Assert.NotNull(person.AuthCookie);
+        var account = await person.Http.GetAsync("/account");
+        Assert.Equal(HttpStatusCode.OK, account.StatusCode);
+        Assert.Contains(email, await account.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task The_recovery_key_page_shows_the_key_once_and_only_to_its_account()
+    {
+        using var person = new PortalScenario(app);
+        var (page, locations) = await person.SignUpAndFollowAsync(PortalScenario.NewEmail());
+        Assert.Equal(["/account/recovery-key/new"], locations);
+        Assert.Equal(24, PortalScenario.RecoveryKeyWords(page).Length);
+
+        var again = await (await person.Http.GetAsync("/account/recovery-key/new")).ReadHtmlAsync();
+
+        Assert.Empty(PortalScenario.RecoveryKeyWords(again));
+        Assert.Contains("Recovery key already shown", again.QuerySelector("h1")!.TextContent);
+    }
+
+    [Fact]
+    public async Task The_recovery_key_is_not_stored_in_plain_text_anywhere_in_the_database()
+    {
+        using var person = new PortalScenario(app);
+        var words = await person.SignUpAndReadRecoveryKeyAsync(PortalScenario.NewEmail());
+        var key = RecoveryKeyCodec.Parse(string.Join(' ', words)).Key!;
+
+        // Read the database file and its write-ahead log as raw bytes: whatever is stored is in one of them.
+        var stored = new List<byte>();
+        foreach (var path in new[] { app.DatabasePath, app.DatabasePath + "-wal" }.Where(File.Exists))
+        {
+            await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            using var buffer = new MemoryStream();
+            await file.CopyToAsync(buffer);
+            stored.AddRange(buffer.ToArray());
+        }
+
+        var haystack = stored.ToArray();
+        Assert.True(haystack.Length > 0);
+        foreach (var needle in new[]
+        {
+            Encoding.UTF8.GetBytes(string.Join(' ', words)),
+            Encoding.UTF8.GetBytes(string.Join(' ', words.Take(3))),
+            Encoding.UTF8.GetBytes(Convert.ToHexString(key)),
+            Encoding.UTF8.GetBytes(Convert.ToHexStringLower(key)),
+            Encoding.UTF8.GetBytes(Convert.ToBase64String(key)),
+            key,
+        })
+        {
+            Assert.Equal(-1, haystack.AsSpan().IndexOf(needle));
+        }
+
+        // The stored hash is there, which shows the scan reads what the portal wrote.
+        Assert.NotEqual(-1, haystack.AsSpan().IndexOf(SHA256.HashData(key)));
+    }
+
+    [Fact]
+    public async Task A_duplicate_email_is_refused_with_a_clear_message_and_nothing_changes()
+    {
+        var email = PortalScenario.NewEmail();
+        using (var first = new PortalScenario(app))
+        {
+            await first.SignUpAndReadRecoveryKeyAsync(email);
+        }
+
+        var users = await CountUsersAsync();
+        var keys = await CountRecoveryKeysAsync();
+
+        using var second = new PortalScenario(app);
+        var response = await second.SignUpAsync(email.ToUpperInvariant());
+
+        var page = await response.ReadHtmlAsync();
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Contains(AccountRegistration.DuplicateEmailMessage, page.QuerySelector("[role=alert]")!.TextContent);
+        Assert.Empty(PortalScenario.RecoveryKeyWords(page));
+        Assert.Null(second.AuthCookie);
+        Assert.Equal(users, await CountUsersAsync());
+        Assert.Equal(keys, await CountRecoveryKeysAsync());
+    }
+
+    [Theory]
+    [InlineData("not-an-email", "correct horse battery staple", "correct horse battery staple", "Enter a valid email address.")]
+    [InlineData("", "correct horse battery staple", "correct horse battery staple", "Enter your email address.")]
+    [InlineData("{email}", "short", "short", "Passwords must be at least 12 characters.")]
+    [InlineData("{email}", "aaaaaaaaaaaaaaaa", "aaaaaaaaaaaaaaaa", "Passwords must use at least 4 different characters.")]
+    [InlineData("{email}", "correct horse battery staple", "correct horse battery stable", "The passwords do not match.")]
+    [InlineData("{email}", "", "", "Choose a password.")]
+    public async Task Bad_input_is_refused_with_a_clear_message_and_nothing_changes(string email, string password, string confirm, string message)
+    {
+        var users = await CountUsersAsync();
+        var keys = await CountRecoveryKeysAsync();
+        using var person = new PortalScenario(app);
+
+        var response = await person.SignUpAsync(email.Replace("{email}", PortalScenario.NewEmail()), password, confirm);
+
+        var page = await response.ReadHtmlAsync();
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Contains(message, page.Body!.TextContent);
+        Assert.Empty(PortalScenario.RecoveryKeyWords(page));
+        Assert.Null(person.AuthCookie);
+        Assert.Equal(users, await CountUsersAsync());
+        Assert.Equal(keys, await CountRecoveryKeysAsync());
+    }
+
+    [Fact]
+    public async Task Sign_up_without_the_antiforgery_token_is_refused()
+    {
+        var users = await CountUsersAsync();
+        using var person = new PortalScenario(app);
+
+        var response = await person.Http.PostAsync("/signup", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["_handler"] = "signup",
+            ["Input.Email"] = PortalScenario.NewEmail(),
+            ["Input.Password"] = PortalScenario.StrongPassword,
+            ["Input.ConfirmPassword"] = PortalScenario.StrongPassword,
+        }));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal(users, await CountUsersAsync());
+    }
+
+    [Fact]
+    public async Task Continue_after_the_recovery_key_requires_the_confirmation()
+    {
+        using var person = new PortalScenario(app);
+        var (page, _) = await person.SignUpAndFollowAsync(PortalScenario.NewEmail());
+
+        var unconfirmed = await person.Http.SubmitAsync(page, "/account/recovery-key/new", "/account/recovery-key/saved", new Dictionary<string, string>());
+        Assert.Equal(HttpStatusCode.BadRequest, unconfirmed.StatusCode);
+        Assert.Contains("Confirm that you have saved your recovery key", await unconfirmed.Content.ReadAsStringAsync());
+
+        var confirmed = await person.Http.SubmitAsync(page, "/account/recovery-key/new", "/account/recovery-key/saved", new Dictionary<string, string> { ["saved"] = "on" });
+        Assert.Equal(HttpStatusCode.Redirect, confirmed.StatusCode);
+        Assert.Equal("/account", confirmed.LocationPath());
+    }
+
+    [Fact]
+    public async Task Two_sign_ups_with_one_email_at_once_create_one_account()
+    {
+        var email = PortalScenario.NewEmail();
+        var people = Enumerable.Range(0, 4).Select(_ => new PortalScenario(app)).ToArray();
+
+        var responses = await Task.WhenAll(people.Select(person => person.SignUpAsync(email)));
+
+        Assert.Single(responses, response => response.IsRedirect());
+        Assert.Equal(3, (await Task.WhenAll(responses.Where(r => !r.IsRedirect()).Select(r => r.ReadHtmlAsync())))
+            .Count(page => page.QuerySelector("[role=alert]")?.TextContent.Contains(AccountRegistration.DuplicateEmailMessage) == true));
+        Assert.Equal(1, await app.WithDbAsync(db => db.Users.CountAsync(u => u.Email == email)));
+        foreach (var person in people)
+        {
+            person.Dispose();
+        }
+    }
+}
