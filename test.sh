@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs every test of AccountsPortal. On a fresh Debian machine with the .NET SDK it first installs
+# what the tests need: Debian's Chromium for the browser tests (Playwright never downloads one).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+if [ ! -x /usr/bin/chromium ]; then
+    echo "Installing Debian's chromium for the browser tests..."
+    sudo_cmd=""
+    if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
+    $sudo_cmd apt-get update
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y chromium
+fi
+
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+export DOTNET_CLI_TELEMETRY_OPTOUT=1
+export DOTNET_NOLOGO=1
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+dotnet test AccountsPortal.sln --logger "console;verbosity=normal" 2>&1 | tee "$log" || status=$?
+
+# One plain summary line over every test project: "N passed, N failed, N skipped".
+summary=$(grep -oE 'Failed: *[0-9]+, Passed: *[0-9]+, Skipped: *[0-9]+' "$log" \
+    | awk -F'[:,] *' '{ f += $2; p += $4; s += $6; n++ } END { if (n) printf "%d passed, %d failed, %d skipped", p, f, s }' || true)
+if [ -n "$summary" ]; then
+    echo "$summary"
+elif [ "$status" -eq 0 ]; then
+    echo "No test summary found in the output." >&2
+    status=1
+fi
+exit "$status"
