@@ -2,6 +2,7 @@ using AccountsPortal.Components;
 using AccountsPortal.Data;
 using AccountsPortal.Features.Accounts;
 using AccountsPortal.Features.Health;
+using AccountsPortal.Features.Passkeys;
 using AccountsPortal.Features.Preferences;
 using MudBlazor.Services;
 
@@ -17,6 +18,7 @@ public static class PortalExtensions
 
         builder.AddPortalData();
         builder.AddAccounts();
+        builder.AddPasskeys();
         builder.AddHealth();
         return builder;
     }

@@ -13,7 +13,8 @@ public sealed class BrowserFixture : IAsyncLifetime
     private IPlaywright? playwright;
     private IBrowser? browser;
 
-    public PortalAppFactory App { get; } = new();
+    // A dialog nobody answers (no matching passkey on this device) gives up after a few seconds, as a person would.
+    public PortalAppFactory App { get; } = new PortalAppFactory(fakeClock: false).WithSetting("Passkeys:DialogTimeout", "00:00:04");
 
     public Uri BaseAddress => App.ServerAddress!;
 

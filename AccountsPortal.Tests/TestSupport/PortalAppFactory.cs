@@ -19,16 +19,30 @@ public sealed class PortalAppFactory : WebApplicationFactory<Program>
     private readonly DirectoryInfo directory = Directory.CreateTempSubdirectory("accountsportal-tests-");
     private readonly Dictionary<string, string?> settings = new();
 
-    public PortalAppFactory()
+    public const string InMemoryOrigin = "http://localhost";
+
+    private readonly bool fakeClock;
+
+    /// <param name="fakeClock">
+    /// A clock that tests move by hand (<see cref="Time"/>); browser tests use the real one, since
+    /// pages that poll wait on it.
+    /// </param>
+    public PortalAppFactory(bool fakeClock = true)
     {
+        this.fakeClock = fakeClock;
         DatabasePath = Path.Combine(directory.FullName, "portal.db");
         settings["Database:SqlitePath"] = DatabasePath;
+        settings["Passkeys:RelyingPartyId"] = "localhost";
+        settings["Passkeys:Origins:0"] = InMemoryOrigin;
     }
 
     public string DatabasePath { get; }
 
-    /// <summary>Starts at the real time (cookies and browsers live in real time); tests move it forward.</summary>
+    /// <summary>Starts at the real time (cookies live in real time); tests move it forward.</summary>
     public FakeTimeProvider Time { get; } = new(DateTimeOffset.UtcNow);
+
+    /// <summary>The origin WebAuthn ceremonies come from: the Kestrel address, or http://localhost in memory.</summary>
+    public string Origin => ServerAddress?.ToString().TrimEnd('/') ?? InMemoryOrigin;
 
     /// <summary>The origin a browser uses once <see cref="StartKestrel"/> ran; localhost, since an IP is no WebAuthn RP ID.</summary>
     public Uri? ServerAddress { get; private set; }
@@ -44,6 +58,7 @@ public sealed class PortalAppFactory : WebApplicationFactory<Program>
     {
         var port = FreeTcpPort();
         ServerAddress = new Uri($"http://localhost:{port}");
+        settings["Passkeys:Origins:0"] = Origin;
         UseKestrel(kestrel => kestrel.ListenLocalhost(port));
         StartServer();
         return this;
@@ -78,7 +93,10 @@ public sealed class PortalAppFactory : WebApplicationFactory<Program>
             builder.UseSetting(key, value);
         }
 
-        builder.ConfigureServices(services => services.AddSingleton<TimeProvider>(Time));
+        if (fakeClock)
+        {
+            builder.ConfigureServices(services => services.AddSingleton<TimeProvider>(Time));
+        }
     }
 
     protected override void Dispose(bool disposing)

@@ -5,7 +5,7 @@ namespace AccountsPortal.Tests.TestSupport;
 
 public enum VirtualAuthenticatorKind
 {
-    /// <summary>A platform authenticator (Touch ID, Windows Hello): CTAP2, internal, resident keys, user verification.</summary>
+    /// <summary>A platform authenticator (a phone's or laptop's, synced like iCloud Keychain): CTAP2, internal, resident keys, user verification.</summary>
     PlatformWithUserVerification,
 
     /// <summary>A USB security key without resident keys or user verification.</summary>
@@ -34,9 +34,9 @@ public sealed class VirtualAuthenticator
         await session.SendAsync("WebAuthn.enable", new Dictionary<string, object> { ["enableUI"] = false });
         var options = kind switch
         {
-            VirtualAuthenticatorKind.PlatformWithUserVerification => Options("ctap2", "internal", residentKey: true, userVerification: true),
-            VirtualAuthenticatorKind.UsbSecurityKey => Options("ctap2", "usb", residentKey: false, userVerification: false),
-            VirtualAuthenticatorKind.U2fSecurityKey => Options("u2f", "usb", residentKey: false, userVerification: false),
+            VirtualAuthenticatorKind.PlatformWithUserVerification => Options("ctap2", "internal", residentKey: true, userVerification: true, synced: true),
+            VirtualAuthenticatorKind.UsbSecurityKey => Options("ctap2", "usb", residentKey: false, userVerification: false, synced: false),
+            VirtualAuthenticatorKind.U2fSecurityKey => Options("u2f", "usb", residentKey: false, userVerification: false, synced: false),
             _ => throw new ArgumentOutOfRangeException(nameof(kind)),
         };
         var result = await session.SendAsync("WebAuthn.addVirtualAuthenticator", new Dictionary<string, object> { ["options"] = options });
@@ -73,8 +73,11 @@ public sealed class VirtualAuthenticator
         return args;
     }
 
-    private static Dictionary<string, object> Options(string protocol, string transport, bool residentKey, bool userVerification) => new()
+    /// <param name="synced">Whether new credentials are backup eligible and backed up, like a password manager's.</param>
+    private static Dictionary<string, object> Options(string protocol, string transport, bool residentKey, bool userVerification, bool synced) => new()
     {
+        ["defaultBackupEligibility"] = synced,
+        ["defaultBackupState"] = synced,
         ["protocol"] = protocol,
         ["transport"] = transport,
         ["hasResidentKey"] = residentKey,

@@ -1,6 +1,7 @@
 using AccountsPortal.Features.Accounts;
 using AccountsPortal.Features.Accounts.LoginSessions;
 using AccountsPortal.Features.Accounts.RecoveryKeys;
+using AccountsPortal.Features.Passkeys;
 using Microsoft.AspNetCore.DataProtection.EntityFrameworkCore;
 using Microsoft.AspNetCore.Identity.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore;
@@ -16,6 +17,10 @@ public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options)
     public DbSet<LoginSession> LoginSessions => Set<LoginSession>();
 
     public DbSet<RecoveryKey> RecoveryKeys => Set<RecoveryKey>();
+
+    public DbSet<Passkey> Passkeys => Set<Passkey>();
+
+    public DbSet<PasskeyCeremony> PasskeyCeremonies => Set<PasskeyCeremony>();
 
     protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
     {

@@ -53,6 +53,36 @@ public sealed class LoginSessionService(
             .SingleOrDefaultAsync(cancellationToken);
     }
 
+    /// <summary>Where a login session stands, as a verify page shows it.</summary>
+    public async Task<LoginSessionStatus> GetStatusAsync(string? sessionId, CancellationToken cancellationToken = default)
+    {
+        var session = await db.LoginSessions.AsNoTracking()
+            .Where(s => s.Id == sessionId)
+            .Select(s => new { s.State, s.ConsumedAt, s.ExpiresAt })
+            .SingleOrDefaultAsync(cancellationToken);
+        return session switch
+        {
+            null => LoginSessionStatus.Expired,
+            { ConsumedAt: not null } => LoginSessionStatus.Completed,
+            _ when session.ExpiresAt <= time.GetUtcNow() => LoginSessionStatus.Expired,
+            { State: LoginSessionState.Failed } => LoginSessionStatus.Failed,
+            { State: LoginSessionState.Verified } => LoginSessionStatus.Verified,
+            _ => LoginSessionStatus.AwaitingSecondFactor,
+        };
+    }
+
+    /// <summary>Whether <paramref name="browserSecret"/> is the pending-login cookie of the browser that started the session.</summary>
+    public Task<bool> IsStartedByAsync(string? sessionId, string? browserSecret, CancellationToken cancellationToken = default)
+    {
+        if (string.IsNullOrEmpty(sessionId) || string.IsNullOrEmpty(browserSecret))
+        {
+            return Task.FromResult(false);
+        }
+
+        var binding = Hash(browserSecret);
+        return db.LoginSessions.AnyAsync(s => s.Id == sessionId && s.BrowserBindingHash == binding, cancellationToken);
+    }
+
     /// <summary>Marks a live session as verified by its second factor. False if it was not awaiting one.</summary>
     public async Task<bool> MarkVerifiedAsync(string sessionId, CancellationToken cancellationToken = default)
     {
@@ -116,6 +146,15 @@ public sealed class LoginSessionService(
     private static string NewToken() => Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32));
 
     private static byte[] Hash(string secret) => SHA256.HashData(Encoding.UTF8.GetBytes(secret));
+}
+
+public enum LoginSessionStatus
+{
+    AwaitingSecondFactor,
+    Verified,
+    Completed,
+    Failed,
+    Expired,
 }
 
 public sealed record StartedLogin(string SessionId, string BrowserSecret, string NextUrl, DateTimeOffset ExpiresAt);

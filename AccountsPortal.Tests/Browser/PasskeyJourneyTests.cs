@@ -1,0 +1,144 @@
+using System.Text.RegularExpressions;
+using AccountsPortal.Tests.TestSupport;
+using Microsoft.Playwright;
+
+namespace AccountsPortal.Tests.Browser;
+
+[Collection(BrowserCollection.Name)]
+public sealed class PasskeyJourneyTests(BrowserFixture browser)
+{
+    [Fact]
+    public async Task Platform_passkey_add_rename_sign_in_and_delete()
+    {
+        var page = await browser.NewPageAsync();
+        var authenticator = await VirtualAuthenticator.AddAsync(page, VirtualAuthenticatorKind.PlatformWithUserVerification);
+        var (email, _) = await BrowserJourneys.SignUpAsync(page);
+
+        await BrowserJourneys.AddPasskeyAsync(page, "  Laptop  ");
+
+        var item = page.GetByTestId("passkey-item");
+        await Assertions.Expect(item.GetByTestId("passkey-name")).ToHaveTextAsync("Laptop");
+        await Assertions.Expect(item.GetByTestId("passkey-last-used")).ToHaveTextAsync("Never used");
+        await Assertions.Expect(item.GetByTestId("passkey-sync")).ToHaveTextAsync("Synced");
+        await Assertions.Expect(page.GetByTestId("passkey-status")).ToContainTextAsync("Passkey two-factor is on");
+        Assert.Single(await authenticator.GetCredentialsAsync());
+
+        await page.GetByRole(AriaRole.Button, new() { Name = "Rename Laptop" }).ClickAsync();
+        var dialog = page.GetByRole(AriaRole.Dialog);
+        await dialog.GetByLabel("Passkey name").FillAsync("Work laptop");
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Save" }).ClickAsync();
+        await Assertions.Expect(item.GetByTestId("passkey-name")).ToHaveTextAsync("Work laptop");
+
+        await page.GotoAsync("/account");
+        await page.WaitForInteractiveAsync();
+        await Assertions.Expect(page.GetByTestId("second-factor-status")).ToHaveTextAsync("Passkeys");
+
+        await BrowserJourneys.SignOutAsync(page);
+        await BrowserJourneys.LogInAsync(page, email);
+
+        // The verify page opens the browser's dialog by itself; the virtual authenticator answers it.
+        await page.WaitForURLAsync("**/account");
+        await Assertions.Expect(page.GetByTestId("account-email")).ToHaveTextAsync(email);
+
+        await page.GotoAsync("/passkeys");
+        await page.WaitForInteractiveAsync();
+        await Assertions.Expect(item.GetByTestId("passkey-last-used")).ToContainTextAsync("Last used");
+
+        await page.GetByRole(AriaRole.Button, new() { Name = "Delete Work laptop" }).ClickAsync();
+        await Assertions.Expect(page.GetByRole(AriaRole.Dialog)).ToContainTextAsync(
+            "Are you sure you want to delete this passkey? This action is irreversible.");
+        await Assertions.Expect(page.GetByRole(AriaRole.Dialog)).ToContainTextAsync("passkey two-factor will be turned off");
+        await page.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new() { Name = "Delete" }).ClickAsync();
+        await Assertions.Expect(item).ToHaveCountAsync(0);
+        await Assertions.Expect(page.GetByTestId("passkey-status")).ToContainTextAsync("Passkey two-factor is off");
+
+        // Without passkeys, login asks only for the password again.
+        await BrowserJourneys.SignOutAsync(page);
+        await BrowserJourneys.LogInAsync(page, email);
+        await page.WaitForURLAsync("**/account");
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Usb_security_key_without_resident_keys_signs_in()
+    {
+        var page = await browser.NewPageAsync();
+        var authenticator = await VirtualAuthenticator.AddAsync(page, VirtualAuthenticatorKind.UsbSecurityKey);
+        var (email, _) = await BrowserJourneys.SignUpAsync(page);
+
+        await BrowserJourneys.AddPasskeyAsync(page, "YubiKey");
+        await Assertions.Expect(page.GetByTestId("passkey-sync")).ToHaveTextAsync("This device only");
+        var credential = Assert.Single(await authenticator.GetCredentialsAsync());
+        Assert.False(credential.GetProperty("isResidentCredential").GetBoolean());
+
+        await BrowserJourneys.SignOutAsync(page);
+        await BrowserJourneys.LogInAsync(page, email);
+
+        await page.WaitForURLAsync("**/account");
+        await Assertions.Expect(page.GetByTestId("account-email")).ToHaveTextAsync(email);
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Cancelling_the_passkey_dialog_offers_try_again_and_recover_two_factor()
+    {
+        var page = await browser.NewPageAsync();
+        var authenticator = await VirtualAuthenticator.AddAsync(page, VirtualAuthenticatorKind.PlatformWithUserVerification);
+        var (email, _) = await BrowserJourneys.SignUpAsync(page);
+        await BrowserJourneys.AddPasskeyAsync(page, "Phone");
+        await BrowserJourneys.SignOutAsync(page);
+
+        // The fingerprint does not match: the browser's dialog ends in NotAllowedError, as when cancelled.
+        await authenticator.SetUserVerifiedAsync(false);
+        await BrowserJourneys.LogInAsync(page, email);
+        await page.WaitForURLAsync(new Regex("/passkeys/verify\\?session="));
+        await page.WaitForInteractiveAsync();
+
+        var stage = page.GetByTestId("verify-stage");
+        await Assertions.Expect(stage).ToHaveAttributeAsync("data-stage", new Regex("^(NeedsClick|Failed)$"));
+        if (await stage.GetAttributeAsync("data-stage") == "NeedsClick")
+        {
+            // This browser wanted a click before opening the dialog.
+            await page.GetByRole(AriaRole.Button, new() { Name = "Verify" }).ClickAsync();
+        }
+
+        var failed = page.GetByRole(AriaRole.Heading, new() { Name = "Passkey login failed" });
+        await Assertions.Expect(failed).ToBeVisibleAsync();
+        await Assertions.Expect(page.GetByText("If your passkeys are on a different device, you can open this page on that device to verify.")).ToBeVisibleAsync();
+        await Assertions.Expect(page.GetByRole(AriaRole.Button, new() { Name = "Try again" })).ToBeVisibleAsync();
+        var recover = page.GetByRole(AriaRole.Link, new() { Name = "Recover two-factor" });
+        await Assertions.Expect(recover).ToHaveAttributeAsync("href", new Regex("^/two-factor/recover\\?session="));
+        await Assertions.Expect(page.GetByText("Waiting for verification")).ToBeVisibleAsync();
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Verifying_on_another_device_signs_in_the_waiting_browser()
+    {
+        // The "phone" holds the passkey; the "new laptop" has none.
+        var phone = await browser.NewPageAsync();
+        await VirtualAuthenticator.AddAsync(phone, VirtualAuthenticatorKind.PlatformWithUserVerification);
+        var (email, _) = await BrowserJourneys.SignUpAsync(phone);
+        await BrowserJourneys.AddPasskeyAsync(phone, "Phone");
+        await BrowserJourneys.SignOutAsync(phone);
+
+        var laptop = await browser.NewPageAsync();
+        await VirtualAuthenticator.AddAsync(laptop, VirtualAuthenticatorKind.PlatformWithUserVerification);
+        await BrowserJourneys.LogInAsync(laptop, email);
+        await laptop.WaitForURLAsync(new Regex("/passkeys/verify\\?session="));
+        var verifyUrl = laptop.Url;
+
+        await phone.GotoAsync(verifyUrl);
+        await Assertions.Expect(phone.GetByText("Verified — return to the device you are signing in on.")).ToBeVisibleAsync();
+        Assert.Contains("/passkeys/verify", phone.Url);
+
+        await laptop.WaitForURLAsync("**/account");
+        await Assertions.Expect(laptop.GetByTestId("account-email")).ToHaveTextAsync(email);
+
+        // The phone itself was not signed in by verifying.
+        await phone.GotoAsync("/account");
+        await phone.WaitForURLAsync(new Regex("/login\\?returnUrl="));
+        await phone.Context.CloseAsync();
+        await laptop.Context.CloseAsync();
+    }
+}

@@ -1,0 +1,56 @@
+using Microsoft.Playwright;
+
+namespace AccountsPortal.Tests.TestSupport;
+
+/// <summary>The steps many browser tests share, done the way a person does them.</summary>
+public static class BrowserJourneys
+{
+    /// <summary>Signs up, confirms the recovery key was saved, and lands on the account page. Returns the email and the key.</summary>
+    public static async Task<(string Email, string RecoveryKey)> SignUpAsync(IPage page)
+    {
+        var email = PortalScenario.NewEmail();
+        await page.GotoAsync("/signup");
+        await page.GetByLabel("Email").FillAsync(email);
+        await page.GetByLabel("Password", new() { Exact = true }).FillAsync(PortalScenario.StrongPassword);
+        await page.GetByLabel("Confirm password").FillAsync(PortalScenario.StrongPassword);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign up" }).ClickAsync();
+        await page.WaitForURLAsync("**/account/recovery-key/new");
+        var words = await page.GetByTestId("recovery-key-words").Locator("li").AllInnerTextsAsync();
+        await page.GetByLabel("I have saved my recovery key").CheckAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Continue" }).ClickAsync();
+        await page.WaitForURLAsync("**/account");
+        return (email, string.Join(' ', words));
+    }
+
+    /// <summary>The password step; the page is then wherever login leads (account page or a verify page).</summary>
+    public static async Task LogInAsync(IPage page, string email, string password = PortalScenario.StrongPassword)
+    {
+        await page.GotoAsync("/login");
+        await page.GetByLabel("Email").FillAsync(email);
+        await page.GetByLabel("Password").FillAsync(password);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Log in" }).ClickAsync();
+    }
+
+    public static async Task SignOutAsync(IPage page)
+    {
+        await page.GotoAsync("/account");
+        await page.WaitForInteractiveAsync();
+        await page.MainContent().GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();
+        await page.WaitForURLAsync("**/login?notice=signed-out");
+    }
+
+    /// <summary>Adds a passkey on the passkeys page with the page's virtual authenticator.</summary>
+    public static async Task AddPasskeyAsync(IPage page, string name)
+    {
+        if (!page.Url.EndsWith("/passkeys", StringComparison.Ordinal))
+        {
+            await page.GotoAsync("/passkeys");
+        }
+
+        await page.WaitForInteractiveAsync();
+        var before = await page.GetByTestId("passkey-item").CountAsync();
+        await page.GetByLabel("Passkey name").FillAsync(name);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Add passkey" }).ClickAsync();
+        await Assertions.Expect(page.GetByTestId("passkey-item")).ToHaveCountAsync(before + 1);
+    }
+}

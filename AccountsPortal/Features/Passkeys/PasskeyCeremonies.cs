@@ -1,0 +1,56 @@
+using System.Buffers.Text;
+using System.Security.Cryptography;
+using AccountsPortal.Data;
+using Microsoft.EntityFrameworkCore;
+
+namespace AccountsPortal.Features.Passkeys;
+
+/// <summary>Stores ceremony options server-side and hands each one back exactly once.</summary>
+public sealed class PasskeyCeremonies(PortalDbContext db, TimeProvider time)
+{
+    public async Task<string> StoreAsync(CeremonyPurpose purpose, string userId, string? loginSessionId, string optionsJson, TimeSpan lifetime, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var ceremony = new PasskeyCeremony
+        {
+            Id = Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32)),
+            Purpose = purpose,
+            UserId = userId,
+            LoginSessionId = loginSessionId,
+            OptionsJson = optionsJson,
+            CreatedAt = now,
+            ExpiresAt = now + lifetime,
+        };
+        db.PasskeyCeremonies.Add(ceremony);
+        await db.SaveChangesAsync(cancellationToken);
+        db.Entry(ceremony).State = EntityState.Detached;
+        return ceremony.Id;
+    }
+
+    /// <summary>
+    /// Consumes the ceremony when it matches purpose, user and login session and is unexpired and
+    /// unused: one conditional UPDATE, so of two concurrent finishes only one gets the options.
+    /// </summary>
+    public async Task<string?> ConsumeAsync(string? ceremonyId, CeremonyPurpose purpose, string userId, string? loginSessionId, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(ceremonyId))
+        {
+            return null;
+        }
+
+        var now = time.GetUtcNow();
+        var consumed = await db.PasskeyCeremonies
+            .Where(c => c.Id == ceremonyId && c.Purpose == purpose && c.UserId == userId && c.LoginSessionId == loginSessionId
+                && c.ConsumedAt == null && c.ExpiresAt > now)
+            .ExecuteUpdateAsync(set => set.SetProperty(c => c.ConsumedAt, now), cancellationToken);
+        if (consumed != 1)
+        {
+            return null;
+        }
+
+        return await db.PasskeyCeremonies.AsNoTracking()
+            .Where(c => c.Id == ceremonyId)
+            .Select(c => c.OptionsJson)
+            .SingleAsync(cancellationToken);
+    }
+}

@@ -1,0 +1,47 @@
+using AccountsPortal.Features.Accounts;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+
+namespace AccountsPortal.Features.Passkeys;
+
+/// <summary>
+/// The server-side state of one WebAuthn ceremony: the options (and so the challenge) handed to the
+/// browser. Kept in the database so any node can finish it; consumed exactly once.
+/// </summary>
+public sealed class PasskeyCeremony
+{
+    public required string Id { get; set; }
+
+    public CeremonyPurpose Purpose { get; set; }
+
+    public required string UserId { get; set; }
+
+    /// <summary>For login ceremonies, the login session the challenge belongs to.</summary>
+    public string? LoginSessionId { get; set; }
+
+    public required string OptionsJson { get; set; }
+
+    public DateTimeOffset CreatedAt { get; set; }
+
+    public DateTimeOffset ExpiresAt { get; set; }
+
+    public DateTimeOffset? ConsumedAt { get; set; }
+}
+
+public enum CeremonyPurpose
+{
+    Registration = 0,
+    Login = 1,
+}
+
+internal sealed class PasskeyCeremonyConfiguration : IEntityTypeConfiguration<PasskeyCeremony>
+{
+    public void Configure(EntityTypeBuilder<PasskeyCeremony> builder)
+    {
+        builder.Property(ceremony => ceremony.Id).HasMaxLength(64);
+        builder.Property(ceremony => ceremony.Purpose).HasConversion<string>().HasMaxLength(16);
+        builder.Property(ceremony => ceremony.LoginSessionId).HasMaxLength(64);
+        builder.HasIndex(ceremony => ceremony.ExpiresAt);
+        builder.HasOne<PortalUser>().WithMany().HasForeignKey(ceremony => ceremony.UserId).OnDelete(DeleteBehavior.Cascade);
+    }
+}

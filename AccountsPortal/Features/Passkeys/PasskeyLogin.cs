@@ -1,0 +1,199 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using System.Text.Json;
+using AccountsPortal.Data;
+using AccountsPortal.Features.Accounts.LoginSessions;
+using Fido2NetLib;
+using Fido2NetLib.Exceptions;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace AccountsPortal.Features.Passkeys;
+
+/// <summary>
+/// The passkey step of a login: assertion options for the login session's user, then verification
+/// with Fido2NetLib plus the checks the library leaves to us (ownership, user handle, backup
+/// eligibility, counters). A verified assertion marks the login session verified.
+/// </summary>
+public sealed class PasskeyLogin(
+    PortalDbContext db,
+    IFido2 fido2,
+    PasskeyCeremonies ceremonies,
+    PasskeyRelyingParty relyingParty,
+    LoginSessionService loginSessions,
+    IOptions<PasskeyOptions> options,
+    TimeProvider time,
+    ILogger<PasskeyLogin> logger)
+{
+    // authenticatorData: rpIdHash (32) | flags (1) | signCount (4, big-endian) | ...
+    private const int FlagsOffset = 32;
+    private const int SignCountOffset = 33;
+    private const byte BackupEligibleFlag = 0x08;
+
+    public async Task<CeremonyStart> BeginAsync(string? loginSessionId, CancellationToken cancellationToken = default)
+    {
+        var session = await AwaitingPasskeyAsync(loginSessionId, cancellationToken);
+        if (session is null)
+        {
+            return CeremonyStart.Fail(PasskeyMessages.LoginSessionExpired);
+        }
+
+        var credentials = await db.Passkeys.AsNoTracking().Where(p => p.UserId == session.UserId)
+            .Select(p => new { p.CredentialId, p.Transports }).ToListAsync(cancellationToken);
+        var assertion = fido2.GetAssertionOptions(new GetAssertionOptionsParams
+        {
+            AllowedCredentials = [.. credentials.Select(p => PasskeyRelyingParty.Descriptor(p.CredentialId, p.Transports))],
+            UserVerification = relyingParty.UserVerification(),
+        });
+
+        var json = assertion.ToJson();
+        var ceremonyId = await ceremonies.StoreAsync(CeremonyPurpose.Login, session.UserId, session.Id, json, options.Value.LoginChallengeLifetime, cancellationToken);
+        return new CeremonyStart(ceremonyId, json, null);
+    }
+
+    public async Task<PasskeyLoginResult> CompleteAsync(string? loginSessionId, string? ceremonyId, string? credentialJson, CancellationToken cancellationToken = default)
+    {
+        var session = await AwaitingPasskeyAsync(loginSessionId, cancellationToken);
+        if (session is null)
+        {
+            return PasskeyLoginResult.SessionGone;
+        }
+
+        var failure = await VerifyAsync(session, ceremonyId, credentialJson, cancellationToken);
+        if (failure is null)
+        {
+            return PasskeyLoginResult.Verified;
+        }
+
+        var remaining = await loginSessions.RecordFailedAttemptAsync(session.Id, cancellationToken);
+        return remaining > 0 ? PasskeyLoginResult.Fail(failure) : PasskeyLoginResult.Fail(PasskeyMessages.TooManyAttempts, sessionClosed: true);
+    }
+
+    private async Task<LoginSession?> AwaitingPasskeyAsync(string? loginSessionId, CancellationToken cancellationToken)
+    {
+        var session = await loginSessions.FindLiveAsync(loginSessionId, cancellationToken);
+        return session is { State: LoginSessionState.AwaitingSecondFactor, SecondFactor: PasskeySecondFactor.FactorName } ? session : null;
+    }
+
+    /// <summary>Null when every check passed and the session is verified; otherwise the reason.</summary>
+    private async Task<string?> VerifyAsync(LoginSession session, string? ceremonyId, string? credentialJson, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(credentialJson) || credentialJson.Length > options.Value.MaxCredentialJsonLength)
+        {
+            return PasskeyMessages.Unreadable;
+        }
+
+        var optionsJson = await ceremonies.ConsumeAsync(ceremonyId, CeremonyPurpose.Login, session.UserId, session.Id, cancellationToken);
+        if (optionsJson is null)
+        {
+            return PasskeyMessages.RequestExpired;
+        }
+
+        AuthenticatorAssertionRawResponse? assertion;
+        try
+        {
+            assertion = JsonSerializer.Deserialize<AuthenticatorAssertionRawResponse>(credentialJson);
+        }
+        catch (Exception exception) when (WebAuthnFailures.IsMalformedInput(exception))
+        {
+            return PasskeyMessages.Unreadable;
+        }
+
+        if (assertion?.RawId is not { Length: > 0 } rawId || assertion.Response?.AuthenticatorData is not { Length: >= 37 } authenticatorData)
+        {
+            return PasskeyMessages.Unreadable;
+        }
+
+        // Fido2NetLib does not check ownership when userHandle is null: look the credential up for this user only.
+        var passkey = await db.Passkeys.AsNoTracking()
+            .SingleOrDefaultAsync(p => p.CredentialId == rawId && p.UserId == session.UserId, cancellationToken);
+        if (passkey is null)
+        {
+            return PasskeyMessages.NotThisAccount;
+        }
+
+        var userHandle = PasskeyRelyingParty.UserHandleOf(session.UserId);
+        if (assertion.Response.UserHandle is { } presented && !CryptographicOperations.FixedTimeEquals(presented, userHandle))
+        {
+            return PasskeyMessages.NotThisAccount;
+        }
+
+        var assertedCount = BinaryPrimitives.ReadUInt32BigEndian(authenticatorData.AsSpan(SignCountOffset, 4));
+        try
+        {
+            await fido2.MakeAssertionAsync(new MakeAssertionParams
+            {
+                AssertionResponse = assertion,
+                OriginalOptions = AssertionOptions.FromJson(optionsJson),
+                StoredPublicKey = passkey.PublicKey,
+                StoredSignatureCounter = (uint)passkey.SignCount,
+                IsUserHandleOwnerOfCredentialIdCallback = (args, _) => Task.FromResult(
+                    CryptographicOperations.FixedTimeEquals(args.UserHandle, userHandle)
+                    && CryptographicOperations.FixedTimeEquals(args.CredentialId, passkey.CredentialId)),
+            }, cancellationToken);
+        }
+        catch (Fido2VerificationException exception) when (exception.Code == Fido2ErrorCode.InvalidSignCount)
+        {
+            // The signature was good but the counter did not move forward: a copy of the key may exist.
+            await MarkPossiblyClonedAsync(passkey, assertedCount, cancellationToken);
+            return PasskeyMessages.PossiblyCloned;
+        }
+        catch (Exception exception) when (WebAuthnFailures.IsVerificationFailure(exception))
+        {
+            logger.LogInformation("Passkey login for session of {UserId} refused: {Reason}", session.UserId, WebAuthnFailures.Describe(exception));
+            return WebAuthnFailures.MessageFor(exception);
+        }
+
+        var flags = authenticatorData[FlagsOffset];
+        if (((flags & BackupEligibleFlag) != 0) != passkey.IsBackupEligible)
+        {
+            // Backup eligibility is fixed when a credential is created; a change means another authenticator.
+            return PasskeyMessages.NotVerified;
+        }
+
+        if ((assertedCount != 0 || passkey.SignCount != 0) && assertedCount <= passkey.SignCount)
+        {
+            await MarkPossiblyClonedAsync(passkey, assertedCount, cancellationToken);
+            return PasskeyMessages.PossiblyCloned;
+        }
+
+        return await RecordUseAndVerifyAsync(session, passkey, assertedCount, (flags & 0x10) != 0, cancellationToken);
+    }
+
+    private async Task<string?> RecordUseAndVerifyAsync(LoginSession session, Passkey passkey, uint signCount, bool backedUp, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+
+        // Guarded by the counter read above, so two concurrent uses cannot move it backwards.
+        var updated = await db.Passkeys
+            .Where(p => p.Id == passkey.Id && p.SignCount == passkey.SignCount)
+            .ExecuteUpdateAsync(set => set
+                .SetProperty(p => p.SignCount, (long)signCount)
+                .SetProperty(p => p.IsBackedUp, backedUp)
+                .SetProperty(p => p.LastUsedAt, now), cancellationToken);
+        if (updated != 1 || !await loginSessions.MarkVerifiedAsync(session.Id, cancellationToken))
+        {
+            return PasskeyMessages.RequestExpired;
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        logger.LogInformation("Passkey {PasskeyId} verified a login for {UserId}", passkey.Id, session.UserId);
+        return null;
+    }
+
+    private Task MarkPossiblyClonedAsync(Passkey passkey, uint assertedCount, CancellationToken cancellationToken)
+    {
+        logger.LogWarning("Passkey {PasskeyId} presented counter {Asserted} after {Stored}: possibly cloned", passkey.Id, assertedCount, passkey.SignCount);
+        return db.Passkeys.Where(p => p.Id == passkey.Id)
+            .ExecuteUpdateAsync(set => set.SetProperty(p => p.PossiblyCloned, true), cancellationToken);
+    }
+}
+
+public sealed record PasskeyLoginResult(bool Succeeded, string? Error, bool SessionClosed)
+{
+    public static readonly PasskeyLoginResult Verified = new(true, null, false);
+    public static readonly PasskeyLoginResult SessionGone = new(false, PasskeyMessages.LoginSessionExpired, true);
+
+    public static PasskeyLoginResult Fail(string error, bool sessionClosed = false) => new(false, error, sessionClosed);
+}

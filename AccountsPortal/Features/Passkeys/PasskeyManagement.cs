@@ -1,0 +1,61 @@
+using AccountsPortal.Data;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace AccountsPortal.Features.Passkeys;
+
+/// <summary>Lists, renames and deletes an account's passkeys; every query is scoped to the account.</summary>
+public sealed class PasskeyManagement(PortalDbContext db, IOptions<PasskeyOptions> options, ILogger<PasskeyManagement> logger)
+{
+    public async Task<IReadOnlyList<PasskeySummary>> ListAsync(string userId, CancellationToken cancellationToken = default)
+    {
+        var passkeys = await db.Passkeys.AsNoTracking()
+            .Where(p => p.UserId == userId)
+            .Select(p => new { p.Id, p.Name, p.Aaguid, p.IsBackedUp, p.IsBackupEligible, p.PossiblyCloned, p.CreatedAt, p.LastUsedAt, p.Transports })
+            .ToListAsync(cancellationToken);
+        return [.. passkeys
+            .OrderBy(p => p.CreatedAt)
+            .Select(p => new PasskeySummary(p.Id, p.Name, KnownAuthenticators.ProviderOf(p.Aaguid), p.IsBackedUp, p.IsBackupEligible,
+                p.PossiblyCloned, p.CreatedAt, p.LastUsedAt, p.Transports))];
+    }
+
+    public async Task<PasskeyOutcome> RenameAsync(string userId, long passkeyId, string? name, CancellationToken cancellationToken = default)
+    {
+        var valid = PasskeyName.Normalize(name, options.Value.MaxNameLength);
+        if (!valid.IsValid)
+        {
+            return PasskeyOutcome.Fail(valid.Error!);
+        }
+
+        var updated = await db.Passkeys.Where(p => p.Id == passkeyId && p.UserId == userId)
+            .ExecuteUpdateAsync(set => set.SetProperty(p => p.Name, valid.Name), cancellationToken);
+        return updated == 1 ? PasskeyOutcome.Success(passkeyId) : PasskeyOutcome.Fail("That passkey no longer exists.");
+    }
+
+    public async Task<PasskeyOutcome> DeleteAsync(string userId, long passkeyId, CancellationToken cancellationToken = default)
+    {
+        var deleted = await db.Passkeys.Where(p => p.Id == passkeyId && p.UserId == userId).ExecuteDeleteAsync(cancellationToken);
+        if (deleted != 1)
+        {
+            return PasskeyOutcome.Fail("That passkey no longer exists.");
+        }
+
+        logger.LogInformation("Passkey {PasskeyId} deleted by {UserId}", passkeyId, userId);
+        return PasskeyOutcome.Success(passkeyId);
+    }
+}
+
+public sealed record PasskeySummary(
+    long Id,
+    string Name,
+    string? Provider,
+    bool IsBackedUp,
+    bool IsBackupEligible,
+    bool PossiblyCloned,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset? LastUsedAt,
+    string? Transports)
+{
+    /// <summary>Synced passkeys live in a password manager's cloud; the others are bound to one device.</summary>
+    public bool IsSynced => IsBackedUp;
+}

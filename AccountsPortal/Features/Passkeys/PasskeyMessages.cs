@@ -1,0 +1,17 @@
+namespace AccountsPortal.Features.Passkeys;
+
+/// <summary>What the passkey pages tell people; one place so that pages and tests agree.</summary>
+public static class PasskeyMessages
+{
+    public const string AlreadyRegistered = "This passkey is already registered.";
+    public const string RequestExpired = "The passkey request expired, try again.";
+    public const string Unreadable = "The passkey's answer could not be read. Try again.";
+    public const string NotVerified = "The passkey could not be verified. Try again.";
+    public const string WrongOrigin = "The passkey answered for another website.";
+    public const string NotThisAccount = "This passkey is not registered for this account.";
+    public const string PossiblyCloned = "This passkey's signature counter went backwards, so it may have been copied. Use another passkey or recover two-factor.";
+    public const string LoginSessionExpired = "This login session has expired.";
+    public const string TooManyAttempts = "Too many failed attempts. Log in again.";
+
+    public static string Limit(int max) => $"You can have at most {max} passkeys.";
+}

@@ -1,0 +1,30 @@
+using AccountsPortal.Features.Accounts;
+using Fido2NetLib;
+using Microsoft.Extensions.Options;
+
+namespace AccountsPortal.Features.Passkeys;
+
+public static class PasskeysExtensions
+{
+    public static WebApplicationBuilder AddPasskeys(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddOptions<PasskeyOptions>()
+            .Bind(builder.Configuration.GetSection(PasskeyOptions.SectionName))
+            .Validate(o => o.Origins.Count > 0, "Passkeys:Origins must list the exact origins (scheme://host:port) the portal is served from.")
+            .Validate(o => o.MaxPasskeysPerUser > 0 && o.MaxNameLength > 0, "Passkeys limits must be positive.")
+            .ValidateOnStart();
+
+        // Relying party id and origins come from configuration only, never from the request's Host header.
+        services.AddSingleton<IFido2>(provider =>
+            new Fido2(PasskeyRelyingParty.Configuration(provider.GetRequiredService<IOptions<PasskeyOptions>>().Value)));
+        services.AddSingleton<PasskeyRelyingParty>();
+        services.AddScoped<PasskeyCeremonies>();
+        services.AddScoped<PasskeyRegistration>();
+        services.AddScoped<PasskeyLogin>();
+        services.AddScoped<PasskeyManagement>();
+        services.AddScoped<PasskeyBrowser>();
+        services.AddScoped<ISecondFactor, PasskeySecondFactor>();
+        return builder;
+    }
+}
