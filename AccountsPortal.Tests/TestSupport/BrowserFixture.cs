@@ -14,7 +14,7 @@ public sealed class BrowserFixture : IAsyncLifetime
     private IBrowser? browser;
 
     // A dialog nobody answers (no matching passkey on this device) gives up after a few seconds, as a person would.
-    public PortalAppFactory App { get; } = new PortalAppFactory(fakeClock: false).WithSetting("Passkeys:DialogTimeout", "00:00:04");
+    public PortalAppFactory App { get; } = PortalAppFactory.WithSystemClock().WithSetting("Passkeys:DialogTimeout", "00:00:04");
 
     public Uri BaseAddress => App.ServerAddress!;
 

@@ -23,11 +23,13 @@ public sealed class PortalAppFactory : WebApplicationFactory<Program>
 
     private readonly bool fakeClock;
 
-    /// <param name="fakeClock">
-    /// A clock that tests move by hand (<see cref="Time"/>); browser tests use the real one, since
-    /// pages that poll wait on it.
-    /// </param>
-    public PortalAppFactory(bool fakeClock = true)
+    /// <summary>A portal whose clock tests move by hand (<see cref="Time"/>).</summary>
+    public PortalAppFactory()
+        : this(fakeClock: true)
+    {
+    }
+
+    private PortalAppFactory(bool fakeClock)
     {
         this.fakeClock = fakeClock;
         DatabasePath = Path.Combine(directory.FullName, "portal.db");
@@ -35,6 +37,9 @@ public sealed class PortalAppFactory : WebApplicationFactory<Program>
         settings["Passkeys:RelyingPartyId"] = "localhost";
         settings["Passkeys:Origins:0"] = InMemoryOrigin;
     }
+
+    /// <summary>A portal on the real clock, for browser tests: pages that poll wait on it.</summary>
+    public static PortalAppFactory WithSystemClock() => new(fakeClock: false);
 
     public string DatabasePath { get; }
 

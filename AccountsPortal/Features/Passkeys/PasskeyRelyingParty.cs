@@ -14,6 +14,7 @@ public sealed class PasskeyRelyingParty(IOptions<PasskeyOptions> options)
         RPName = options.RelyingPartyName,
         Origins = new HashSet<string>(options.Origins, StringComparer.Ordinal),
         Timeout = (uint)options.DialogTimeout.TotalMilliseconds,
+        ChallengeSize = 32,
     };
 
     /// <summary>The WebAuthn user handle of an account: its id's bytes, which carry no personal data.</summary>

@@ -1,0 +1,87 @@
+using System.Text.Json;
+using AccountsPortal.Data;
+using AccountsPortal.Features.Accounts;
+using AccountsPortal.Features.Accounts.LoginSessions;
+using AccountsPortal.Features.Passkeys;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace AccountsPortal.Tests.TestSupport;
+
+/// <summary>Drives the portal's passkey services (its real DI and SQLite file) with software authenticators.</summary>
+public sealed class PasskeyBench(PortalAppFactory app)
+{
+    public PortalAppFactory App => app;
+
+    public SoftwareAuthenticator NewAuthenticator() => new("localhost", app.Origin);
+
+    public async Task<string> CreateUserAsync()
+    {
+        await using var scope = app.Services.CreateAsyncScope();
+        var users = scope.ServiceProvider.GetRequiredService<UserManager<PortalUser>>();
+        var email = PortalScenario.NewEmail();
+        var user = new PortalUser { UserName = email, Email = email, CreatedAt = app.Time.GetUtcNow() };
+        var created = await users.CreateAsync(user, PortalScenario.StrongPassword);
+        Assert.True(created.Succeeded, string.Join(", ", created.Errors.Select(e => e.Description)));
+        return user.Id;
+    }
+
+    public async Task<T> WithAsync<T>(Func<IServiceProvider, Task<T>> action)
+    {
+        await using var scope = app.Services.CreateAsyncScope();
+        return await action(scope.ServiceProvider);
+    }
+
+    public Task<CeremonyStart> BeginRegistrationAsync(string userId) =>
+        WithAsync(s => s.GetRequiredService<PasskeyRegistration>().BeginAsync(userId));
+
+    public Task<PasskeyOutcome> CompleteRegistrationAsync(string userId, string ceremonyId, string? name, string? credentialJson) =>
+        WithAsync(s => s.GetRequiredService<PasskeyRegistration>().CompleteAsync(userId, ceremonyId, name, credentialJson));
+
+    /// <summary>Registers a passkey end to end and asserts it worked.</summary>
+    public async Task<long> RegisterAsync(string userId, SoftwareAuthenticator authenticator, string name = "Test key")
+    {
+        var start = await BeginRegistrationAsync(userId);
+        Assert.True(start.Succeeded, start.Error);
+        var outcome = await CompleteRegistrationAsync(userId, start.CeremonyId!, name, authenticator.CreateCredential(start.OptionsJson!));
+        Assert.True(outcome.Succeeded, outcome.Error);
+        return outcome.PasskeyId!.Value;
+    }
+
+    /// <summary>Passes the password step for the user and returns the login session id.</summary>
+    public Task<string> StartLoginAsync(string userId) =>
+        WithAsync(async s => (await s.GetRequiredService<LoginSessionService>().StartAsync(userId, null)).SessionId);
+
+    public Task<CeremonyStart> BeginLoginAsync(string sessionId) =>
+        WithAsync(s => s.GetRequiredService<PasskeyLogin>().BeginAsync(sessionId));
+
+    public Task<PasskeyLoginResult> CompleteLoginAsync(string sessionId, string? ceremonyId, string? credentialJson) =>
+        WithAsync(s => s.GetRequiredService<PasskeyLogin>().CompleteAsync(sessionId, ceremonyId, credentialJson));
+
+    /// <summary>Begins a login ceremony and answers it with the authenticator.</summary>
+    public async Task<PasskeyLoginResult> LogInAsync(string sessionId, SoftwareAuthenticator authenticator, AssertionOverrides? overrides = null)
+    {
+        var start = await BeginLoginAsync(sessionId);
+        Assert.True(start.Succeeded, start.Error);
+        return await CompleteLoginAsync(sessionId, start.CeremonyId, authenticator.GetAssertion(start.OptionsJson!, overrides));
+    }
+
+    public Task<List<Passkey>> PasskeysAsync(string userId) =>
+        app.WithDbAsync(db => db.Passkeys.AsNoTracking().Where(p => p.UserId == userId).OrderBy(p => p.Id).ToListAsync());
+
+    public Task<LoginSession> SessionAsync(string sessionId) =>
+        app.WithDbAsync(db => db.LoginSessions.AsNoTracking().SingleAsync(s => s.Id == sessionId));
+
+    /// <summary>Every passkey of every account, as text, to show that a refused request changed none of them.</summary>
+    public Task<string> AllPasskeysSnapshotAsync() =>
+        app.WithDbAsync(async db => JsonSerializer.Serialize(await db.Passkeys.AsNoTracking().OrderBy(p => p.Id).ToListAsync()));
+
+    /// <summary>The session as text without its failed-attempt counter, which a refused attempt is meant to raise.</summary>
+    public async Task<string> SessionSnapshotAsync(string sessionId)
+    {
+        var session = await SessionAsync(sessionId);
+        session.FailedAttempts = 0;
+        return JsonSerializer.Serialize(session);
+    }
+}
