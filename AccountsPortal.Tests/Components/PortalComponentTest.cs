@@ -1,0 +1,61 @@
+using System.Security.Claims;
+using AccountsPortal.Features.Passkeys;
+using AccountsPortal.Tests.TestSupport;
+using Bunit;
+using Microsoft.AspNetCore.Components;
+using Microsoft.Extensions.DependencyInjection;
+using MudBlazor.Services;
+
+namespace AccountsPortal.Tests.Components;
+
+/// <summary>
+/// bunit tests of portal pages with the portal's real services and SQLite file behind them; only the
+/// browser (IJSRuntime, through bunit's JS interop) is simulated.
+/// </summary>
+public abstract class PortalComponentTest : BunitContext, IAsyncLifetime
+{
+    private readonly AsyncServiceScope scope;
+    private readonly Bunit.TestDoubles.BunitAuthorizationContext authorization;
+
+    protected PortalComponentTest()
+    {
+        JSInterop.Mode = JSRuntimeMode.Loose;
+        Services.AddMudServices();
+        Services.AddScoped<PasskeyBrowser>();
+        authorization = AddAuthorization();
+        PersistentState = AddBunitPersistentComponentState();
+        scope = App.Services.CreateAsyncScope();
+        Services.AddFallbackServiceProvider(scope.ServiceProvider);
+        PasskeyModule = JSInterop.SetupModule(PasskeyBrowser.ModulePath);
+        SetRendererInfo(new RendererInfo("Server", isInteractive: true));
+    }
+
+    protected PortalAppFactory App { get; } = new();
+
+    protected PasskeyBench Bench => new(App);
+
+    protected BunitJSModuleInterop PasskeyModule { get; }
+
+    /// <summary>What a prerender would have handed to the interactive page.</summary>
+    protected Bunit.TestDoubles.BunitPersistentComponentState PersistentState { get; }
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    protected void SignIn(string userId, string email = "someone@example.test")
+    {
+        authorization.SetAuthorized(email);
+        authorization.SetClaims(new Claim(ClaimTypes.NameIdentifier, userId), new Claim(ClaimTypes.Email, email));
+    }
+
+    /// <summary>The options JSON the page passed to the module's <paramref name="function"/> on its last call.</summary>
+    protected string LastOptions(string function) => (string)PasskeyModule.Invocations[function].Last().Arguments[0]!;
+
+    Task IAsyncLifetime.DisposeAsync() => DisposeAllAsync();
+
+    private async Task DisposeAllAsync()
+    {
+        await base.DisposeAsync();
+        await scope.DisposeAsync();
+        await App.DisposeAsync();
+    }
+}
