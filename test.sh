@@ -22,8 +22,8 @@ status=0
 dotnet test AccountsPortal.sln --logger "console;verbosity=normal" 2>&1 | tee "$log" || status=$?
 
 # One plain summary line over every test project: "N passed, N failed, N skipped".
-summary=$(grep -oE 'Failed: *[0-9]+, Passed: *[0-9]+, Skipped: *[0-9]+' "$log" \
-    | awk -F'[:,] *' '{ f += $2; p += $4; s += $6; n++ } END { if (n) printf "%d passed, %d failed, %d skipped", p, f, s }' || true)
+summary=$(grep -E '^\s+(Passed|Failed|Skipped): *[0-9]+\s*$' "$log" \
+    | awk '{ n[$1] += $2 } END { if (length(n)) printf "%d passed, %d failed, %d skipped", n["Passed:"], n["Failed:"], n["Skipped:"] }' || true)
 if [ -n "$summary" ]; then
     echo "$summary"
 elif [ "$status" -eq 0 ]; then
