@@ -4,6 +4,7 @@ using AccountsPortal.Features.Accounts;
 using AccountsPortal.Features.Health;
 using AccountsPortal.Features.Passkeys;
 using AccountsPortal.Features.Preferences;
+using AccountsPortal.Features.TwoFactor;
 using MudBlazor.Services;
 
 namespace AccountsPortal;
@@ -19,6 +20,7 @@ public static class PortalExtensions
         builder.AddPortalData();
         builder.AddAccounts();
         builder.AddPasskeys();
+        builder.AddTwoFactor();
         builder.AddHealth();
         return builder;
     }

@@ -2,6 +2,7 @@ using AccountsPortal.Features.Accounts;
 using AccountsPortal.Features.Accounts.LoginSessions;
 using AccountsPortal.Features.Accounts.RecoveryKeys;
 using AccountsPortal.Features.Passkeys;
+using AccountsPortal.Features.TwoFactor;
 using Microsoft.AspNetCore.DataProtection.EntityFrameworkCore;
 using Microsoft.AspNetCore.Identity.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore;
@@ -21,6 +22,10 @@ public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options)
     public DbSet<Passkey> Passkeys => Set<Passkey>();
 
     public DbSet<PasskeyCeremony> PasskeyCeremonies => Set<PasskeyCeremony>();
+
+    public DbSet<TotpAuthenticator> TotpAuthenticators => Set<TotpAuthenticator>();
+
+    public DbSet<TwoFactorLockout> TwoFactorLockouts => Set<TwoFactorLockout>();
 
     protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
     {

@@ -264,6 +264,43 @@ namespace AccountsPortal.Data.Migrations
                     b.ToTable("PasskeyCeremonies");
                 });
 
+            modelBuilder.Entity("AccountsPortal.Features.TwoFactor.TotpAuthenticator", b =>
+                {
+                    b.Property<string>("UserId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("EnabledAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("LastAcceptedStep")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("ProtectedSecret")
+                        .IsRequired()
+                        .HasMaxLength(1024)
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("UserId");
+
+                    b.ToTable("TotpAuthenticators");
+                });
+
+            modelBuilder.Entity("AccountsPortal.Features.TwoFactor.TwoFactorLockout", b =>
+                {
+                    b.Property<string>("UserId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("FailedAttempts")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long?>("LockedUntil")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("UserId");
+
+                    b.ToTable("TwoFactorLockouts");
+                });
+
             modelBuilder.Entity("Microsoft.AspNetCore.DataProtection.EntityFrameworkCore.DataProtectionKey", b =>
                 {
                     b.Property<int>("Id")
@@ -441,6 +478,24 @@ namespace AccountsPortal.Data.Migrations
                     b.HasOne("AccountsPortal.Features.Accounts.PortalUser", null)
                         .WithMany()
                         .HasForeignKey("UserId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("AccountsPortal.Features.TwoFactor.TotpAuthenticator", b =>
+                {
+                    b.HasOne("AccountsPortal.Features.Accounts.PortalUser", null)
+                        .WithOne()
+                        .HasForeignKey("AccountsPortal.Features.TwoFactor.TotpAuthenticator", "UserId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("AccountsPortal.Features.TwoFactor.TwoFactorLockout", b =>
+                {
+                    b.HasOne("AccountsPortal.Features.Accounts.PortalUser", null)
+                        .WithOne()
+                        .HasForeignKey("AccountsPortal.Features.TwoFactor.TwoFactorLockout", "UserId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });

@@ -21,24 +21,8 @@ internal static class AccountEndpoints
 
     /// <summary>Signs in the browser that started a verified login session, exactly once.</summary>
     private static async Task<IResult> CompleteSignInAsync(
-        [FromQuery] string? session,
-        HttpContext context,
-        LoginSessionService loginSessions,
-        UserManager<PortalUser> users,
-        SignInManager<PortalUser> signInManager,
-        CancellationToken cancellationToken)
-    {
-        var completion = await loginSessions.ConsumeAsync(session, PendingLoginCookie.Read(context), cancellationToken);
-        var user = completion.Succeeded ? await users.FindByIdAsync(completion.UserId!) : null;
-        if (user is null)
-        {
-            return Results.LocalRedirect(LoginPage.ExpiredSessionUrl);
-        }
-
-        await signInManager.SignInAsync(user, isPersistent: false);
-        PendingLoginCookie.Delete(context);
-        return Results.LocalRedirect(LocalReturnUrl.Sanitize(completion.ReturnUrl));
-    }
+        [FromQuery] string? session, HttpContext context, LoginCompletion completion, CancellationToken cancellationToken) =>
+        Results.LocalRedirect(await completion.CompleteAsync(context, session, cancellationToken) ?? LoginPage.ExpiredSessionUrl);
 
     private static async Task<IResult> LogOutAsync(SignInManager<PortalUser> signInManager)
     {

@@ -40,6 +40,7 @@ public static class AccountsExtensions
         services.Configure<LoginSessionOptions>(builder.Configuration.GetSection(LoginSessionOptions.SectionName));
         services.AddScoped<SecondFactorDirectory>();
         services.AddScoped<LoginSessionService>();
+        services.AddScoped<LoginCompletion>();
         services.AddScoped<PasswordSignIn>();
         services.AddScoped<AccountRegistration>();
         services.AddScoped<RecoveryKeyService>();

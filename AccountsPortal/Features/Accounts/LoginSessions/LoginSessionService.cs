@@ -118,11 +118,11 @@ public sealed class LoginSessionService(
     /// Consumes a verified session for the browser holding its pending-login secret. Exactly one
     /// caller can succeed, however many ask at once.
     /// </summary>
-    public async Task<LoginCompletion> ConsumeAsync(string? sessionId, string? browserSecret, CancellationToken cancellationToken = default)
+    public async Task<ConsumedLogin> ConsumeAsync(string? sessionId, string? browserSecret, CancellationToken cancellationToken = default)
     {
         if (string.IsNullOrEmpty(sessionId) || string.IsNullOrEmpty(browserSecret))
         {
-            return LoginCompletion.Refused;
+            return ConsumedLogin.Refused;
         }
 
         var binding = Hash(browserSecret);
@@ -133,14 +133,14 @@ public sealed class LoginSessionService(
             .ExecuteUpdateAsync(set => set.SetProperty(s => s.ConsumedAt, now), cancellationToken);
         if (consumed != 1)
         {
-            return LoginCompletion.Refused;
+            return ConsumedLogin.Refused;
         }
 
         var session = await db.LoginSessions.AsNoTracking()
             .Where(s => s.Id == sessionId)
             .Select(s => new { s.UserId, s.ReturnUrl })
             .SingleAsync(cancellationToken);
-        return new LoginCompletion(session.UserId, session.ReturnUrl);
+        return new ConsumedLogin(session.UserId, session.ReturnUrl);
     }
 
     private static string NewToken() => Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32));
@@ -159,9 +159,9 @@ public enum LoginSessionStatus
 
 public sealed record StartedLogin(string SessionId, string BrowserSecret, string NextUrl, DateTimeOffset ExpiresAt);
 
-public sealed record LoginCompletion(string? UserId, string ReturnUrl)
+public sealed record ConsumedLogin(string? UserId, string ReturnUrl)
 {
-    public static readonly LoginCompletion Refused = new(null, LocalReturnUrl.Default);
+    public static readonly ConsumedLogin Refused = new(null, LocalReturnUrl.Default);
 
     public bool Succeeded => UserId is not null;
 }

@@ -28,6 +28,24 @@ public sealed class RecoveryKeyService(PortalDbContext db, TimeProvider time)
         return words;
     }
 
+    /// <summary>
+    /// Replaces the account's key by a new one, only if <paramref name="currentKey"/> is still its key:
+    /// one conditional UPDATE, so a key is used up exactly once. Returns the new words, or null.
+    /// </summary>
+    public async Task<IReadOnlyList<string>?> ReplaceAsync(string userId, byte[] currentKey, CancellationToken cancellationToken = default)
+    {
+        var currentHash = SHA256.HashData(currentKey);
+        var key = RandomNumberGenerator.GetBytes(RecoveryKeyCodec.KeyLength);
+        var hash = SHA256.HashData(key);
+        var now = time.GetUtcNow();
+        var replaced = await db.RecoveryKeys
+            .Where(existing => existing.UserId == userId && existing.KeyHash == currentHash)
+            .ExecuteUpdateAsync(set => set.SetProperty(k => k.KeyHash, hash).SetProperty(k => k.CreatedAt, now), cancellationToken);
+        var words = replaced == 1 ? RecoveryKeyCodec.ToWords(key) : null;
+        CryptographicOperations.ZeroMemory(key);
+        return words;
+    }
+
     /// <summary>Whether <paramref name="key"/> is the account's current recovery key, compared in constant time.</summary>
     public async Task<bool> MatchesAsync(string userId, ReadOnlyMemory<byte> key, CancellationToken cancellationToken = default)
     {

@@ -1,0 +1,28 @@
+using AccountsPortal.Features.TwoFactor;
+using Microsoft.Extensions.DependencyInjection;
+using OtpNet;
+
+namespace AccountsPortal.Tests.TestSupport;
+
+/// <summary>Drives the portal's TOTP and recovery services; plays the authenticator app with the shared secret.</summary>
+public sealed class TotpBench(PortalAppFactory app)
+{
+    public PasskeyBench Passkeys { get; } = new(app);
+
+    /// <summary>Enables an authenticator app for the user the way the page does, and returns its secret.</summary>
+    public async Task<byte[]> EnableAsync(string userId)
+    {
+        var enrollment = Passkeys.WithAsync(s => Task.FromResult(s.GetRequiredService<TotpSetup>().NewEnrollment("someone@example.test")));
+        var secret = (await enrollment).SecretBase32;
+        var bytes = Base32Encoding.ToBytes(secret);
+        var error = await Passkeys.WithAsync(s => s.GetRequiredService<TotpSetup>().ConfirmAsync(userId, secret, CodeAt(bytes, TimeSpan.Zero), replaceExisting: false));
+        Assert.Null(error);
+        return bytes;
+    }
+
+    /// <summary>The code the app shows now, or at an offset from now.</summary>
+    public string CodeAt(byte[] secret, TimeSpan offset) => TotpSecrets.CodeAt(secret, app.Time.GetUtcNow() + offset);
+
+    public Task<SecondFactorResult> VerifyAsync(string sessionId, string? code) =>
+        Passkeys.WithAsync(s => s.GetRequiredService<TotpLogin>().VerifyAsync(sessionId, code));
+}

@@ -1,0 +1,85 @@
+using AccountsPortal.Features.Accounts.LoginSessions;
+using AccountsPortal.Features.TwoFactor;
+using AccountsPortal.Tests.TestSupport;
+
+namespace AccountsPortal.Tests.Unit;
+
+public sealed class SecondFactorLockoutTests
+{
+    [Fact]
+    public async Task Ten_wrong_codes_lock_the_account_for_fifteen_minutes_even_for_the_right_code()
+    {
+        using var app = new PortalAppFactory();
+        var bench = new TotpBench(app);
+        var userId = await bench.Passkeys.CreateUserAsync();
+        var secret = await bench.EnableAsync(userId);
+        app.Time.Advance(TimeSpan.FromSeconds(60));
+        var sessionId = await bench.Passkeys.StartLoginAsync(userId);
+
+        for (var i = 1; i <= 9; i++)
+        {
+            Assert.Equal(TwoFactorMessages.WrongCode, (await bench.VerifyAsync(sessionId, "000000")).Error);
+        }
+
+        Assert.Equal(TwoFactorMessages.LockedOut(TimeSpan.FromMinutes(15)), (await bench.VerifyAsync(sessionId, "000000")).Error);
+        Assert.Equal(TwoFactorMessages.LockedOut(TimeSpan.FromMinutes(15)), (await bench.VerifyAsync(sessionId, bench.CodeAt(secret, TimeSpan.Zero))).Error);
+
+        // Login sessions last 10 minutes; the lockout outlives them.
+        app.Time.Advance(TimeSpan.FromMinutes(15) - TimeSpan.FromSeconds(1));
+        var later = await bench.Passkeys.StartLoginAsync(userId);
+        Assert.StartsWith("Too many failed attempts", (await bench.VerifyAsync(later, bench.CodeAt(secret, TimeSpan.Zero))).Error);
+        app.Time.Advance(TimeSpan.FromSeconds(1));
+        Assert.True((await bench.VerifyAsync(later, bench.CodeAt(secret, TimeSpan.Zero))).Succeeded);
+    }
+
+    [Fact]
+    public async Task Nine_wrong_codes_then_a_right_one_start_the_count_again()
+    {
+        using var app = new PortalAppFactory();
+        var bench = new TotpBench(app);
+        var userId = await bench.Passkeys.CreateUserAsync();
+        var secret = await bench.EnableAsync(userId);
+        app.Time.Advance(TimeSpan.FromSeconds(60));
+
+        var first = await bench.Passkeys.StartLoginAsync(userId);
+        for (var i = 0; i < 9; i++)
+        {
+            await bench.VerifyAsync(first, "000000");
+        }
+
+        Assert.True((await bench.VerifyAsync(first, bench.CodeAt(secret, TimeSpan.Zero))).Succeeded);
+        var second = await bench.Passkeys.StartLoginAsync(userId);
+        Assert.Equal(TwoFactorMessages.WrongCode, (await bench.VerifyAsync(second, "000000")).Error);
+    }
+
+    [Fact]
+    public async Task The_lockout_survives_a_new_login_session_and_a_restart()
+    {
+        string databasePath;
+        string userId;
+        byte[] secret;
+        using var restarted = new PortalAppFactory();
+        using (var app = new PortalAppFactory().WithSetting("Database:SqlitePath", restarted.DatabasePath))
+        {
+            databasePath = restarted.DatabasePath;
+            var bench = new TotpBench(app);
+            userId = await bench.Passkeys.CreateUserAsync();
+            secret = await bench.EnableAsync(userId);
+            app.Time.Advance(TimeSpan.FromSeconds(60));
+            for (var i = 0; i < 10; i++)
+            {
+                // A new login session for every guess: the count is the account's, not the session's.
+                await bench.VerifyAsync(await bench.Passkeys.StartLoginAsync(userId), "000000");
+            }
+        }
+
+        var after = new TotpBench(restarted);
+        restarted.Time.Advance(TimeSpan.FromMinutes(1));
+        var sessionId = await after.Passkeys.StartLoginAsync(userId);
+        var result = await after.VerifyAsync(sessionId, after.CodeAt(secret, TimeSpan.Zero));
+
+        Assert.StartsWith("Too many failed attempts", result.Error);
+        Assert.Equal(LoginSessionState.AwaitingSecondFactor, (await after.Passkeys.SessionAsync(sessionId)).State);
+        Assert.True(File.Exists(databasePath));
+    }
+}

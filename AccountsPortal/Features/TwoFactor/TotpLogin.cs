@@ -1,0 +1,86 @@
+using AccountsPortal.Data;
+using AccountsPortal.Features.Accounts;
+using AccountsPortal.Features.Accounts.LoginSessions;
+using Microsoft.EntityFrameworkCore;
+
+namespace AccountsPortal.Features.TwoFactor;
+
+/// <summary>The code step of a login for accounts whose second factor is an authenticator app.</summary>
+public sealed class TotpLogin(
+    PortalDbContext db,
+    TotpSecrets secrets,
+    LoginSessionService loginSessions,
+    SecondFactorDirectory secondFactors,
+    SecondFactorLockout lockout,
+    TimeProvider time,
+    ILogger<TotpLogin> logger)
+{
+    public async Task<SecondFactorResult> VerifyAsync(string? sessionId, string? code, CancellationToken cancellationToken = default)
+    {
+        var session = await loginSessions.FindLiveAsync(sessionId, cancellationToken);
+        if (session is not { State: LoginSessionState.AwaitingSecondFactor })
+        {
+            return SecondFactorResult.SessionGone;
+        }
+
+        // Passkeys take precedence: whatever is posted, an account with a passkey never logs in with a code.
+        var required = await secondFactors.RequiredForAsync(session.UserId, cancellationToken);
+        if (session.SecondFactor != TotpSecondFactor.FactorName || required?.Name != TotpSecondFactor.FactorName)
+        {
+            return SecondFactorResult.Fail(TwoFactorMessages.PasskeyRequired);
+        }
+
+        if (await lockout.RemainingAsync(session.UserId, cancellationToken) is { } remaining)
+        {
+            return SecondFactorResult.Fail(TwoFactorMessages.LockedOut(remaining));
+        }
+
+        var normalized = TotpCode.Normalize(code);
+        if (normalized is null)
+        {
+            return SecondFactorResult.Fail(TwoFactorMessages.CodeFormat);
+        }
+
+        var protectedSecret = await db.TotpAuthenticators.AsNoTracking()
+            .Where(t => t.UserId == session.UserId).Select(t => t.ProtectedSecret).SingleAsync(cancellationToken);
+        var step = TotpSecrets.MatchingStep(secrets.Unprotect(protectedSecret), normalized, time.GetUtcNow());
+        if (step is null)
+        {
+            return await FailAsync(session.UserId, TwoFactorMessages.WrongCode, cancellationToken);
+        }
+
+        // Each time step is accepted at most once per account, whichever login or node asks.
+        var advanced = await db.TotpAuthenticators
+            .Where(t => t.UserId == session.UserId && t.LastAcceptedStep < step)
+            .ExecuteUpdateAsync(set => set.SetProperty(t => t.LastAcceptedStep, step.Value), cancellationToken);
+        if (advanced != 1)
+        {
+            return await FailAsync(session.UserId, TwoFactorMessages.UsedCode, cancellationToken);
+        }
+
+        await lockout.ResetAsync(session.UserId, cancellationToken);
+        if (!await loginSessions.MarkVerifiedAsync(session.Id, cancellationToken))
+        {
+            return SecondFactorResult.SessionGone;
+        }
+
+        logger.LogInformation("Authenticator code verified a login for {UserId}", session.UserId);
+        return SecondFactorResult.Verified;
+    }
+
+    private async Task<SecondFactorResult> FailAsync(string userId, string message, CancellationToken cancellationToken)
+    {
+        await lockout.RecordFailureAsync(userId, cancellationToken);
+        return await lockout.RemainingAsync(userId, cancellationToken) is { } remaining
+            ? SecondFactorResult.Fail(TwoFactorMessages.LockedOut(remaining))
+            : SecondFactorResult.Fail(message);
+    }
+}
+
+public sealed record SecondFactorResult(bool Succeeded, string? Error, bool SessionClosed)
+{
+    public static readonly SecondFactorResult Verified = new(true, null, false);
+    public static readonly SecondFactorResult SessionGone = new(false, TwoFactorMessages.LoginSessionExpired, true);
+
+    public static SecondFactorResult Fail(string error) => new(false, error, false);
+}

@@ -1,0 +1,95 @@
+using System.Security.Cryptography;
+using AccountsPortal.Data;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using OtpNet;
+using QRCoder;
+using AccountsPortal.Features.Accounts;
+
+namespace AccountsPortal.Features.TwoFactor;
+
+/// <summary>Turns an authenticator app on, off, or over to a new secret for a signed-in account.</summary>
+public sealed class TotpSetup(
+    PortalDbContext db,
+    TotpSecrets secrets,
+    SignInManager<PortalUser> signInManager,
+    TimeProvider time,
+    IOptions<TwoFactorOptions> options,
+    ILogger<TotpSetup> logger)
+{
+    public Task<bool> IsEnabledAsync(string userId, CancellationToken cancellationToken = default) =>
+        db.TotpAuthenticators.AnyAsync(t => t.UserId == userId, cancellationToken);
+
+    /// <summary>A fresh secret to show as a QR code and as text; nothing is stored until a code confirms it.</summary>
+    public TotpEnrollment NewEnrollment(string accountName)
+    {
+        var secret = RandomNumberGenerator.GetBytes(TotpSecrets.SecretLength);
+        var base32 = Base32Encoding.ToString(secret);
+        var uri = new OtpUri(OtpType.Totp, base32, accountName, options.Value.Issuer, OtpHashMode.Sha1, TotpCode.Digits, period: 30).ToString();
+        var png = PngByteQRCodeHelper.GetQRCode(uri, QRCodeGenerator.ECCLevel.M, 6);
+        return new TotpEnrollment(base32, uri, $"data:image/png;base64,{Convert.ToBase64String(png)}");
+    }
+
+    /// <summary>Stores the secret once a code from the app proves it was scanned; that code's step is used up.</summary>
+    public async Task<string?> ConfirmAsync(string userId, string secretBase32, string? code, bool replaceExisting, CancellationToken cancellationToken = default)
+    {
+        var normalized = TotpCode.Normalize(code);
+        if (normalized is null)
+        {
+            return TwoFactorMessages.CodeFormat;
+        }
+
+        var secret = Base32Encoding.ToBytes(secretBase32);
+        var step = TotpSecrets.MatchingStep(secret, normalized, time.GetUtcNow());
+        if (step is null)
+        {
+            return TwoFactorMessages.WrongCode;
+        }
+
+        var existing = await db.TotpAuthenticators.SingleOrDefaultAsync(t => t.UserId == userId, cancellationToken);
+        if (existing is not null && !replaceExisting)
+        {
+            return "An authenticator app is already set up. Reconfigure it instead.";
+        }
+
+        if (existing is null)
+        {
+            existing = new TotpAuthenticator { UserId = userId, ProtectedSecret = "" };
+            db.TotpAuthenticators.Add(existing);
+        }
+
+        existing.ProtectedSecret = secrets.Protect(secret);
+        existing.LastAcceptedStep = step.Value;
+        existing.EnabledAt = time.GetUtcNow();
+        await db.SaveChangesAsync(cancellationToken);
+        logger.LogInformation("Authenticator app {Action} for {UserId}", replaceExisting ? "reconfigured" : "enabled", userId);
+        return null;
+    }
+
+    /// <summary>Checks the account's password (with Identity's lockout) before a change that weakens or replaces the factor.</summary>
+    public async Task<bool> CheckPasswordAsync(string userId, string? password)
+    {
+        var user = await signInManager.UserManager.FindByIdAsync(userId);
+        return user is not null && !string.IsNullOrEmpty(password)
+            && (await signInManager.CheckPasswordSignInAsync(user, password, lockoutOnFailure: true)).Succeeded;
+    }
+
+    public async Task<string?> DisableAsync(string userId, string? password, CancellationToken cancellationToken = default)
+    {
+        if (!await CheckPasswordAsync(userId, password))
+        {
+            return TwoFactorMessages.WrongPassword;
+        }
+
+        await db.TotpAuthenticators.Where(t => t.UserId == userId).ExecuteDeleteAsync(cancellationToken);
+        logger.LogInformation("Authenticator app disabled for {UserId}", userId);
+        return null;
+    }
+}
+
+public sealed record TotpEnrollment(string SecretBase32, string OtpAuthUri, string QrCodeDataUri)
+{
+    /// <summary>The secret in groups of four for reading aloud or typing.</summary>
+    public string GroupedSecret => string.Join(' ', SecretBase32.Chunk(4).Select(group => new string(group)));
+}

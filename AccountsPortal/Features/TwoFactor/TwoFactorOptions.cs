@@ -1,0 +1,15 @@
+namespace AccountsPortal.Features.TwoFactor;
+
+/// <summary>TOTP settings and the per-account lockout shared by codes and recovery keys. Section "TwoFactor".</summary>
+public sealed class TwoFactorOptions
+{
+    public const string SectionName = "TwoFactor";
+
+    /// <summary>The issuer authenticator apps show next to the account.</summary>
+    public string Issuer { get; set; } = "AccountsPortal";
+
+    /// <summary>Consecutive wrong codes or recovery keys after which the account refuses them for <see cref="LockoutDuration"/>.</summary>
+    public int MaxFailedAttempts { get; set; } = 10;
+
+    public TimeSpan LockoutDuration { get; set; } = TimeSpan.FromMinutes(15);
+}
