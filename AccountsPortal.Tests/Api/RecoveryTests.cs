@@ -1,0 +1,194 @@
+using System.Net;
+using AccountsPortal.Features.Accounts.LoginSessions;
+using AccountsPortal.Features.Accounts.RecoveryKeys;
+using AccountsPortal.Features.TwoFactor;
+using AccountsPortal.Tests.TestSupport;
+using Microsoft.EntityFrameworkCore;
+
+namespace AccountsPortal.Tests.Api;
+
+public sealed class RecoveryTests(PortalAppFactory app) : IClassFixture<PortalAppFactory>
+{
+    private readonly RecoveryBench bench = new(app);
+
+    [Fact]
+    public async Task The_24_words_verify_the_login_once_and_issue_a_new_key()
+    {
+        var (userId, key) = await bench.AccountWithPasskeyAsync();
+        var login = await bench.StartLoginAsync(userId);
+
+        var result = await bench.RecoverAsync(login, "  " + key.ToUpperInvariant().Replace(" ", "   ") + "\n");
+
+        Assert.True(result.Succeeded, result.Error);
+        Assert.Equal(24, result.NewRecoveryKey!.Count);
+        Assert.NotEqual(key, string.Join(' ', result.NewRecoveryKey));
+        Assert.Equal("passkey", result.SecondFactor);
+        Assert.Equal(LoginSessionState.Verified, (await bench.Passkeys.SessionAsync(login.SessionId)).State);
+        // The factors themselves stay: recovery does not delete the passkey.
+        Assert.Single(await bench.Passkeys.PasskeysAsync(userId));
+
+        var next = await bench.StartLoginAsync(userId);
+        Assert.Equal(TwoFactorMessages.IncorrectRecoveryKey, (await bench.RecoverAsync(next, key)).Error);
+        Assert.True((await bench.RecoverAsync(next, string.Join(' ', result.NewRecoveryKey))).Succeeded);
+    }
+
+    [Fact]
+    public async Task The_64_hex_form_is_accepted()
+    {
+        var (userId, key) = await bench.AccountWithPasskeyAsync();
+        var hex = Convert.ToHexStringLower(RecoveryKeyCodec.Parse(key).Key!);
+
+        var result = await bench.RecoverAsync(await bench.StartLoginAsync(userId), hex);
+
+        Assert.True(result.Succeeded, result.Error);
+    }
+
+    public static TheoryData<string, string> BadKeys
+    {
+        get
+        {
+            var words = RecoveryKeyCodec.ToWords(new byte[32]);
+            return new TheoryData<string, string>
+            {
+                { string.Join(' ', words[..^1].Append("zoo")), "These words are not a valid recovery key. Check them for typos." },
+                { string.Join(' ', words[..23]), "A recovery key has 24 words; this has 23." },
+                { string.Join(' ', words.Append("art")), "A recovery key has 24 words; this has 25." },
+                { string.Join(' ', words) + new string(' ', 500), "That is too long to be a recovery key." },
+                { "", "Enter your recovery key." },
+                { "abcd", "A recovery key has 24 words; this has 1." },
+            };
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(BadKeys))]
+    public async Task Malformed_keys_get_a_clear_message_and_change_nothing(string input, string message)
+    {
+        var (userId, _) = await bench.AccountWithPasskeyAsync();
+        var login = await bench.StartLoginAsync(userId);
+        var before = await bench.SnapshotAsync(userId, login.SessionId);
+
+        var result = await bench.RecoverAsync(login, input);
+
+        Assert.Equal(message, result.Error);
+        Assert.Equal(before, await bench.SnapshotAsync(userId, login.SessionId));
+    }
+
+    [Fact]
+    public async Task Another_users_recovery_key_is_incorrect_and_counts_toward_the_lockout()
+    {
+        var (userId, _) = await bench.AccountWithPasskeyAsync();
+        var (_, otherKey) = await bench.AccountWithPasskeyAsync();
+        var login = await bench.StartLoginAsync(userId);
+
+        var result = await bench.RecoverAsync(login, otherKey);
+
+        Assert.Equal(TwoFactorMessages.IncorrectRecoveryKey, result.Error);
+        Assert.Equal(LoginSessionState.AwaitingSecondFactor, (await bench.Passkeys.SessionAsync(login.SessionId)).State);
+        Assert.Equal(1, await app.WithDbAsync(db => db.TwoFactorLockouts.Where(l => l.UserId == userId).Select(l => l.FailedAttempts).SingleAsync()));
+    }
+
+    [Fact]
+    public async Task Ten_wrong_keys_lock_out_the_right_one()
+    {
+        var (userId, key) = await bench.AccountWithPasskeyAsync();
+        var login = await bench.StartLoginAsync(userId);
+        for (var i = 0; i < 10; i++)
+        {
+            await bench.RecoverAsync(login, string.Join(' ', RecoveryKeyCodec.ToWords(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32))));
+        }
+
+        var result = await bench.RecoverAsync(login, key);
+
+        Assert.StartsWith("Too many failed attempts", result.Error);
+        Assert.Equal(LoginSessionState.AwaitingSecondFactor, (await bench.Passkeys.SessionAsync(login.SessionId)).State);
+    }
+
+    [Fact]
+    public async Task A_double_submit_succeeds_exactly_once()
+    {
+        var (userId, key) = await bench.AccountWithPasskeyAsync();
+        var login = await bench.StartLoginAsync(userId);
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(() => bench.RecoverAsync(login, key))));
+
+        var success = Assert.Single(results, r => r.Succeeded);
+        Assert.All(results.Where(r => !r.Succeeded), r => Assert.NotNull(r.Error));
+        var next = await bench.StartLoginAsync(userId);
+        Assert.True((await bench.RecoverAsync(next, string.Join(' ', success.NewRecoveryKey!))).Succeeded);
+    }
+
+    [Fact]
+    public async Task Recovery_needs_the_browser_that_passed_the_password_step()
+    {
+        var (userId, key) = await bench.AccountWithPasskeyAsync();
+        var login = await bench.StartLoginAsync(userId);
+        var before = await bench.SnapshotAsync(userId, login.SessionId);
+
+        var result = await bench.RecoverAsync(login with { BrowserSecret = "someone-elses-browser" }, key);
+
+        Assert.Equal(TwoFactorMessages.OtherBrowser, result.Error);
+        Assert.Equal(before, await bench.SnapshotAsync(userId, login.SessionId));
+    }
+
+    [Fact]
+    public async Task Recovery_after_the_session_expired_is_refused()
+    {
+        using var isolated = new PortalAppFactory();
+        var local = new RecoveryBench(isolated);
+        var (userId, key) = await local.AccountWithPasskeyAsync();
+        var login = await local.StartLoginAsync(userId);
+        isolated.Time.Advance(TimeSpan.FromMinutes(10));
+
+        Assert.Equal(TwoFactorMessages.LoginSessionExpired, (await local.RecoverAsync(login, key)).Error);
+        Assert.True((await local.RecoverAsync(await local.StartLoginAsync(userId), key)).Succeeded);
+    }
+
+    [Fact]
+    public async Task The_recover_page_signs_in_shows_the_new_key_once_and_leads_to_passkeys()
+    {
+        var (userId, key) = await bench.AccountWithPasskeyAsync();
+        var email = await app.WithDbAsync(db => db.Users.Where(u => u.Id == userId).Select(u => u.Email!).SingleAsync());
+        using var person = new PortalScenario(app);
+        var verify = (await person.LogInAsync(email)).LocationPath();
+        Assert.StartsWith("/passkeys/verify?session=", verify);
+        var recoverPath = verify.Replace("/passkeys/verify", "/two-factor/recover");
+
+        var page = await (await person.Http.GetAsync(recoverPath)).ReadHtmlAsync();
+        Assert.Equal("Recover two-factor", page.QuerySelector("h1")!.TextContent);
+        Assert.Contains("No recovery key?", page.Body!.TextContent);
+
+        var wrong = await person.Http.SubmitAsync(page, recoverPath, "recover", new Dictionary<string, string>
+        {
+            ["Input.RecoveryKey"] = string.Join(' ', RecoveryKeyCodec.ToWords(new byte[32])),
+        });
+        Assert.Equal("Incorrect recovery key", (await wrong.ReadHtmlAsync()).QuerySelector("[role=alert]")!.TextContent.Trim());
+        Assert.Null(person.AuthCookie);
+
+        var response = await person.Http.SubmitAsync(recoverPath, "recover", new Dictionary<string, string> { ["Input.RecoveryKey"] = key });
+        var (shown, locations) = await person.FollowAsync(response);
+
+        Assert.Equal(["/account/recovery-key/new"], locations);
+        Assert.NotNull(person.AuthCookie);
+        var shownPage = await shown.ReadHtmlAsync();
+        var newWords = PortalScenario.RecoveryKeyWords(shownPage);
+        Assert.Equal(24, newWords.Length);
+        Assert.NotEqual(key, string.Join(' ', newWords));
+        var continued = await person.Http.SubmitAsync(shownPage, "/account/recovery-key/new", "/account/recovery-key/saved", new Dictionary<string, string> { ["saved"] = "on" });
+        Assert.Equal("/passkeys?notice=recovered", continued.LocationPath());
+        var passkeys = await person.Http.GetAsync("/passkeys?notice=recovered");
+        Assert.Equal(HttpStatusCode.OK, passkeys.StatusCode);
+        Assert.Contains("You signed in with your recovery key. Remove the passkey you lost and add a new one.", await passkeys.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task The_recover_page_without_a_live_login_says_the_session_expired()
+    {
+        using var person = new PortalScenario(app);
+
+        var page = await (await person.Http.GetAsync("/two-factor/recover?session=nothing-here")).ReadHtmlAsync();
+
+        Assert.Equal("This login session has expired", page.QuerySelector("h1")!.TextContent);
+        Assert.Equal("/login", page.QuerySelectorAll("a").Single(a => a.TextContent.Contains("Log in again")).GetAttribute("href"));
+    }
+}
