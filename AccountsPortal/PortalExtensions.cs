@@ -1,6 +1,7 @@
 using AccountsPortal.Components;
 using AccountsPortal.Data;
 using AccountsPortal.Features.Accounts;
+using AccountsPortal.Features.Apps;
 using AccountsPortal.Features.Health;
 using AccountsPortal.Features.Passkeys;
 using AccountsPortal.Features.Preferences;
@@ -21,6 +22,7 @@ public static class PortalExtensions
         builder.AddAccounts();
         builder.AddPasskeys();
         builder.AddTwoFactor();
+        builder.AddApps();
         builder.AddHealth();
         return builder;
     }
@@ -35,6 +37,7 @@ public static class PortalExtensions
         app.UseStatusCodePagesWithReExecute("/not-found", createScopeForStatusCodePages: true);
         app.UseAuthentication();
         app.UseAuthorization();
+        app.UseRateLimiter();
         app.UseAntiforgery();
 
         app.MapStaticAssets();
@@ -42,6 +45,7 @@ public static class PortalExtensions
         app.MapAccounts();
         app.MapPreferences();
         app.MapHealth();
+        app.MapApps();
         return app;
     }
 }

@@ -1,4 +1,5 @@
 using AccountsPortal.Features.Accounts;
+using AccountsPortal.Features.Apps;
 using AccountsPortal.Features.Accounts.LoginSessions;
 using AccountsPortal.Features.Accounts.RecoveryKeys;
 using AccountsPortal.Features.Passkeys;
@@ -26,6 +27,10 @@ public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options)
     public DbSet<TotpAuthenticator> TotpAuthenticators => Set<TotpAuthenticator>();
 
     public DbSet<TwoFactorLockout> TwoFactorLockouts => Set<TwoFactorLockout>();
+
+    public DbSet<AppLogin> AppLogins => Set<AppLogin>();
+
+    public DbSet<AppToken> AppTokens => Set<AppToken>();
 
     protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
     {

@@ -28,6 +28,10 @@ namespace AccountsPortal.Data.Migrations
                         .HasMaxLength(32)
                         .HasColumnType("BLOB");
 
+                    b.Property<string>("ClientId")
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT");
+
                     b.Property<long?>("ConsumedAt")
                         .HasColumnType("INTEGER");
 
@@ -163,6 +167,93 @@ namespace AccountsPortal.Data.Migrations
                     b.ToTable("RecoveryKeys");
                 });
 
+            modelBuilder.Entity("AccountsPortal.Features.Apps.AppLogin", b =>
+                {
+                    b.Property<string>("SessionId")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("ClaimedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("ClientId")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("CodeExpiresAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<byte[]>("CodeHash")
+                        .HasMaxLength(32)
+                        .HasColumnType("BLOB");
+
+                    b.Property<int>("Collections")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("ProtectedToken")
+                        .HasMaxLength(1024)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("RedirectUri")
+                        .HasMaxLength(2048)
+                        .HasColumnType("TEXT");
+
+                    b.Property<byte[]>("SecretHash")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("BLOB");
+
+                    b.Property<long?>("TokenExpiresAt")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("SessionId");
+
+                    b.ToTable("AppLogins");
+                });
+
+            modelBuilder.Entity("AccountsPortal.Features.Apps.AppToken", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("ClientId")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("ExpiresAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("LastSeenAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long?>("RevokedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<byte[]>("TokenHash")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("BLOB");
+
+                    b.Property<string>("UserId")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("TokenHash")
+                        .IsUnique();
+
+                    b.HasIndex("UserId");
+
+                    b.ToTable("AppTokens");
+                });
+
             modelBuilder.Entity("AccountsPortal.Features.Passkeys.Passkey", b =>
                 {
                     b.Property<long>("Id")
@@ -229,6 +320,11 @@ namespace AccountsPortal.Data.Migrations
                         .HasMaxLength(64)
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("Challenge")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT");
+
                     b.Property<long?>("ConsumedAt")
                         .HasColumnType("INTEGER");
 
@@ -260,6 +356,8 @@ namespace AccountsPortal.Data.Migrations
                     b.HasIndex("ExpiresAt");
 
                     b.HasIndex("UserId");
+
+                    b.HasIndex("LoginSessionId", "Challenge");
 
                     b.ToTable("PasskeyCeremonies");
                 });
@@ -456,6 +554,24 @@ namespace AccountsPortal.Data.Migrations
                 });
 
             modelBuilder.Entity("AccountsPortal.Features.Accounts.RecoveryKeys.RecoveryKey", b =>
+                {
+                    b.HasOne("AccountsPortal.Features.Accounts.PortalUser", null)
+                        .WithMany()
+                        .HasForeignKey("UserId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("AccountsPortal.Features.Apps.AppLogin", b =>
+                {
+                    b.HasOne("AccountsPortal.Features.Accounts.LoginSessions.LoginSession", null)
+                        .WithOne()
+                        .HasForeignKey("AccountsPortal.Features.Apps.AppLogin", "SessionId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("AccountsPortal.Features.Apps.AppToken", b =>
                 {
                     b.HasOne("AccountsPortal.Features.Accounts.PortalUser", null)
                         .WithMany()

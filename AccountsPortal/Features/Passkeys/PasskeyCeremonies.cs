@@ -8,7 +8,7 @@ namespace AccountsPortal.Features.Passkeys;
 /// <summary>Stores ceremony options server-side and hands each one back exactly once.</summary>
 public sealed class PasskeyCeremonies(PortalDbContext db, TimeProvider time)
 {
-    public async Task<string> StoreAsync(CeremonyPurpose purpose, string userId, string? loginSessionId, string optionsJson, TimeSpan lifetime, CancellationToken cancellationToken)
+    public async Task<string> StoreAsync(CeremonyPurpose purpose, string userId, string? loginSessionId, string optionsJson, byte[] challenge, TimeSpan lifetime, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         var ceremony = new PasskeyCeremony
@@ -18,6 +18,7 @@ public sealed class PasskeyCeremonies(PortalDbContext db, TimeProvider time)
             UserId = userId,
             LoginSessionId = loginSessionId,
             OptionsJson = optionsJson,
+            Challenge = Base64Url.EncodeToString(challenge),
             CreatedAt = now,
             ExpiresAt = now + lifetime,
         };
@@ -26,6 +27,15 @@ public sealed class PasskeyCeremonies(PortalDbContext db, TimeProvider time)
         db.Entry(ceremony).State = EntityState.Detached;
         return ceremony.Id;
     }
+
+    /// <summary>The login ceremony of a session that handed out <paramref name="challenge"/>, for answers that carry no ceremony id.</summary>
+    public Task<string?> FindLoginCeremonyAsync(string loginSessionId, string? challenge, CancellationToken cancellationToken) =>
+        string.IsNullOrEmpty(challenge)
+            ? Task.FromResult<string?>(null)
+            : db.PasskeyCeremonies.AsNoTracking()
+                .Where(c => c.LoginSessionId == loginSessionId && c.Purpose == CeremonyPurpose.Login && c.Challenge == challenge)
+                .Select(c => c.Id)
+                .FirstOrDefaultAsync(cancellationToken);
 
     /// <summary>
     /// Consumes the ceremony when it matches purpose, user and login session and is unexpired and

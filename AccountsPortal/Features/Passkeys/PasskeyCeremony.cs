@@ -21,6 +21,9 @@ public sealed class PasskeyCeremony
 
     public required string OptionsJson { get; set; }
 
+    /// <summary>The challenge in the options, base64url: how an app's answer finds its ceremony.</summary>
+    public required string Challenge { get; set; }
+
     public DateTimeOffset CreatedAt { get; set; }
 
     public DateTimeOffset ExpiresAt { get; set; }
@@ -41,7 +44,9 @@ internal sealed class PasskeyCeremonyConfiguration : IEntityTypeConfiguration<Pa
         builder.Property(ceremony => ceremony.Id).HasMaxLength(64);
         builder.Property(ceremony => ceremony.Purpose).HasConversion<string>().HasMaxLength(16);
         builder.Property(ceremony => ceremony.LoginSessionId).HasMaxLength(64);
+        builder.Property(ceremony => ceremony.Challenge).HasMaxLength(128);
         builder.HasIndex(ceremony => ceremony.ExpiresAt);
+        builder.HasIndex(ceremony => new { ceremony.LoginSessionId, ceremony.Challenge });
         builder.HasOne<PortalUser>().WithMany().HasForeignKey(ceremony => ceremony.UserId).OnDelete(DeleteBehavior.Cascade);
     }
 }

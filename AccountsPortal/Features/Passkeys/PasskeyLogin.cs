@@ -47,10 +47,11 @@ public sealed class PasskeyLogin(
         });
 
         var json = assertion.ToJson();
-        var ceremonyId = await ceremonies.StoreAsync(CeremonyPurpose.Login, session.UserId, session.Id, json, options.Value.LoginChallengeLifetime, cancellationToken);
+        var ceremonyId = await ceremonies.StoreAsync(CeremonyPurpose.Login, session.UserId, session.Id, json, assertion.Challenge, options.Value.LoginChallengeLifetime, cancellationToken);
         return new CeremonyStart(ceremonyId, json, null);
     }
 
+    /// <param name="ceremonyId">The ceremony <see cref="BeginAsync"/> returned; null for apps, whose answer is matched by its challenge.</param>
     public async Task<PasskeyLoginResult> CompleteAsync(string? loginSessionId, string? ceremonyId, string? credentialJson, CancellationToken cancellationToken = default)
     {
         var session = await AwaitingPasskeyAsync(loginSessionId, cancellationToken);
@@ -83,6 +84,7 @@ public sealed class PasskeyLogin(
             return PasskeyMessages.Unreadable;
         }
 
+        ceremonyId ??= await ceremonies.FindLoginCeremonyAsync(session.Id, ChallengeOf(credentialJson), cancellationToken);
         var optionsJson = await ceremonies.ConsumeAsync(ceremonyId, CeremonyPurpose.Login, session.UserId, session.Id, cancellationToken);
         if (optionsJson is null)
         {
@@ -180,6 +182,23 @@ public sealed class PasskeyLogin(
         await transaction.CommitAsync(cancellationToken);
         logger.LogInformation("Passkey {PasskeyId} verified a login for {UserId}", passkey.Id, session.UserId);
         return null;
+    }
+
+    /// <summary>The challenge the browser or app signed, read from clientDataJSON; null if unreadable.</summary>
+    private static string? ChallengeOf(string credentialJson)
+    {
+        try
+        {
+            using var credential = JsonDocument.Parse(credentialJson);
+            var clientData = System.Buffers.Text.Base64Url.DecodeFromChars(
+                credential.RootElement.GetProperty("response").GetProperty("clientDataJSON").GetString());
+            using var parsed = JsonDocument.Parse(clientData);
+            return parsed.RootElement.GetProperty("challenge").GetString();
+        }
+        catch (Exception exception) when (WebAuthnFailures.IsMalformedInput(exception) || exception is KeyNotFoundException)
+        {
+            return null;
+        }
     }
 
     private Task MarkPossiblyClonedAsync(Passkey passkey, uint assertedCount, CancellationToken cancellationToken)

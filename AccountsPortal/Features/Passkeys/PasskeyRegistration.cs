@@ -45,7 +45,7 @@ public sealed class PasskeyRegistration(
         });
 
         var json = creation.ToJson();
-        var ceremonyId = await ceremonies.StoreAsync(CeremonyPurpose.Registration, userId, null, json, Options.RegistrationChallengeLifetime, cancellationToken);
+        var ceremonyId = await ceremonies.StoreAsync(CeremonyPurpose.Registration, userId, null, json, creation.Challenge, Options.RegistrationChallengeLifetime, cancellationToken);
         return new CeremonyStart(ceremonyId, json, null);
     }
 

@@ -27,12 +27,12 @@ public sealed class TotpLogin(
         var required = await secondFactors.RequiredForAsync(session.UserId, cancellationToken);
         if (session.SecondFactor != TotpSecondFactor.FactorName || required?.Name != TotpSecondFactor.FactorName)
         {
-            return SecondFactorResult.Fail(TwoFactorMessages.PasskeyRequired);
+            return SecondFactorResult.Fail(TwoFactorMessages.PasskeyRequired, SecondFactorFailure.PasskeyRequired);
         }
 
         if (await lockout.RemainingAsync(session.UserId, cancellationToken) is { } remaining)
         {
-            return SecondFactorResult.Fail(TwoFactorMessages.LockedOut(remaining));
+            return SecondFactorResult.Locked(remaining);
         }
 
         var normalized = TotpCode.Normalize(code);
@@ -72,15 +72,29 @@ public sealed class TotpLogin(
     {
         await lockout.RecordFailureAsync(userId, cancellationToken);
         return await lockout.RemainingAsync(userId, cancellationToken) is { } remaining
-            ? SecondFactorResult.Fail(TwoFactorMessages.LockedOut(remaining))
+            ? SecondFactorResult.Locked(remaining)
             : SecondFactorResult.Fail(message);
     }
 }
 
-public sealed record SecondFactorResult(bool Succeeded, string? Error, bool SessionClosed)
+public enum SecondFactorFailure
 {
-    public static readonly SecondFactorResult Verified = new(true, null, false);
-    public static readonly SecondFactorResult SessionGone = new(false, TwoFactorMessages.LoginSessionExpired, true);
+    None,
+    WrongCode,
+    PasskeyRequired,
+    LockedOut,
+    SessionGone,
+}
 
-    public static SecondFactorResult Fail(string error) => new(false, error, false);
+public sealed record SecondFactorResult(bool Succeeded, string? Error, SecondFactorFailure Failure, TimeSpan? RetryAfter = null)
+{
+    public static readonly SecondFactorResult Verified = new(true, null, SecondFactorFailure.None);
+    public static readonly SecondFactorResult SessionGone = new(false, TwoFactorMessages.LoginSessionExpired, SecondFactorFailure.SessionGone);
+
+    public bool SessionClosed => Failure == SecondFactorFailure.SessionGone;
+
+    public static SecondFactorResult Fail(string error, SecondFactorFailure failure = SecondFactorFailure.WrongCode) => new(false, error, failure);
+
+    public static SecondFactorResult Locked(TimeSpan remaining) =>
+        new(false, TwoFactorMessages.LockedOut(remaining), SecondFactorFailure.LockedOut, remaining);
 }

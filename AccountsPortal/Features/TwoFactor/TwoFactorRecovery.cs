@@ -29,7 +29,9 @@ public sealed class TwoFactorRecovery(
             return RecoveryResult.SessionGone;
         }
 
-        if (!await loginSessions.IsStartedByAsync(session.Id, browserSecret, cancellationToken))
+        // A portal login finishes in the browser that started it; an app's login finishes in the app,
+        // which alone knows the session secret, so any browser may recover it.
+        if (session.ClientId is null && !await loginSessions.IsStartedByAsync(session.Id, browserSecret, cancellationToken))
         {
             return RecoveryResult.Fail(TwoFactorMessages.OtherBrowser);
         }
@@ -65,11 +67,11 @@ public sealed class TwoFactorRecovery(
         await transaction.CommitAsync(cancellationToken);
         await lockout.ResetAsync(session.UserId, cancellationToken);
         logger.LogInformation("Recovery key used to verify a login for {UserId}; a new key was issued", session.UserId);
-        return new RecoveryResult(session.UserId, newWords, session.SecondFactor, null);
+        return new RecoveryResult(session.UserId, newWords, session.SecondFactor, null, session.ClientId);
     }
 }
 
-public sealed record RecoveryResult(string? UserId, IReadOnlyList<string>? NewRecoveryKey, string? SecondFactor, string? Error)
+public sealed record RecoveryResult(string? UserId, IReadOnlyList<string>? NewRecoveryKey, string? SecondFactor, string? Error, string? ClientId = null)
 {
     public static readonly RecoveryResult SessionGone = Fail(TwoFactorMessages.LoginSessionExpired);
 

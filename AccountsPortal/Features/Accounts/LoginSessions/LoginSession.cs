@@ -24,6 +24,9 @@ public sealed class LoginSession
 
     public string ReturnUrl { get; set; } = "/";
 
+    /// <summary>The client app that started this login through the API, or null for a login in the portal itself.</summary>
+    public string? ClientId { get; set; }
+
     public int FailedAttempts { get; set; }
 
     public DateTimeOffset CreatedAt { get; set; }
@@ -54,6 +57,7 @@ internal sealed class LoginSessionConfiguration : IEntityTypeConfiguration<Login
         builder.Property(session => session.Id).HasMaxLength(64);
         builder.Property(session => session.BrowserBindingHash).HasMaxLength(32);
         builder.Property(session => session.SecondFactor).HasMaxLength(32);
+        builder.Property(session => session.ClientId).HasMaxLength(128);
         builder.Property(session => session.ReturnUrl).HasMaxLength(LocalReturnUrl.MaxLength);
         builder.Property(session => session.State).HasConversion<string>().HasMaxLength(32);
         builder.HasIndex(session => session.ExpiresAt);

@@ -16,8 +16,8 @@ public sealed class LoginSessionService(
 {
     public const string CompletionPath = "/account/complete-sign-in";
 
-    /// <summary>Starts a login for a user whose password was just checked.</summary>
-    public async Task<StartedLogin> StartAsync(string userId, string? returnUrl, CancellationToken cancellationToken = default)
+    /// <summary>Starts a login for a user whose password was just checked, in the portal or for a client app.</summary>
+    public async Task<StartedLogin> StartAsync(string userId, string? returnUrl, string? clientId = null, CancellationToken cancellationToken = default)
     {
         var factor = await secondFactors.RequiredForAsync(userId, cancellationToken);
         var browserSecret = NewToken();
@@ -31,6 +31,7 @@ public sealed class LoginSessionService(
             State = factor is null ? LoginSessionState.Verified : LoginSessionState.AwaitingSecondFactor,
             VerifiedAt = factor is null ? now : null,
             ReturnUrl = LocalReturnUrl.Sanitize(returnUrl),
+            ClientId = clientId,
             CreatedAt = now,
             ExpiresAt = now + options.Value.Lifetime,
         };
@@ -38,7 +39,7 @@ public sealed class LoginSessionService(
         await db.SaveChangesAsync(cancellationToken);
 
         var next = factor?.VerifyPath(session.Id) ?? CompletionUrl(session.Id);
-        return new StartedLogin(session.Id, browserSecret, next, session.ExpiresAt);
+        return new StartedLogin(session.Id, browserSecret, next, session.ExpiresAt, factor?.Name);
     }
 
     public static string CompletionUrl(string sessionId) =>
@@ -157,7 +158,7 @@ public enum LoginSessionStatus
     Expired,
 }
 
-public sealed record StartedLogin(string SessionId, string BrowserSecret, string NextUrl, DateTimeOffset ExpiresAt);
+public sealed record StartedLogin(string SessionId, string BrowserSecret, string NextUrl, DateTimeOffset ExpiresAt, string? SecondFactor);
 
 public sealed record ConsumedLogin(string? UserId, string ReturnUrl)
 {

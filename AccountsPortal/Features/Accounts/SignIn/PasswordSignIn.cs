@@ -27,7 +27,9 @@ public sealed class PasswordSignIn(
             return new PasswordCheck(PasswordCheckOutcome.Succeeded, user);
         }
 
-        return result.IsLockedOut ? PasswordCheck.LockedOut : PasswordCheck.Invalid;
+        return result.IsLockedOut
+            ? new PasswordCheck(PasswordCheckOutcome.LockedOut, null, await users.GetLockoutEndDateAsync(user))
+            : PasswordCheck.Invalid;
     }
 }
 
@@ -38,8 +40,8 @@ public enum PasswordCheckOutcome
     LockedOut,
 }
 
-public sealed record PasswordCheck(PasswordCheckOutcome Outcome, PortalUser? User)
+/// <param name="LockedUntil">When a locked-out account accepts passwords again.</param>
+public sealed record PasswordCheck(PasswordCheckOutcome Outcome, PortalUser? User, DateTimeOffset? LockedUntil = null)
 {
     public static readonly PasswordCheck Invalid = new(PasswordCheckOutcome.Invalid, null);
-    public static readonly PasswordCheck LockedOut = new(PasswordCheckOutcome.LockedOut, null);
 }

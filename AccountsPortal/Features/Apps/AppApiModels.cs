@@ -1,0 +1,19 @@
+using System.Text.Json;
+
+namespace AccountsPortal.Features.Apps;
+
+public sealed record LoginRequest(string? Email, string? Password, string? ClientId, string? RedirectUri);
+
+public sealed record TokenResponse(string Token, DateTimeOffset ExpiresAt);
+
+/// <summary>A login that needs a second factor: open <see cref="VerifyUrl"/>, or verify through the API.</summary>
+/// <param name="SessionSecret">Known only to the app: send it as the X-Session-Secret header on every call about this session.</param>
+public sealed record SecondFactorRequired(string SessionId, string SecondFactor, string VerifyUrl, DateTimeOffset ExpiresAt, string SessionSecret);
+
+public sealed record PendingResponse(string Status, DateTimeOffset ExpiresAt);
+
+public sealed record CodeRequest(string? Code);
+
+public sealed record PasskeyRequest(JsonElement Credential);
+
+public sealed record MeResponse(string Id, string Email, DateTimeOffset CreatedAt, IReadOnlyList<string> SecondFactors, string ClientId);

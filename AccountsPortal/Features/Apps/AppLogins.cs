@@ -1,0 +1,204 @@
+using AccountsPortal.Data;
+using AccountsPortal.Features.Accounts.LoginSessions;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace AccountsPortal.Features.Apps;
+
+/// <summary>
+/// Logins that apps start through the API: the session secret only the app knows, the one-time code
+/// sent to its redirect URI, and the single hand-over of the resulting token (by code, by polling,
+/// or straight after the app's own second-factor call).
+/// </summary>
+public sealed class AppLogins(
+    PortalDbContext db,
+    LoginSessionService loginSessions,
+    AppTokens tokens,
+    IDataProtectionProvider dataProtection,
+    TimeProvider time,
+    IOptions<AppsOptions> options)
+{
+    private readonly IDataProtector tokenProtector = dataProtection.CreateProtector("AccountsPortal.AppLoginToken");
+
+    public async Task<StartedAppLogin> StartAsync(string userId, ClientApp client, string? redirectUri, CancellationToken cancellationToken = default)
+    {
+        var login = await loginSessions.StartAsync(userId, null, client.ClientId, cancellationToken);
+        var secret = SecretTokens.New();
+        db.AppLogins.Add(new AppLogin
+        {
+            SessionId = login.SessionId,
+            ClientId = client.ClientId,
+            RedirectUri = redirectUri,
+            SecretHash = SecretTokens.Hash(secret),
+        });
+        await db.SaveChangesAsync(cancellationToken);
+
+        var verifyPath = $"{login.NextUrl}&client_id={Uri.EscapeDataString(client.ClientId)}"
+            + (redirectUri is null ? "" : $"&redirect_uri={Uri.EscapeDataString(redirectUri)}");
+        return new StartedAppLogin(login.SessionId, secret, login.SecondFactor!, verifyPath, login.ExpiresAt);
+    }
+
+    /// <summary>The app login behind a session, only for the app that knows its secret.</summary>
+    public Task<AppLogin?> FindAsync(string sessionId, string? secret, CancellationToken cancellationToken = default)
+    {
+        if (string.IsNullOrEmpty(secret))
+        {
+            return Task.FromResult<AppLogin?>(null);
+        }
+
+        var hash = SecretTokens.Hash(secret);
+        return db.AppLogins.AsNoTracking().SingleOrDefaultAsync(l => l.SessionId == sessionId && l.SecretHash == hash, cancellationToken);
+    }
+
+    /// <summary>A new one-time code for a verified, unclaimed app login; it replaces any earlier code.</summary>
+    public async Task<string?> IssueCodeAsync(string sessionId, CancellationToken cancellationToken = default)
+    {
+        if (await loginSessions.GetStatusAsync(sessionId, cancellationToken) != LoginSessionStatus.Verified)
+        {
+            return null;
+        }
+
+        var code = SecretTokens.New();
+        var hash = SecretTokens.Hash(code);
+        var expires = time.GetUtcNow() + options.Value.CodeLifetime;
+        var updated = await db.AppLogins
+            .Where(l => l.SessionId == sessionId && l.ClaimedAt == null)
+            .ExecuteUpdateAsync(set => set.SetProperty(l => l.CodeHash, hash).SetProperty(l => l.CodeExpiresAt, expires), cancellationToken);
+        return updated == 1 ? code : null;
+    }
+
+    /// <summary>Trades the one-time code for the token, exactly once.</summary>
+    public async Task<AppClaim> ExchangeCodeAsync(string sessionId, string? secret, string? code, CancellationToken cancellationToken = default)
+    {
+        var login = await FindAsync(sessionId, secret, cancellationToken);
+        if (login is null)
+        {
+            return AppClaim.NotFound;
+        }
+
+        if (login.ClaimedAt is not null)
+        {
+            return AppClaim.AlreadyClaimed;
+        }
+
+        var status = await loginSessions.GetStatusAsync(sessionId, cancellationToken);
+        if (status != LoginSessionStatus.Verified)
+        {
+            return status == LoginSessionStatus.AwaitingSecondFactor ? AppClaim.InvalidCode : AppClaim.Expired;
+        }
+
+        if (string.IsNullOrEmpty(code) || code.Length > 128)
+        {
+            return AppClaim.InvalidCode;
+        }
+
+        var hash = SecretTokens.Hash(code);
+        var now = time.GetUtcNow();
+        var claimed = await db.AppLogins
+            .Where(l => l.SessionId == sessionId && l.CodeHash == hash && l.CodeExpiresAt > now && l.ClaimedAt == null)
+            .ExecuteUpdateAsync(set => set.SetProperty(l => l.ClaimedAt, now).SetProperty(l => l.CodeHash, (byte[]?)null), cancellationToken);
+        if (claimed != 1)
+        {
+            return (await FindAsync(sessionId, secret, cancellationToken))?.ClaimedAt is null ? AppClaim.InvalidCode : AppClaim.AlreadyClaimed;
+        }
+
+        return AppClaim.Success(await IssueForAsync(sessionId, login.ClientId, cancellationToken));
+    }
+
+    /// <summary>Hands the token over right after the app's own passkey or code verification.</summary>
+    public async Task<AppClaim> ClaimVerifiedAsync(string sessionId, CancellationToken cancellationToken = default)
+    {
+        var now = time.GetUtcNow();
+        var login = await db.AppLogins.AsNoTracking().SingleAsync(l => l.SessionId == sessionId, cancellationToken);
+        var claimed = await db.AppLogins
+            .Where(l => l.SessionId == sessionId && l.ClaimedAt == null)
+            .ExecuteUpdateAsync(set => set.SetProperty(l => l.ClaimedAt, now), cancellationToken);
+        return claimed == 1 ? AppClaim.Success(await IssueForAsync(sessionId, login.ClientId, cancellationToken)) : AppClaim.AlreadyClaimed;
+    }
+
+    /// <summary>
+    /// "Check status" for apps that cannot receive a redirect: pending until verified, then the token
+    /// at most <see cref="AppsOptions.MaxCollections"/> times within <see cref="AppsOptions.CollectWindow"/>.
+    /// </summary>
+    public async Task<AppClaim> CollectAsync(string sessionId, string? secret, CancellationToken cancellationToken = default)
+    {
+        if (await FindAsync(sessionId, secret, cancellationToken) is null)
+        {
+            return AppClaim.NotFound;
+        }
+
+        var session = await db.LoginSessions.AsNoTracking().SingleAsync(s => s.Id == sessionId, cancellationToken);
+        var status = await loginSessions.GetStatusAsync(sessionId, cancellationToken);
+        if (status == LoginSessionStatus.AwaitingSecondFactor)
+        {
+            return AppClaim.Pending(session.ExpiresAt);
+        }
+
+        var now = time.GetUtcNow();
+        if (session.VerifiedAt is not { } verifiedAt || now > verifiedAt + options.Value.CollectWindow)
+        {
+            return AppClaim.Expired;
+        }
+
+        // Serialised: two polls at once must both see the single token.
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        var login = await db.AppLogins.SingleAsync(l => l.SessionId == sessionId, cancellationToken);
+        IssuedToken token;
+        if (login is { ClaimedAt: null, Collections: 0 })
+        {
+            token = await tokens.IssueAsync(session.UserId, login.ClientId, cancellationToken);
+            login.ClaimedAt = now;
+            login.ProtectedToken = tokenProtector.Protect(token.Token);
+            login.TokenExpiresAt = token.ExpiresAt;
+        }
+        else if (login is { Collections: > 0, ProtectedToken: not null, TokenExpiresAt: { } expiresAt } && login.Collections < options.Value.MaxCollections)
+        {
+            token = new IssuedToken(tokenProtector.Unprotect(login.ProtectedToken), expiresAt);
+        }
+        else
+        {
+            return AppClaim.AlreadyClaimed;
+        }
+
+        login.Collections++;
+        if (login.Collections >= options.Value.MaxCollections)
+        {
+            login.ProtectedToken = null;
+        }
+
+        await db.SaveChangesAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return AppClaim.Success(token);
+    }
+
+    private async Task<IssuedToken> IssueForAsync(string sessionId, string clientId, CancellationToken cancellationToken)
+    {
+        var userId = await db.LoginSessions.Where(s => s.Id == sessionId).Select(s => s.UserId).SingleAsync(cancellationToken);
+        return await tokens.IssueAsync(userId, clientId, cancellationToken);
+    }
+}
+
+public sealed record StartedAppLogin(string SessionId, string Secret, string SecondFactor, string VerifyPath, DateTimeOffset ExpiresAt);
+
+public enum AppClaimOutcome
+{
+    Token,
+    Pending,
+    NotFound,
+    InvalidCode,
+    AlreadyClaimed,
+    Expired,
+}
+
+public sealed record AppClaim(AppClaimOutcome Outcome, IssuedToken? Token, DateTimeOffset? ExpiresAt)
+{
+    public static readonly AppClaim NotFound = new(AppClaimOutcome.NotFound, null, null);
+    public static readonly AppClaim InvalidCode = new(AppClaimOutcome.InvalidCode, null, null);
+    public static readonly AppClaim AlreadyClaimed = new(AppClaimOutcome.AlreadyClaimed, null, null);
+    public static readonly AppClaim Expired = new(AppClaimOutcome.Expired, null, null);
+
+    public static AppClaim Success(IssuedToken token) => new(AppClaimOutcome.Token, token, token.ExpiresAt);
+
+    public static AppClaim Pending(DateTimeOffset expiresAt) => new(AppClaimOutcome.Pending, null, expiresAt);
+}

@@ -1,0 +1,71 @@
+using AccountsPortal.Data;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace AccountsPortal.Features.Apps;
+
+/// <summary>Issues, checks and revokes the bearer tokens apps use for the API.</summary>
+public sealed class AppTokens(PortalDbContext db, TimeProvider time, IOptions<AppsOptions> options, ILogger<AppTokens> logger)
+{
+    // Last-seen times are written at most this often, so that API calls do not each cost a write.
+    private static readonly TimeSpan LastSeenResolution = TimeSpan.FromMinutes(1);
+
+    public async Task<IssuedToken> IssueAsync(string userId, string clientId, CancellationToken cancellationToken = default)
+    {
+        var token = SecretTokens.New();
+        var now = time.GetUtcNow();
+        var entity = new AppToken
+        {
+            UserId = userId,
+            ClientId = clientId,
+            TokenHash = SecretTokens.Hash(token),
+            CreatedAt = now,
+            LastSeenAt = now,
+            ExpiresAt = now + options.Value.TokenLifetime,
+        };
+        db.AppTokens.Add(entity);
+        await db.SaveChangesAsync(cancellationToken);
+        db.Entry(entity).State = EntityState.Detached;
+        logger.LogInformation("App token {TokenId} issued to {ClientId} for {UserId}", entity.Id, clientId, userId);
+        return new IssuedToken(token, entity.ExpiresAt);
+    }
+
+    /// <summary>The live token with this value, if any; records that it was seen.</summary>
+    public async Task<AppToken?> FindLiveAsync(string? token, CancellationToken cancellationToken = default)
+    {
+        if (string.IsNullOrEmpty(token) || token.Length > 128)
+        {
+            return null;
+        }
+
+        var hash = SecretTokens.Hash(token);
+        var now = time.GetUtcNow();
+        var found = await db.AppTokens.AsNoTracking()
+            .SingleOrDefaultAsync(t => t.TokenHash == hash && t.RevokedAt == null && t.ExpiresAt > now, cancellationToken);
+        if (found is not null && now - found.LastSeenAt > LastSeenResolution)
+        {
+            await db.AppTokens.Where(t => t.Id == found.Id).ExecuteUpdateAsync(set => set.SetProperty(t => t.LastSeenAt, now), cancellationToken);
+        }
+
+        return found;
+    }
+
+    public async Task<IReadOnlyList<AppToken>> ListLiveAsync(string userId, CancellationToken cancellationToken = default)
+    {
+        var now = time.GetUtcNow();
+        var tokens = await db.AppTokens.AsNoTracking()
+            .Where(t => t.UserId == userId && t.RevokedAt == null && t.ExpiresAt > now)
+            .ToListAsync(cancellationToken);
+        return [.. tokens.OrderByDescending(t => t.LastSeenAt)];
+    }
+
+    public async Task<bool> RevokeAsync(string userId, long tokenId, CancellationToken cancellationToken = default) =>
+        await db.AppTokens.Where(t => t.Id == tokenId && t.UserId == userId && t.RevokedAt == null)
+            .ExecuteUpdateAsync(set => set.SetProperty(t => t.RevokedAt, time.GetUtcNow()), cancellationToken) == 1;
+
+    public Task<int> RevokeAllAsync(string userId, CancellationToken cancellationToken = default) =>
+        db.AppTokens.Where(t => t.UserId == userId && t.RevokedAt == null)
+            .ExecuteUpdateAsync(set => set.SetProperty(t => t.RevokedAt, time.GetUtcNow()), cancellationToken);
+}
+
+public sealed record IssuedToken(string Token, DateTimeOffset ExpiresAt);
