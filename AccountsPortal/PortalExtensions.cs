@@ -34,7 +34,9 @@ public static class PortalExtensions
             app.UseExceptionHandler("/Error", createScopeForErrors: true);
         }
 
-        app.UseStatusCodePagesWithReExecute("/not-found", createScopeForStatusCodePages: true);
+        // People get the portal's pages for errors; the JSON API gets problem details.
+        app.UseWhen(context => !IsApi(context), ui => ui.UseStatusCodePagesWithReExecute("/not-found", createScopeForStatusCodePages: true));
+        app.UseWhen(IsApi, api => api.UseStatusCodePages());
         app.UseAuthentication();
         app.UseAuthorization();
         app.UseRateLimiter();
@@ -48,4 +50,6 @@ public static class PortalExtensions
         app.MapApps();
         return app;
     }
+
+    private static bool IsApi(HttpContext context) => context.Request.Path.StartsWithSegments("/api");
 }

@@ -16,7 +16,9 @@ public sealed class PasskeyBench(PortalAppFactory app)
 
     public SoftwareAuthenticator NewAuthenticator() => new("localhost", app.Origin);
 
-    public async Task<string> CreateUserAsync()
+    public async Task<string> CreateUserAsync() => (await CreateAccountAsync()).UserId;
+
+    public async Task<(string UserId, string Email)> CreateAccountAsync()
     {
         await using var scope = app.Services.CreateAsyncScope();
         var users = scope.ServiceProvider.GetRequiredService<UserManager<PortalUser>>();
@@ -24,7 +26,7 @@ public sealed class PasskeyBench(PortalAppFactory app)
         var user = new PortalUser { UserName = email, Email = email, CreatedAt = app.Time.GetUtcNow() };
         var created = await users.CreateAsync(user, PortalScenario.StrongPassword);
         Assert.True(created.Succeeded, string.Join(", ", created.Errors.Select(e => e.Description)));
-        return user.Id;
+        return (user.Id, email);
     }
 
     public async Task<T> WithAsync<T>(Func<IServiceProvider, Task<T>> action)
