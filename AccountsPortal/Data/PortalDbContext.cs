@@ -2,6 +2,7 @@ using AccountsPortal.Features.Accounts;
 using AccountsPortal.Features.Apps;
 using AccountsPortal.Features.Accounts.LoginSessions;
 using AccountsPortal.Features.Accounts.RecoveryKeys;
+using AccountsPortal.Features.Accounts.Sessions;
 using AccountsPortal.Features.Passkeys;
 using AccountsPortal.Features.TwoFactor;
 using Microsoft.AspNetCore.DataProtection.EntityFrameworkCore;
@@ -17,6 +18,8 @@ public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options)
     public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
 
     public DbSet<LoginSession> LoginSessions => Set<LoginSession>();
+
+    public DbSet<BrowserSession> BrowserSessions => Set<BrowserSession>();
 
     public DbSet<RecoveryKey> RecoveryKeys => Set<RecoveryKey>();
 

@@ -3,6 +3,7 @@ using AccountsPortal.Features.Accounts.LoginSessions;
 using AccountsPortal.Features.Accounts.RecoveryKeys;
 using AccountsPortal.Features.Accounts.SignIn;
 using AccountsPortal.Features.Accounts.SignUp;
+using AccountsPortal.Features.Accounts.Sessions;
 using Microsoft.AspNetCore.Components.Authorization;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -28,6 +29,10 @@ public static class AccountsExtensions
         // Operators may override any of the defaults above from the "Identity" section.
         services.Configure<IdentityOptions>(builder.Configuration.GetSection("Identity"));
 
+        services.AddSingleton<BrowserSessionStore>();
+        services.AddScoped<SignedInSessions>();
+        services.AddOptions<Microsoft.AspNetCore.Authentication.Cookies.CookieAuthenticationOptions>(IdentityConstants.ApplicationScheme)
+            .Configure<BrowserSessionStore>((cookie, store) => cookie.SessionStore = store);
         services.ConfigureApplicationCookie(cookie =>
         {
             cookie.Cookie.Name = "AccountsPortal.Auth";

@@ -27,6 +27,13 @@ internal sealed class SecurityStampRevalidation(
             return false;
         }
 
+        // Signed out from another device (the sessions page deletes the browser's row).
+        if (authenticationState.User.FindFirstValue(Sessions.BrowserSessionStore.SessionIdClaim) is { } sessionId
+            && !await scope.ServiceProvider.GetRequiredService<Sessions.SignedInSessions>().ExistsAsync(sessionId, cancellationToken))
+        {
+            return false;
+        }
+
         if (!users.SupportsUserSecurityStamp)
         {
             return true;

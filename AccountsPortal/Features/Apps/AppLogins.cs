@@ -1,4 +1,5 @@
 using AccountsPortal.Data;
+using AccountsPortal.Features.Accounts;
 using AccountsPortal.Features.Accounts.LoginSessions;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;

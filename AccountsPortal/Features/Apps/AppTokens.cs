@@ -1,4 +1,5 @@
 using AccountsPortal.Data;
+using AccountsPortal.Features.Accounts;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 

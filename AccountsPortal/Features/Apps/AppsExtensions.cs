@@ -21,6 +21,7 @@ public static class AppsExtensions
         services.AddSingleton<AccountRateLimiter>();
         services.AddScoped<AppTokens>();
         services.AddScoped<AppLogins>();
+        services.AddScoped<Accounts.Sessions.ISignedInApps, SignedInApps>();
 
         services.AddAuthentication().AddScheme<AuthenticationSchemeOptions, AppTokenAuthentication>(AppTokenAuthentication.SchemeName, null);
 

@@ -1,6 +1,6 @@
 using System.Buffers.Text;
-using System.Security.Cryptography;
 using AccountsPortal.Data;
+using AccountsPortal.Features.Accounts;
 using Microsoft.EntityFrameworkCore;
 
 namespace AccountsPortal.Features.Passkeys;
@@ -13,7 +13,7 @@ public sealed class PasskeyCeremonies(PortalDbContext db, TimeProvider time)
         var now = time.GetUtcNow();
         var ceremony = new PasskeyCeremony
         {
-            Id = Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32)),
+            Id = SecretTokens.New(),
             Purpose = purpose,
             UserId = userId,
             LoginSessionId = loginSessionId,

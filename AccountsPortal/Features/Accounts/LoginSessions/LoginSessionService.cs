@@ -1,6 +1,3 @@
-using System.Buffers.Text;
-using System.Security.Cryptography;
-using System.Text;
 using AccountsPortal.Data;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
@@ -20,13 +17,13 @@ public sealed class LoginSessionService(
     public async Task<StartedLogin> StartAsync(string userId, string? returnUrl, string? clientId = null, CancellationToken cancellationToken = default)
     {
         var factor = await secondFactors.RequiredForAsync(userId, cancellationToken);
-        var browserSecret = NewToken();
+        var browserSecret = SecretTokens.New();
         var now = time.GetUtcNow();
         var session = new LoginSession
         {
-            Id = NewToken(),
+            Id = SecretTokens.New(),
             UserId = userId,
-            BrowserBindingHash = Hash(browserSecret),
+            BrowserBindingHash = SecretTokens.Hash(browserSecret),
             SecondFactor = factor?.Name,
             State = factor is null ? LoginSessionState.Verified : LoginSessionState.AwaitingSecondFactor,
             VerifiedAt = factor is null ? now : null,
@@ -80,7 +77,7 @@ public sealed class LoginSessionService(
             return Task.FromResult(false);
         }
 
-        var binding = Hash(browserSecret);
+        var binding = SecretTokens.Hash(browserSecret);
         return db.LoginSessions.AnyAsync(s => s.Id == sessionId && s.BrowserBindingHash == binding, cancellationToken);
     }
 
@@ -126,7 +123,7 @@ public sealed class LoginSessionService(
             return ConsumedLogin.Refused;
         }
 
-        var binding = Hash(browserSecret);
+        var binding = SecretTokens.Hash(browserSecret);
         var now = time.GetUtcNow();
         var consumed = await db.LoginSessions
             .Where(s => s.Id == sessionId && s.BrowserBindingHash == binding && s.State == LoginSessionState.Verified
@@ -144,9 +141,6 @@ public sealed class LoginSessionService(
         return new ConsumedLogin(session.UserId, session.ReturnUrl);
     }
 
-    private static string NewToken() => Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32));
-
-    private static byte[] Hash(string secret) => SHA256.HashData(Encoding.UTF8.GetBytes(secret));
 }
 
 public enum LoginSessionStatus

@@ -2,10 +2,10 @@ using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Text;
 
-namespace AccountsPortal.Features.Apps;
+namespace AccountsPortal.Features.Accounts;
 
-/// <summary>Random 256-bit bearer values (tokens, session secrets, codes) and the hashes stored in their place.</summary>
-internal static class SecretTokens
+/// <summary>Random 256-bit values, base64url (ids, tokens, secrets, codes), and the SHA-256 stored in place of a secret.</summary>
+public static class SecretTokens
 {
     public static string New() => Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32));
 

@@ -1,0 +1,36 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+
+namespace AccountsPortal.Features.Accounts.Sessions;
+
+/// <summary>
+/// A signed-in browser. The sign-in cookie holds only this row's key; the ticket itself is kept here,
+/// encrypted, so that a browser can be signed out from elsewhere by deleting its row.
+/// </summary>
+public sealed class BrowserSession
+{
+    public required string Id { get; set; }
+
+    public required string UserId { get; set; }
+
+    public required byte[] ProtectedTicket { get; set; }
+
+    public string? UserAgent { get; set; }
+
+    public DateTimeOffset CreatedAt { get; set; }
+
+    public DateTimeOffset LastSeenAt { get; set; }
+
+    public DateTimeOffset? ExpiresAt { get; set; }
+}
+
+internal sealed class BrowserSessionConfiguration : IEntityTypeConfiguration<BrowserSession>
+{
+    public void Configure(EntityTypeBuilder<BrowserSession> builder)
+    {
+        builder.Property(session => session.Id).HasMaxLength(64);
+        builder.Property(session => session.UserAgent).HasMaxLength(BrowserSessionStore.MaxUserAgentLength);
+        builder.HasIndex(session => session.UserId);
+        builder.HasOne<PortalUser>().WithMany().HasForeignKey(session => session.UserId).OnDelete(DeleteBehavior.Cascade);
+    }
+}
