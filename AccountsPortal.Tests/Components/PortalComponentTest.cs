@@ -30,7 +30,7 @@ public abstract class PortalComponentTest : BunitContext, IAsyncLifetime
         SetRendererInfo(new RendererInfo("Server", isInteractive: true));
     }
 
-    protected PortalAppFactory App { get; } = new();
+    protected PortalAppFactory App { get; } = AppApiClient.Configure(new PortalAppFactory());
 
     protected PasskeyBench Bench => new(App);
 

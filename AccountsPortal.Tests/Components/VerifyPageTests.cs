@@ -20,11 +20,25 @@ public sealed class VerifyPageTests : PortalComponentTest
         return (await Bench.StartLoginAsync(userId), authenticator);
     }
 
-    private IRenderedComponent<VerifyPage> RenderVerify(string sessionId, bool startedHere)
+    private IRenderedComponent<VerifyPage> RenderVerify(string sessionId, bool startedHere, string query = "")
     {
         PersistentState.Persist(StartedHereKey, startedHere);
-        Services.GetRequiredService<NavigationManager>().NavigateTo($"/passkeys/verify?session={Uri.EscapeDataString(sessionId)}");
+        Services.GetRequiredService<NavigationManager>().NavigateTo($"/passkeys/verify?session={Uri.EscapeDataString(sessionId)}{query}");
         return Render<VerifyPage>();
+    }
+
+    /// <summary>A login the test app started through the API, waiting for the account's passkey.</summary>
+    private async Task<(string SessionId, SoftwareAuthenticator Authenticator)> AppLoginAwaitingPasskeyAsync()
+    {
+        var userId = await Bench.CreateUserAsync();
+        var authenticator = Bench.NewAuthenticator();
+        await Bench.RegisterAsync(userId, authenticator);
+        var started = await Bench.WithAsync(s =>
+        {
+            var apps = s.GetRequiredService<Features.Apps.ClientApps>();
+            return s.GetRequiredService<Features.Apps.AppLogins>().StartAsync(userId, apps.Find(AppApiClient.ClientId)!, AppApiClient.HttpsRedirect);
+        });
+        return (started.SessionId, authenticator);
     }
 
     private static string Stage(IRenderedComponent<VerifyPage> page) => page.Find("[data-testid=verify-stage]").GetAttribute("data-stage")!;
@@ -121,6 +135,39 @@ public sealed class VerifyPageTests : PortalComponentTest
 
         page.WaitForAssertion(() => Assert.Equal(PasskeyMessages.NotVerified, page.Find("[role=alert]").TextContent.Trim()));
         Assert.Equal(1, (await Bench.SessionAsync(sessionId)).FailedAttempts);
+        authenticator.Dispose();
+    }
+
+    [Fact]
+    public async Task For_an_app_the_page_names_it_and_returns_to_it_after_verification()
+    {
+        var (sessionId, authenticator) = await AppLoginAwaitingPasskeyAsync();
+        var get = PasskeyModule.Setup<BrowserCredential>("get", _ => true);
+        var query = $"&client_id={AppApiClient.ClientId}&redirect_uri={Uri.EscapeDataString(AppApiClient.HttpsRedirect)}";
+
+        var page = RenderVerify(sessionId, startedHere: false, query);
+        page.WaitForAssertion(() => Assert.Equal("Continue to Test App", page.Find("h1").TextContent));
+        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["get"]));
+        get.SetResult(new BrowserCredential(true, authenticator.GetAssertion(LastOptions("get")), null, null));
+
+        var navigation = Services.GetRequiredService<NavigationManager>();
+        page.WaitForAssertion(() => Assert.EndsWith($"/apps/return?session={sessionId}{query}", navigation.Uri));
+        authenticator.Dispose();
+    }
+
+    [Theory]
+    [InlineData("&client_id=test-app&redirect_uri=https%3A%2F%2Fapp.example%2Fcallback%2F", "is not registered for Test App")]
+    [InlineData("&client_id=other-app&redirect_uri=https%3A%2F%2Fapp.example%2Fcallback", "names an app that did not start this login")]
+    [InlineData("", "was started by an app, but the link does not name it")]
+    public async Task A_link_with_a_foreign_app_or_unregistered_redirect_is_refused_before_any_dialog(string query, string reason)
+    {
+        var (sessionId, authenticator) = await AppLoginAwaitingPasskeyAsync();
+
+        var page = RenderVerify(sessionId, startedHere: false, query);
+
+        page.WaitForAssertion(() => Assert.Contains(reason, page.Find("[role=alert]").TextContent));
+        Assert.Equal("Return address not allowed", page.Find("h1").TextContent);
+        Assert.Empty(PasskeyModule.Invocations["get"]);
         authenticator.Dispose();
     }
 

@@ -13,8 +13,17 @@ public sealed class BrowserFixture : IAsyncLifetime
     private IPlaywright? playwright;
     private IBrowser? browser;
 
-    // A dialog nobody answers (no matching passkey on this device) gives up after a few seconds, as a person would.
-    public PortalAppFactory App { get; } = PortalAppFactory.WithSystemClock().WithSetting("Passkeys:DialogTimeout", "00:00:04");
+    public BrowserFixture()
+    {
+        // A dialog nobody answers (no matching passkey on this device) gives up after a few seconds, as a person would.
+        App = AppApiClient.Configure(PortalAppFactory.WithSystemClock(), AppCallback.ToString())
+            .WithSetting("Passkeys:DialogTimeout", "00:00:04");
+    }
+
+    public PortalAppFactory App { get; }
+
+    /// <summary>Where the test app registered to be sent back: a loopback listener the app test starts.</summary>
+    public Uri AppCallback { get; } = new($"http://localhost:{PortalAppFactory.FreeTcpPort()}/callback");
 
     public Uri BaseAddress => App.ServerAddress!;
 

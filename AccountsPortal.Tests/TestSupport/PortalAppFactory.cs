@@ -121,7 +121,7 @@ public sealed class PortalAppFactory : WebApplicationFactory<Program>
         }
     }
 
-    private static int FreeTcpPort()
+    public static int FreeTcpPort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
