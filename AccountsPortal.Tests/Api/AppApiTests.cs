@@ -254,6 +254,32 @@ public sealed class AppApiTests(AppApiFixture fixture) : IClassFixture<AppApiFix
     }
 
     [Fact]
+    public async Task Recover_two_factor_also_returns_to_the_app()
+    {
+        var recovery = new RecoveryBench(App);
+        var (userId, key) = await recovery.AccountWithPasskeyAsync();
+        var email = await App.WithDbAsync(db => db.Users.Where(u => u.Id == userId).Select(u => u.Email!).SingleAsync());
+        using var client = NewClient();
+        var login = await AppApiClient.JsonAsync(await client.LogInAsync(email, redirectUri: AppApiClient.HttpsRedirect));
+        var sessionId = login.GetProperty("sessionId").GetString()!;
+        var recoverPath = new Uri(login.GetProperty("verifyUrl").GetString()!).PathAndQuery.Replace("/passkeys/verify", "/two-factor/recover");
+
+        // Any browser may recover an app's login: the app alone can collect the token.
+        using var browser = new PortalScenario(App);
+        var shown = await (await browser.Http.SubmitAsync(recoverPath, "recover", new Dictionary<string, string> { ["Input.RecoveryKey"] = key })).ReadHtmlAsync();
+        Assert.Equal(24, PortalScenario.RecoveryKeyWords(shown).Length);
+        Assert.Null(browser.AuthCookie);
+
+        var back = await browser.Http.SubmitAsync(shown, recoverPath, "/account/recovery-key/saved", new Dictionary<string, string> { ["saved"] = "on" });
+        var returned = await browser.Http.GetAsync(back.LocationPath());
+
+        Assert.Equal(HttpStatusCode.Redirect, returned.StatusCode);
+        var code = System.Web.HttpUtility.ParseQueryString(returned.Headers.Location!.Query)["code"];
+        var exchanged = await client.ExchangeAsync(sessionId, login.GetProperty("sessionSecret").GetString(), code);
+        Assert.Equal(HttpStatusCode.OK, exchanged.StatusCode);
+    }
+
+    [Fact]
     public async Task Polling_returns_the_token_at_most_twice_then_410()
     {
         using var client = NewClient();
