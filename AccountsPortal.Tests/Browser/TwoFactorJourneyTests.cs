@@ -56,18 +56,7 @@ public sealed class TwoFactorJourneyTests(BrowserFixture browser)
         await BrowserJourneys.SignOutAsync(page);
 
         // The phone is gone: its authenticator no longer answers, so the dialog fails like a cancel.
-        await lost.SetUserVerifiedAsync(false);
-        await BrowserJourneys.LogInAsync(page, email);
-        await page.WaitForURLAsync(new Regex("/passkeys/verify\\?session="));
-        await page.WaitForInteractiveAsync();
-        var stage = page.GetByTestId("verify-stage");
-        await Assertions.Expect(stage).ToHaveAttributeAsync("data-stage", new Regex("^(NeedsClick|Failed)$"));
-        if (await stage.GetAttributeAsync("data-stage") == "NeedsClick")
-        {
-            await page.GetByRole(AriaRole.Button, new() { Name = "Verify" }).ClickAsync();
-        }
-
-        await Assertions.Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Passkey login failed" })).ToBeVisibleAsync();
+        await BrowserJourneys.LogInAndFailThePasskeyAsync(page, lost, email);
         await page.GetByRole(AriaRole.Link, new() { Name = "Recover two-factor" }).ClickAsync();
 
         await page.WaitForURLAsync(new Regex("/two-factor/recover\\?session="));

@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using Microsoft.Playwright;
 
 namespace AccountsPortal.Tests.TestSupport;
@@ -37,6 +38,28 @@ public static class BrowserJourneys
         await page.WaitForInteractiveAsync();
         await page.MainContent().GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();
         await page.WaitForURLAsync("**/login?notice=signed-out");
+    }
+
+    /// <summary>
+    /// Logs in to an account whose passkey this device cannot use (its authenticator refuses user
+    /// verification, as when the dialog is cancelled) and waits for "Passkey login failed".
+    /// </summary>
+    public static async Task LogInAndFailThePasskeyAsync(IPage page, VirtualAuthenticator authenticator, string email)
+    {
+        await authenticator.SetUserVerifiedAsync(false);
+        await LogInAsync(page, email);
+        await page.WaitForURLAsync(new Regex("/passkeys/verify\\?session="));
+        await page.WaitForInteractiveAsync();
+
+        var stage = page.GetByTestId("verify-stage");
+        await Assertions.Expect(stage).ToHaveAttributeAsync("data-stage", new Regex("^(NeedsClick|Failed)$"));
+        if (await stage.GetAttributeAsync("data-stage") == "NeedsClick")
+        {
+            // This browser wanted a click before opening the dialog.
+            await page.GetByRole(AriaRole.Button, new() { Name = "Verify" }).ClickAsync();
+        }
+
+        await Assertions.Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Passkey login failed" })).ToBeVisibleAsync();
     }
 
     /// <summary>Adds a passkey on the passkeys page with the page's virtual authenticator.</summary>

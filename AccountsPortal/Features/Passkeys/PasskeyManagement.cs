@@ -11,12 +11,11 @@ public sealed class PasskeyManagement(PortalDbContext db, IOptions<PasskeyOption
     {
         var passkeys = await db.Passkeys.AsNoTracking()
             .Where(p => p.UserId == userId)
-            .Select(p => new { p.Id, p.Name, p.Aaguid, p.IsBackedUp, p.IsBackupEligible, p.PossiblyCloned, p.CreatedAt, p.LastUsedAt, p.Transports })
+            .Select(p => new { p.Id, p.Name, p.Aaguid, p.IsBackedUp, p.PossiblyCloned, p.CreatedAt, p.LastUsedAt })
             .ToListAsync(cancellationToken);
         return [.. passkeys
             .OrderBy(p => p.CreatedAt)
-            .Select(p => new PasskeySummary(p.Id, p.Name, KnownAuthenticators.ProviderOf(p.Aaguid), p.IsBackedUp, p.IsBackupEligible,
-                p.PossiblyCloned, p.CreatedAt, p.LastUsedAt, p.Transports))];
+            .Select(p => new PasskeySummary(p.Id, p.Name, KnownAuthenticators.ProviderOf(p.Aaguid), p.IsBackedUp, p.PossiblyCloned, p.CreatedAt, p.LastUsedAt))];
     }
 
     public async Task<PasskeyOutcome> RenameAsync(string userId, long passkeyId, string? name, CancellationToken cancellationToken = default)
@@ -50,11 +49,9 @@ public sealed record PasskeySummary(
     string Name,
     string? Provider,
     bool IsBackedUp,
-    bool IsBackupEligible,
     bool PossiblyCloned,
     DateTimeOffset CreatedAt,
-    DateTimeOffset? LastUsedAt,
-    string? Transports)
+    DateTimeOffset? LastUsedAt)
 {
     /// <summary>Synced passkeys live in a password manager's cloud; the others are bound to one device.</summary>
     public bool IsSynced => IsBackedUp;

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 
@@ -110,12 +109,6 @@ public static class RecoveryKeyCodec
             }
         }
     }
-
-    public static string ToDisplayString(IEnumerable<string> words) =>
-        string.Join(' ', words);
-
-    internal static string FormatNumbered(IReadOnlyList<string> words) =>
-        string.Join(Environment.NewLine, words.Select((word, i) => string.Create(CultureInfo.InvariantCulture, $"{i + 1,2}. {word}")));
 }
 
 public sealed record RecoveryKeyParseResult(byte[]? Key, string? Error)

@@ -10,8 +10,7 @@ public sealed class RecoveryKeyService(PortalDbContext db, TimeProvider time)
     /// <summary>Creates the account's recovery key, replacing any earlier one, and returns its 24 words.</summary>
     public async Task<IReadOnlyList<string>> IssueAsync(string userId, CancellationToken cancellationToken = default)
     {
-        var key = RandomNumberGenerator.GetBytes(RecoveryKeyCodec.KeyLength);
-        var hash = SHA256.HashData(key);
+        var (words, hash) = NewKey();
         var now = time.GetUtcNow();
 
         var replaced = await db.RecoveryKeys
@@ -23,8 +22,6 @@ public sealed class RecoveryKeyService(PortalDbContext db, TimeProvider time)
             await db.SaveChangesAsync(cancellationToken);
         }
 
-        var words = RecoveryKeyCodec.ToWords(key);
-        CryptographicOperations.ZeroMemory(key);
         return words;
     }
 
@@ -35,15 +32,26 @@ public sealed class RecoveryKeyService(PortalDbContext db, TimeProvider time)
     public async Task<IReadOnlyList<string>?> ReplaceAsync(string userId, byte[] currentKey, CancellationToken cancellationToken = default)
     {
         var currentHash = SHA256.HashData(currentKey);
-        var key = RandomNumberGenerator.GetBytes(RecoveryKeyCodec.KeyLength);
-        var hash = SHA256.HashData(key);
+        var (words, hash) = NewKey();
         var now = time.GetUtcNow();
         var replaced = await db.RecoveryKeys
             .Where(existing => existing.UserId == userId && existing.KeyHash == currentHash)
             .ExecuteUpdateAsync(set => set.SetProperty(k => k.KeyHash, hash).SetProperty(k => k.CreatedAt, now), cancellationToken);
-        var words = replaced == 1 ? RecoveryKeyCodec.ToWords(key) : null;
-        CryptographicOperations.ZeroMemory(key);
-        return words;
+        return replaced == 1 ? words : null;
+    }
+
+    /// <summary>A new key as the words to show once and the hash to store; the key bytes are wiped.</summary>
+    private static (string[] Words, byte[] Hash) NewKey()
+    {
+        var key = RandomNumberGenerator.GetBytes(RecoveryKeyCodec.KeyLength);
+        try
+        {
+            return (RecoveryKeyCodec.ToWords(key), SHA256.HashData(key));
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(key);
+        }
     }
 
     /// <summary>Whether <paramref name="key"/> is the account's current recovery key, compared in constant time.</summary>

@@ -1,4 +1,5 @@
-﻿using Microsoft.EntityFrameworkCore.Migrations;
+﻿using System;
+using Microsoft.EntityFrameworkCore.Migrations;
 
 #nullable disable
 
@@ -81,6 +82,31 @@ namespace AccountsPortal.Data.Migrations
                         name: "FK_AspNetRoleClaims_AspNetRoles_RoleId",
                         column: x => x.RoleId,
                         principalTable: "AspNetRoles",
+                        principalColumn: "Id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+
+            migrationBuilder.CreateTable(
+                name: "AppTokens",
+                columns: table => new
+                {
+                    Id = table.Column<long>(type: "INTEGER", nullable: false)
+                        .Annotation("Sqlite:Autoincrement", true),
+                    UserId = table.Column<string>(type: "TEXT", nullable: false),
+                    ClientId = table.Column<string>(type: "TEXT", maxLength: 128, nullable: false),
+                    TokenHash = table.Column<byte[]>(type: "BLOB", maxLength: 32, nullable: false),
+                    CreatedAt = table.Column<long>(type: "INTEGER", nullable: false),
+                    ExpiresAt = table.Column<long>(type: "INTEGER", nullable: false),
+                    LastSeenAt = table.Column<long>(type: "INTEGER", nullable: false),
+                    RevokedAt = table.Column<long>(type: "INTEGER", nullable: true)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_AppTokens", x => x.Id);
+                    table.ForeignKey(
+                        name: "FK_AppTokens_AspNetUsers_UserId",
+                        column: x => x.UserId,
+                        principalTable: "AspNetUsers",
                         principalColumn: "Id",
                         onDelete: ReferentialAction.Cascade);
                 });
@@ -171,6 +197,29 @@ namespace AccountsPortal.Data.Migrations
                 });
 
             migrationBuilder.CreateTable(
+                name: "BrowserSessions",
+                columns: table => new
+                {
+                    Id = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    UserId = table.Column<string>(type: "TEXT", nullable: false),
+                    ProtectedTicket = table.Column<byte[]>(type: "BLOB", nullable: false),
+                    UserAgent = table.Column<string>(type: "TEXT", maxLength: 256, nullable: true),
+                    CreatedAt = table.Column<long>(type: "INTEGER", nullable: false),
+                    LastSeenAt = table.Column<long>(type: "INTEGER", nullable: false),
+                    ExpiresAt = table.Column<long>(type: "INTEGER", nullable: true)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_BrowserSessions", x => x.Id);
+                    table.ForeignKey(
+                        name: "FK_BrowserSessions_AspNetUsers_UserId",
+                        column: x => x.UserId,
+                        principalTable: "AspNetUsers",
+                        principalColumn: "Id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "LoginSessions",
                 columns: table => new
                 {
@@ -180,6 +229,7 @@ namespace AccountsPortal.Data.Migrations
                     State = table.Column<string>(type: "TEXT", maxLength: 32, nullable: false),
                     SecondFactor = table.Column<string>(type: "TEXT", maxLength: 32, nullable: true),
                     ReturnUrl = table.Column<string>(type: "TEXT", maxLength: 1024, nullable: false),
+                    ClientId = table.Column<string>(type: "TEXT", maxLength: 128, nullable: true),
                     FailedAttempts = table.Column<int>(type: "INTEGER", nullable: false),
                     CreatedAt = table.Column<long>(type: "INTEGER", nullable: false),
                     ExpiresAt = table.Column<long>(type: "INTEGER", nullable: false),
@@ -191,6 +241,61 @@ namespace AccountsPortal.Data.Migrations
                     table.PrimaryKey("PK_LoginSessions", x => x.Id);
                     table.ForeignKey(
                         name: "FK_LoginSessions_AspNetUsers_UserId",
+                        column: x => x.UserId,
+                        principalTable: "AspNetUsers",
+                        principalColumn: "Id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+
+            migrationBuilder.CreateTable(
+                name: "PasskeyCeremonies",
+                columns: table => new
+                {
+                    Id = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    Purpose = table.Column<string>(type: "TEXT", maxLength: 16, nullable: false),
+                    UserId = table.Column<string>(type: "TEXT", nullable: false),
+                    LoginSessionId = table.Column<string>(type: "TEXT", maxLength: 64, nullable: true),
+                    OptionsJson = table.Column<string>(type: "TEXT", nullable: false),
+                    Challenge = table.Column<string>(type: "TEXT", maxLength: 128, nullable: false),
+                    CreatedAt = table.Column<long>(type: "INTEGER", nullable: false),
+                    ExpiresAt = table.Column<long>(type: "INTEGER", nullable: false),
+                    ConsumedAt = table.Column<long>(type: "INTEGER", nullable: true)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_PasskeyCeremonies", x => x.Id);
+                    table.ForeignKey(
+                        name: "FK_PasskeyCeremonies_AspNetUsers_UserId",
+                        column: x => x.UserId,
+                        principalTable: "AspNetUsers",
+                        principalColumn: "Id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+
+            migrationBuilder.CreateTable(
+                name: "Passkeys",
+                columns: table => new
+                {
+                    Id = table.Column<long>(type: "INTEGER", nullable: false)
+                        .Annotation("Sqlite:Autoincrement", true),
+                    UserId = table.Column<string>(type: "TEXT", nullable: false),
+                    CredentialId = table.Column<byte[]>(type: "BLOB", maxLength: 1023, nullable: false),
+                    PublicKey = table.Column<byte[]>(type: "BLOB", maxLength: 2048, nullable: false),
+                    SignCount = table.Column<long>(type: "INTEGER", nullable: false),
+                    Name = table.Column<string>(type: "TEXT", maxLength: 256, nullable: false),
+                    Aaguid = table.Column<Guid>(type: "TEXT", nullable: false),
+                    Transports = table.Column<string>(type: "TEXT", maxLength: 128, nullable: true),
+                    IsBackupEligible = table.Column<bool>(type: "INTEGER", nullable: false),
+                    IsBackedUp = table.Column<bool>(type: "INTEGER", nullable: false),
+                    PossiblyCloned = table.Column<bool>(type: "INTEGER", nullable: false),
+                    CreatedAt = table.Column<long>(type: "INTEGER", nullable: false),
+                    LastUsedAt = table.Column<long>(type: "INTEGER", nullable: true)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_Passkeys", x => x.Id);
+                    table.ForeignKey(
+                        name: "FK_Passkeys_AspNetUsers_UserId",
                         column: x => x.UserId,
                         principalTable: "AspNetUsers",
                         principalColumn: "Id",
@@ -217,6 +322,82 @@ namespace AccountsPortal.Data.Migrations
                         principalColumn: "Id",
                         onDelete: ReferentialAction.Cascade);
                 });
+
+            migrationBuilder.CreateTable(
+                name: "TotpAuthenticators",
+                columns: table => new
+                {
+                    UserId = table.Column<string>(type: "TEXT", nullable: false),
+                    ProtectedSecret = table.Column<string>(type: "TEXT", maxLength: 1024, nullable: false),
+                    LastAcceptedStep = table.Column<long>(type: "INTEGER", nullable: false),
+                    EnabledAt = table.Column<long>(type: "INTEGER", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_TotpAuthenticators", x => x.UserId);
+                    table.ForeignKey(
+                        name: "FK_TotpAuthenticators_AspNetUsers_UserId",
+                        column: x => x.UserId,
+                        principalTable: "AspNetUsers",
+                        principalColumn: "Id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+
+            migrationBuilder.CreateTable(
+                name: "TwoFactorLockouts",
+                columns: table => new
+                {
+                    UserId = table.Column<string>(type: "TEXT", nullable: false),
+                    FailedAttempts = table.Column<int>(type: "INTEGER", nullable: false),
+                    LockedUntil = table.Column<long>(type: "INTEGER", nullable: true)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_TwoFactorLockouts", x => x.UserId);
+                    table.ForeignKey(
+                        name: "FK_TwoFactorLockouts_AspNetUsers_UserId",
+                        column: x => x.UserId,
+                        principalTable: "AspNetUsers",
+                        principalColumn: "Id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+
+            migrationBuilder.CreateTable(
+                name: "AppLogins",
+                columns: table => new
+                {
+                    SessionId = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    ClientId = table.Column<string>(type: "TEXT", maxLength: 128, nullable: false),
+                    RedirectUri = table.Column<string>(type: "TEXT", maxLength: 2048, nullable: true),
+                    SecretHash = table.Column<byte[]>(type: "BLOB", maxLength: 32, nullable: false),
+                    CodeHash = table.Column<byte[]>(type: "BLOB", maxLength: 32, nullable: true),
+                    CodeExpiresAt = table.Column<long>(type: "INTEGER", nullable: true),
+                    ClaimedAt = table.Column<long>(type: "INTEGER", nullable: true),
+                    Collections = table.Column<int>(type: "INTEGER", nullable: false),
+                    ProtectedToken = table.Column<string>(type: "TEXT", maxLength: 1024, nullable: true),
+                    TokenExpiresAt = table.Column<long>(type: "INTEGER", nullable: true)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_AppLogins", x => x.SessionId);
+                    table.ForeignKey(
+                        name: "FK_AppLogins_LoginSessions_SessionId",
+                        column: x => x.SessionId,
+                        principalTable: "LoginSessions",
+                        principalColumn: "Id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+
+            migrationBuilder.CreateIndex(
+                name: "IX_AppTokens_TokenHash",
+                table: "AppTokens",
+                column: "TokenHash",
+                unique: true);
+
+            migrationBuilder.CreateIndex(
+                name: "IX_AppTokens_UserId",
+                table: "AppTokens",
+                column: "UserId");
 
             migrationBuilder.CreateIndex(
                 name: "IX_AspNetRoleClaims_RoleId",
@@ -256,6 +437,11 @@ namespace AccountsPortal.Data.Migrations
                 unique: true);
 
             migrationBuilder.CreateIndex(
+                name: "IX_BrowserSessions_UserId",
+                table: "BrowserSessions",
+                column: "UserId");
+
+            migrationBuilder.CreateIndex(
                 name: "IX_LoginSessions_ExpiresAt",
                 table: "LoginSessions",
                 column: "ExpiresAt");
@@ -263,6 +449,32 @@ namespace AccountsPortal.Data.Migrations
             migrationBuilder.CreateIndex(
                 name: "IX_LoginSessions_UserId",
                 table: "LoginSessions",
+                column: "UserId");
+
+            migrationBuilder.CreateIndex(
+                name: "IX_PasskeyCeremonies_ExpiresAt",
+                table: "PasskeyCeremonies",
+                column: "ExpiresAt");
+
+            migrationBuilder.CreateIndex(
+                name: "IX_PasskeyCeremonies_LoginSessionId_Challenge",
+                table: "PasskeyCeremonies",
+                columns: new[] { "LoginSessionId", "Challenge" });
+
+            migrationBuilder.CreateIndex(
+                name: "IX_PasskeyCeremonies_UserId",
+                table: "PasskeyCeremonies",
+                column: "UserId");
+
+            migrationBuilder.CreateIndex(
+                name: "IX_Passkeys_CredentialId",
+                table: "Passkeys",
+                column: "CredentialId",
+                unique: true);
+
+            migrationBuilder.CreateIndex(
+                name: "IX_Passkeys_UserId",
+                table: "Passkeys",
                 column: "UserId");
 
             migrationBuilder.CreateIndex(
@@ -275,6 +487,12 @@ namespace AccountsPortal.Data.Migrations
         /// <inheritdoc />
         protected override void Down(MigrationBuilder migrationBuilder)
         {
+            migrationBuilder.DropTable(
+                name: "AppLogins");
+
+            migrationBuilder.DropTable(
+                name: "AppTokens");
+
             migrationBuilder.DropTable(
                 name: "AspNetRoleClaims");
 
@@ -291,13 +509,28 @@ namespace AccountsPortal.Data.Migrations
                 name: "AspNetUserTokens");
 
             migrationBuilder.DropTable(
+                name: "BrowserSessions");
+
+            migrationBuilder.DropTable(
                 name: "DataProtectionKeys");
 
             migrationBuilder.DropTable(
-                name: "LoginSessions");
+                name: "PasskeyCeremonies");
+
+            migrationBuilder.DropTable(
+                name: "Passkeys");
 
             migrationBuilder.DropTable(
                 name: "RecoveryKeys");
+
+            migrationBuilder.DropTable(
+                name: "TotpAuthenticators");
+
+            migrationBuilder.DropTable(
+                name: "TwoFactorLockouts");
+
+            migrationBuilder.DropTable(
+                name: "LoginSessions");
 
             migrationBuilder.DropTable(
                 name: "AspNetRoles");
