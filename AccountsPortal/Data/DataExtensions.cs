@@ -27,6 +27,8 @@ public static class DataExtensions
         });
 
         builder.Services.AddSingleton<DatabaseInitializer>();
+        builder.Services.AddSingleton<ExpiredRowsCleanup>();
+        builder.Services.AddHostedService(services => services.GetRequiredService<ExpiredRowsCleanup>());
 
         // Keys live in the database so that cookies and protected data survive restarts and are shared by every node.
         builder.Services.AddDataProtection()

@@ -1,0 +1,30 @@
+using AccountsPortal.Data;
+using AccountsPortal.Tests.TestSupport;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace AccountsPortal.Tests.Unit;
+
+public sealed class ExpiredRowsCleanupTests
+{
+    [Fact]
+    public async Task Old_sessions_and_ceremonies_go_and_live_ones_stay()
+    {
+        using var app = new PortalAppFactory();
+        var bench = new PasskeyBench(app);
+        var userId = await bench.CreateUserAsync();
+        using var authenticator = bench.NewAuthenticator();
+        await bench.RegisterAsync(userId, authenticator);
+        var old = await bench.StartLoginAsync(userId);
+        await bench.BeginLoginAsync(old);
+        app.Time.Advance(ExpiredRowsCleanup.Retention + TimeSpan.FromHours(1));
+        var live = await bench.StartLoginAsync(userId);
+
+        // Moving the clock also wakes the hourly background run; either run may delete the rows.
+        await app.Services.GetRequiredService<ExpiredRowsCleanup>().RunOnceAsync();
+
+        Assert.Equal([live], await app.WithDbAsync(db => db.LoginSessions.Select(s => s.Id).ToListAsync()));
+        Assert.Equal(0, await app.WithDbAsync(db => db.PasskeyCeremonies.CountAsync(c => c.LoginSessionId == old)));
+        Assert.Single(await bench.PasskeysAsync(userId));
+    }
+}

@@ -1,0 +1,49 @@
+using Microsoft.EntityFrameworkCore;
+
+namespace AccountsPortal.Data;
+
+/// <summary>
+/// Deletes what can no longer be used: old login sessions (with their app logins), ceremonies,
+/// signed-out browser sessions and dead app tokens. Kept a while past expiry so the recent past stays
+/// readable when something needs looking into.
+/// </summary>
+public sealed class ExpiredRowsCleanup(IServiceScopeFactory scopes, TimeProvider time, ILogger<ExpiredRowsCleanup> logger) : BackgroundService
+{
+    public static readonly TimeSpan Interval = TimeSpan.FromHours(1);
+    public static readonly TimeSpan Retention = TimeSpan.FromDays(7);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(Interval, time);
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            try
+            {
+                await RunOnceAsync(stoppingToken);
+            }
+            catch (Exception exception) when (exception is not OperationCanceledException)
+            {
+                // A busy database now is no reason to stop cleaning later.
+                logger.LogWarning(exception, "Cleaning up expired rows failed; trying again in {Interval}", Interval);
+            }
+        }
+    }
+
+    public async Task<int> RunOnceAsync(CancellationToken cancellationToken = default)
+    {
+        var cutoff = time.GetUtcNow() - Retention;
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<PortalDbContext>();
+        var deleted = await db.PasskeyCeremonies.Where(c => c.ExpiresAt < cutoff).ExecuteDeleteAsync(cancellationToken);
+        deleted += await db.AppLogins.Where(a => db.LoginSessions.Any(s => s.Id == a.SessionId && s.ExpiresAt < cutoff)).ExecuteDeleteAsync(cancellationToken);
+        deleted += await db.LoginSessions.Where(s => s.ExpiresAt < cutoff).ExecuteDeleteAsync(cancellationToken);
+        deleted += await db.BrowserSessions.Where(s => s.ExpiresAt < cutoff).ExecuteDeleteAsync(cancellationToken);
+        deleted += await db.AppTokens.Where(t => t.ExpiresAt < cutoff || t.RevokedAt < cutoff).ExecuteDeleteAsync(cancellationToken);
+        if (deleted > 0)
+        {
+            logger.LogInformation("Deleted {Count} expired rows", deleted);
+        }
+
+        return deleted;
+    }
+}
