@@ -166,7 +166,6 @@ public sealed class TotpLoginTests(PortalAppFactory app) : IClassFixture<PortalA
         Assert.Contains("issuer=AccountsPortal", setup.OtpAuthUri);
         Assert.Contains("digits=6", setup.OtpAuthUri);
         Assert.Contains("period=30", setup.OtpAuthUri);
-        Assert.StartsWith("data:image/png;base64,", setup.QrCodeDataUri);
 
         var wrong = await bench.Passkeys.WithAsync(s => Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions
             .GetRequiredService<TotpSetup>(s).ConfirmAsync(userId, setup.SecretBase32, bench.CodeAt(secret, TimeSpan.FromMinutes(5)), false));

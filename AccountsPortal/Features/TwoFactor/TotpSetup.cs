@@ -4,7 +4,6 @@ using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using OtpNet;
-using QRCoder;
 using AccountsPortal.Features.Accounts;
 
 namespace AccountsPortal.Features.TwoFactor;
@@ -21,14 +20,13 @@ public sealed class TotpSetup(
     public Task<bool> IsEnabledAsync(string userId, CancellationToken cancellationToken = default) =>
         db.TotpAuthenticators.AnyAsync(t => t.UserId == userId, cancellationToken);
 
-    /// <summary>A fresh secret to show as a QR code and as text; nothing is stored until a code confirms it.</summary>
+    /// <summary>A fresh secret to show as a QR code (of its otpauth:// URI) and as text; nothing is stored until a code confirms it.</summary>
     public TotpEnrollment NewEnrollment(string accountName)
     {
         var secret = RandomNumberGenerator.GetBytes(TotpSecrets.SecretLength);
         var base32 = Base32Encoding.ToString(secret);
         var uri = new OtpUri(OtpType.Totp, base32, accountName, options.Value.Issuer, OtpHashMode.Sha1, TotpCode.Digits, period: 30).ToString();
-        var png = PngByteQRCodeHelper.GetQRCode(uri, QRCodeGenerator.ECCLevel.M, 6);
-        return new TotpEnrollment(base32, uri, $"data:image/png;base64,{Convert.ToBase64String(png)}");
+        return new TotpEnrollment(base32, uri);
     }
 
     /// <summary>Stores the secret once a code from the app proves it was scanned; that code's step is used up.</summary>
@@ -88,7 +86,7 @@ public sealed class TotpSetup(
     }
 }
 
-public sealed record TotpEnrollment(string SecretBase32, string OtpAuthUri, string QrCodeDataUri)
+public sealed record TotpEnrollment(string SecretBase32, string OtpAuthUri)
 {
     /// <summary>The secret in groups of four for reading aloud or typing.</summary>
     public string GroupedSecret => string.Join(' ', SecretBase32.Chunk(4).Select(group => new string(group)));
