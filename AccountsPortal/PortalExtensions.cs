@@ -1,6 +1,7 @@
 using AccountsPortal.Components;
 using AccountsPortal.Data;
 using AccountsPortal.Features.Accounts;
+using AccountsPortal.Features.Activity;
 using AccountsPortal.Features.Apps;
 using AccountsPortal.Features.Health;
 using AccountsPortal.Features.Passkeys;
@@ -19,6 +20,7 @@ public static class PortalExtensions
         builder.Services.AddMudServices();
 
         builder.AddPortalData();
+        builder.AddActivity();
         builder.AddAccounts();
         builder.AddPasskeys();
         builder.AddTwoFactor();

@@ -1,4 +1,5 @@
 using AccountsPortal.Features.Accounts;
+using AccountsPortal.Features.Activity;
 using AccountsPortal.Features.Apps;
 using AccountsPortal.Features.Accounts.LoginSessions;
 using AccountsPortal.Features.Accounts.RecoveryKeys;
@@ -34,6 +35,8 @@ public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options)
     public DbSet<AppLogin> AppLogins => Set<AppLogin>();
 
     public DbSet<AppToken> AppTokens => Set<AppToken>();
+
+    public DbSet<SecurityEvent> SecurityEvents => Set<SecurityEvent>();
 
     protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
     {

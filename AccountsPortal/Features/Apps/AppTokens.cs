@@ -6,7 +6,13 @@ using Microsoft.Extensions.Options;
 namespace AccountsPortal.Features.Apps;
 
 /// <summary>Issues, checks and revokes the bearer tokens apps use for the API.</summary>
-public sealed class AppTokens(PortalDbContext db, TimeProvider time, IOptions<AppsOptions> options, ILogger<AppTokens> logger)
+public sealed class AppTokens(
+    PortalDbContext db,
+    ClientApps clients,
+    TimeProvider time,
+    IOptions<AppsOptions> options,
+    Activity.SecurityEvents events,
+    ILogger<AppTokens> logger)
 {
     // Last-seen times are written at most this often, so that API calls do not each cost a write.
     private static readonly TimeSpan LastSeenResolution = TimeSpan.FromMinutes(1);
@@ -27,6 +33,7 @@ public sealed class AppTokens(PortalDbContext db, TimeProvider time, IOptions<Ap
         db.AppTokens.Add(entity);
         await db.SaveChangesAsync(cancellationToken);
         db.Entry(entity).State = EntityState.Detached;
+        await events.RecordAsync(userId, Activity.SecurityEventKind.AppSignedIn, clients.Find(clientId)?.Name ?? clientId, cancellationToken);
         logger.LogInformation("App token {TokenId} issued to {ClientId} for {UserId}", entity.Id, clientId, userId);
         return new IssuedToken(token, entity.ExpiresAt);
     }

@@ -23,6 +23,7 @@ public sealed class PasskeyLogin(
     LoginSessionService loginSessions,
     IOptions<PasskeyOptions> options,
     TimeProvider time,
+    Activity.SecurityEvents events,
     ILogger<PasskeyLogin> logger)
 {
     // authenticatorData: rpIdHash (32) | flags (1) | signCount (4, big-endian) | ...
@@ -201,11 +202,12 @@ public sealed class PasskeyLogin(
         }
     }
 
-    private Task MarkPossiblyClonedAsync(Passkey passkey, uint assertedCount, CancellationToken cancellationToken)
+    private async Task MarkPossiblyClonedAsync(Passkey passkey, uint assertedCount, CancellationToken cancellationToken)
     {
         logger.LogWarning("Passkey {PasskeyId} presented counter {Asserted} after {Stored}: possibly cloned", passkey.Id, assertedCount, passkey.SignCount);
-        return db.Passkeys.Where(p => p.Id == passkey.Id)
+        await db.Passkeys.Where(p => p.Id == passkey.Id)
             .ExecuteUpdateAsync(set => set.SetProperty(p => p.PossiblyCloned, true), cancellationToken);
+        await events.RecordAsync(passkey.UserId, Activity.SecurityEventKind.PasskeyPossiblyCloned, passkey.Name, cancellationToken);
     }
 }
 

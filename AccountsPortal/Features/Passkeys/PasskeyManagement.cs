@@ -5,7 +5,7 @@ using Microsoft.Extensions.Options;
 namespace AccountsPortal.Features.Passkeys;
 
 /// <summary>Lists, renames and deletes an account's passkeys; every query is scoped to the account.</summary>
-public sealed class PasskeyManagement(PortalDbContext db, IOptions<PasskeyOptions> options, ILogger<PasskeyManagement> logger)
+public sealed class PasskeyManagement(PortalDbContext db, IOptions<PasskeyOptions> options, Activity.SecurityEvents events, ILogger<PasskeyManagement> logger)
 {
     public async Task<IReadOnlyList<PasskeySummary>> ListAsync(string userId, CancellationToken cancellationToken = default)
     {
@@ -26,22 +26,35 @@ public sealed class PasskeyManagement(PortalDbContext db, IOptions<PasskeyOption
             return PasskeyOutcome.Fail(valid.Error!);
         }
 
+        var oldName = await NameOfAsync(userId, passkeyId, cancellationToken);
         var updated = await db.Passkeys.Where(p => p.Id == passkeyId && p.UserId == userId)
             .ExecuteUpdateAsync(set => set.SetProperty(p => p.Name, valid.Name), cancellationToken);
-        return updated == 1 ? PasskeyOutcome.Success(passkeyId) : PasskeyOutcome.Fail("That passkey no longer exists.");
+        if (updated != 1)
+        {
+            return PasskeyOutcome.Fail("That passkey no longer exists.");
+        }
+
+        await events.RecordAsync(userId, Activity.SecurityEventKind.PasskeyRenamed, $"{oldName} → {valid.Name}", cancellationToken);
+        return PasskeyOutcome.Success(passkeyId);
     }
 
     public async Task<PasskeyOutcome> DeleteAsync(string userId, long passkeyId, CancellationToken cancellationToken = default)
     {
+        var name = await NameOfAsync(userId, passkeyId, cancellationToken);
         var deleted = await db.Passkeys.Where(p => p.Id == passkeyId && p.UserId == userId).ExecuteDeleteAsync(cancellationToken);
         if (deleted != 1)
         {
             return PasskeyOutcome.Fail("That passkey no longer exists.");
         }
 
+        await events.RecordAsync(userId, Activity.SecurityEventKind.PasskeyDeleted, name, cancellationToken);
+
         logger.LogInformation("Passkey {PasskeyId} deleted by {UserId}", passkeyId, userId);
         return PasskeyOutcome.Success(passkeyId);
     }
+
+    private Task<string?> NameOfAsync(string userId, long passkeyId, CancellationToken cancellationToken) =>
+        db.Passkeys.Where(p => p.Id == passkeyId && p.UserId == userId).Select(p => p.Name).SingleOrDefaultAsync(cancellationToken);
 }
 
 public sealed record PasskeySummary(

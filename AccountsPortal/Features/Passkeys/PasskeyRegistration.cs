@@ -15,6 +15,7 @@ public sealed class PasskeyRegistration(
     PasskeyRelyingParty relyingParty,
     IOptions<PasskeyOptions> options,
     TimeProvider time,
+    Activity.SecurityEvents events,
     ILogger<PasskeyRegistration> logger)
 {
     private PasskeyOptions Options => options.Value;
@@ -138,6 +139,7 @@ public sealed class PasskeyRegistration(
         try
         {
             await db.SaveChangesAsync(cancellationToken);
+            await events.RecordAsync(userId, Activity.SecurityEventKind.PasskeyAdded, name, cancellationToken);
             await transaction.CommitAsync(cancellationToken);
         }
         catch (DbUpdateException)

@@ -8,7 +8,7 @@ namespace AccountsPortal.Features.TwoFactor;
 /// The per-account limit on wrong codes and recovery keys. Every change is a single statement that
 /// commits on its own, so a failure is counted even if the rest of the request fails.
 /// </summary>
-public sealed class SecondFactorLockout(PortalDbContext db, TimeProvider time, IOptions<TwoFactorOptions> options)
+public sealed class SecondFactorLockout(PortalDbContext db, TimeProvider time, IOptions<TwoFactorOptions> options, Activity.SecurityEvents events)
 {
     /// <summary>How long the account still refuses second-factor attempts, or null when it does not.</summary>
     public async Task<TimeSpan?> RemainingAsync(string userId, CancellationToken cancellationToken = default)
@@ -35,6 +35,11 @@ public sealed class SecondFactorLockout(PortalDbContext db, TimeProvider time, I
             .ExecuteUpdateAsync(set => set
                 .SetProperty(l => l.LockedUntil, l => l.FailedAttempts + 1 >= max ? lockUntil : l.LockedUntil)
                 .SetProperty(l => l.FailedAttempts, l => l.FailedAttempts + 1 >= max ? 0 : l.FailedAttempts + 1), cancellationToken);
+
+        if (await db.TwoFactorLockouts.AnyAsync(l => l.UserId == userId && l.LockedUntil == lockUntil, cancellationToken))
+        {
+            await events.RecordAsync(userId, Activity.SecurityEventKind.SecondFactorLockedOut, cancellationToken: cancellationToken);
+        }
     }
 
     /// <summary>A success ends the run of consecutive failures.</summary>

@@ -15,6 +15,7 @@ public sealed class TotpSetup(
     SignInManager<PortalUser> signInManager,
     TimeProvider time,
     IOptions<TwoFactorOptions> options,
+    Activity.SecurityEvents events,
     ILogger<TotpSetup> logger)
 {
     public Task<bool> IsEnabledAsync(string userId, CancellationToken cancellationToken = default) =>
@@ -61,6 +62,7 @@ public sealed class TotpSetup(
         existing.LastAcceptedStep = step.Value;
         existing.EnabledAt = time.GetUtcNow();
         await db.SaveChangesAsync(cancellationToken);
+        await events.RecordAsync(userId, replaceExisting ? Activity.SecurityEventKind.AuthenticatorAppReconfigured : Activity.SecurityEventKind.AuthenticatorAppEnabled, cancellationToken: cancellationToken);
         logger.LogInformation("Authenticator app {Action} for {UserId}", replaceExisting ? "reconfigured" : "enabled", userId);
         return null;
     }
@@ -81,6 +83,7 @@ public sealed class TotpSetup(
         }
 
         await db.TotpAuthenticators.Where(t => t.UserId == userId).ExecuteDeleteAsync(cancellationToken);
+        await events.RecordAsync(userId, Activity.SecurityEventKind.AuthenticatorAppDisabled, cancellationToken: cancellationToken);
         logger.LogInformation("Authenticator app disabled for {UserId}", userId);
         return null;
     }

@@ -14,6 +14,7 @@ public sealed class TwoFactorRecovery(
     LoginSessionService loginSessions,
     RecoveryKeyService recoveryKeys,
     SecondFactorLockout lockout,
+    Activity.SecurityEvents events,
     ILogger<TwoFactorRecovery> logger)
 {
     public async Task<RecoveryResult> RecoverAsync(string? sessionId, string? browserSecret, string? input, CancellationToken cancellationToken = default)
@@ -66,6 +67,7 @@ public sealed class TwoFactorRecovery(
 
         await transaction.CommitAsync(cancellationToken);
         await lockout.ResetAsync(session.UserId, cancellationToken);
+        await events.RecordAsync(session.UserId, Activity.SecurityEventKind.RecoveryKeyUsed, cancellationToken: cancellationToken);
         logger.LogInformation("Recovery key used to verify a login for {UserId}; a new key was issued", session.UserId);
         return new RecoveryResult(session.UserId, newWords, session.SecondFactor, null, session.ClientId);
     }

@@ -6,7 +6,11 @@ namespace AccountsPortal.Features.Accounts.LoginSessions;
 /// The last step of every login: signs in the browser that holds a verified session's pending-login
 /// cookie, consumes the session and clears the cookie. Runs in an HTTP request, never in a circuit.
 /// </summary>
-public sealed class LoginCompletion(LoginSessionService loginSessions, UserManager<PortalUser> users, SignInManager<PortalUser> signInManager)
+public sealed class LoginCompletion(
+    LoginSessionService loginSessions,
+    UserManager<PortalUser> users,
+    SignInManager<PortalUser> signInManager,
+    Activity.SecurityEvents events)
 {
     /// <summary>The local URL to continue to, or null when the session cannot be completed by this browser.</summary>
     public async Task<string?> CompleteAsync(HttpContext context, string? sessionId, CancellationToken cancellationToken = default)
@@ -19,6 +23,12 @@ public sealed class LoginCompletion(LoginSessionService loginSessions, UserManag
         }
 
         await signInManager.SignInAsync(user, isPersistent: false);
+        await events.RecordAsync(user.Id, Activity.SecurityEventKind.SignedIn, consumed.SecondFactor switch
+        {
+            "passkey" => "a passkey",
+            "totp" => "an authenticator app",
+            _ => null,
+        }, cancellationToken);
         PendingLoginCookie.Delete(context);
         return LocalReturnUrl.Sanitize(consumed.ReturnUrl);
     }

@@ -136,9 +136,9 @@ public sealed class LoginSessionService(
 
         var session = await db.LoginSessions.AsNoTracking()
             .Where(s => s.Id == sessionId)
-            .Select(s => new { s.UserId, s.ReturnUrl })
+            .Select(s => new { s.UserId, s.ReturnUrl, s.SecondFactor })
             .SingleAsync(cancellationToken);
-        return new ConsumedLogin(session.UserId, session.ReturnUrl);
+        return new ConsumedLogin(session.UserId, session.ReturnUrl, session.SecondFactor);
     }
 
 }
@@ -154,7 +154,7 @@ public enum LoginSessionStatus
 
 public sealed record StartedLogin(string SessionId, string BrowserSecret, string NextUrl, DateTimeOffset ExpiresAt, string? SecondFactor);
 
-public sealed record ConsumedLogin(string? UserId, string ReturnUrl)
+public sealed record ConsumedLogin(string? UserId, string ReturnUrl, string? SecondFactor = null)
 {
     public static readonly ConsumedLogin Refused = new(null, LocalReturnUrl.Default);
 

@@ -17,7 +17,7 @@ public interface ISignedInApps
 public sealed record SignedInEntry(string Key, string Name, DateTimeOffset CreatedAt, DateTimeOffset LastSeenAt, bool IsCurrent);
 
 /// <summary>The browsers and apps signed in to an account, and signing them out.</summary>
-public sealed class SignedInSessions(PortalDbContext db, ISignedInApps apps, TimeProvider time, ILogger<SignedInSessions> logger)
+public sealed class SignedInSessions(PortalDbContext db, ISignedInApps apps, TimeProvider time, Activity.SecurityEvents events, ILogger<SignedInSessions> logger)
 {
     public async Task<IReadOnlyList<SignedInEntry>> BrowsersAsync(string userId, string? currentSessionId, CancellationToken cancellationToken = default)
     {
@@ -36,19 +36,34 @@ public sealed class SignedInSessions(PortalDbContext db, ISignedInApps apps, Tim
 
     public async Task<bool> SignOutBrowserAsync(string userId, string sessionId, CancellationToken cancellationToken = default)
     {
+        var name = await db.BrowserSessions.Where(s => s.Id == sessionId && s.UserId == userId).Select(s => s.UserAgent).SingleOrDefaultAsync(cancellationToken);
         var removed = await db.BrowserSessions.Where(s => s.Id == sessionId && s.UserId == userId).ExecuteDeleteAsync(cancellationToken);
-        logger.LogInformation("Browser session signed out by {UserId}", userId);
+        if (removed == 1)
+        {
+            await events.RecordAsync(userId, Activity.SecurityEventKind.SignedOutElsewhere, UserAgentName.Describe(name), cancellationToken);
+            logger.LogInformation("Browser session signed out by {UserId}", userId);
+        }
+
         return removed == 1;
     }
 
-    public Task<bool> SignOutAppAsync(string userId, long appTokenId, CancellationToken cancellationToken = default) =>
-        apps.SignOutAsync(userId, appTokenId, cancellationToken);
+    public async Task<bool> SignOutAppAsync(string userId, long appTokenId, CancellationToken cancellationToken = default)
+    {
+        var signedOut = await apps.SignOutAsync(userId, appTokenId, cancellationToken);
+        if (signedOut)
+        {
+            await events.RecordAsync(userId, Activity.SecurityEventKind.SignedOutElsewhere, "an app", cancellationToken);
+        }
+
+        return signedOut;
+    }
 
     /// <summary>Signs out every other browser and every app; the browser asking stays signed in.</summary>
     public async Task SignOutEverywhereElseAsync(string userId, string? currentSessionId, CancellationToken cancellationToken = default)
     {
         await db.BrowserSessions.Where(s => s.UserId == userId && s.Id != currentSessionId).ExecuteDeleteAsync(cancellationToken);
         await apps.SignOutAllAsync(userId, cancellationToken);
+        await events.RecordAsync(userId, Activity.SecurityEventKind.SignedOutElsewhere, "every other browser and app", cancellationToken);
         logger.LogInformation("{UserId} signed out everywhere else", userId);
     }
 

@@ -6,7 +6,8 @@ namespace AccountsPortal.Features.Accounts.SignIn;
 public sealed class PasswordSignIn(
     UserManager<PortalUser> users,
     SignInManager<PortalUser> signInManager,
-    IPasswordHasher<PortalUser> hasher)
+    IPasswordHasher<PortalUser> hasher,
+    Activity.SecurityEvents events)
 {
     // A real hash of a throw-away password, so an unknown email costs the same hashing work as a wrong password.
     private static readonly Lazy<string> DecoyHash = new(() =>
@@ -21,10 +22,16 @@ public sealed class PasswordSignIn(
             return PasswordCheck.Invalid;
         }
 
+        var wasLockedOut = await users.IsLockedOutAsync(user);
         var result = await signInManager.CheckPasswordSignInAsync(user, password, lockoutOnFailure: true);
         if (result.Succeeded)
         {
             return new PasswordCheck(PasswordCheckOutcome.Succeeded, user);
+        }
+
+        if (!wasLockedOut)
+        {
+            await events.RecordAsync(user.Id, result.IsLockedOut ? Activity.SecurityEventKind.AccountLockedOut : Activity.SecurityEventKind.PasswordRejected);
         }
 
         return result.IsLockedOut

@@ -10,6 +10,7 @@ public sealed class AccountRegistration(
     PortalDbContext db,
     UserManager<PortalUser> users,
     RecoveryKeyService recoveryKeys,
+    Activity.SecurityEvents events,
     TimeProvider time,
     ILogger<AccountRegistration> logger)
 {
@@ -30,6 +31,7 @@ public sealed class AccountRegistration(
             }
 
             var words = await recoveryKeys.IssueAsync(user.Id, cancellationToken);
+            await events.RecordAsync(user.Id, Activity.SecurityEventKind.AccountCreated, cancellationToken: cancellationToken);
             await transaction.CommitAsync(cancellationToken);
             logger.LogInformation("Account {UserId} created", user.Id);
             return new RegistrationResult(user, words, []);

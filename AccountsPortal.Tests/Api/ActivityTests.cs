@@ -1,0 +1,49 @@
+using AccountsPortal.Features.Activity;
+using AccountsPortal.Features.Passkeys;
+using AccountsPortal.Tests.TestSupport;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace AccountsPortal.Tests.Api;
+
+public sealed class ActivityTests(PortalAppFactory app) : IClassFixture<PortalAppFactory>
+{
+    private Task<List<SecurityEventKind>> KindsAsync(string userId) =>
+        app.WithDbAsync(db => db.SecurityEvents.Where(e => e.UserId == userId).OrderBy(e => e.Id).Select(e => e.Kind).ToListAsync());
+
+    [Fact]
+    public async Task Sign_up_a_wrong_password_and_a_sign_in_are_listed_for_the_owner()
+    {
+        var email = PortalScenario.NewEmail();
+        using (var signUp = new PortalScenario(app))
+        {
+            await signUp.SignUpAndReadRecoveryKeyAsync(email);
+        }
+
+        using var person = new PortalScenario(app);
+        await person.LogInAsync(email, "not my password");
+        await person.FollowAsync(await person.LogInAsync(email));
+
+        var page = await (await person.Http.GetAsync("/account/activity")).ReadHtmlAsync();
+        var listed = page.QuerySelectorAll("[data-testid=security-event]").Select(e => e.TextContent).ToList();
+        Assert.Equal(3, listed.Count);
+        Assert.StartsWith("Signed in", listed[0]);
+        Assert.StartsWith("Wrong password entered", listed[1]);
+        Assert.StartsWith("Account created", listed[2]);
+    }
+
+    [Fact]
+    public async Task Passkey_changes_are_recorded_with_their_names()
+    {
+        var bench = new PasskeyBench(app);
+        var userId = await bench.CreateUserAsync();
+        using var authenticator = bench.NewAuthenticator();
+        var passkeyId = await bench.RegisterAsync(userId, authenticator, "Phone");
+        await bench.WithAsync(s => s.GetRequiredService<PasskeyManagement>().RenameAsync(userId, passkeyId, "Old phone"));
+        await bench.WithAsync(s => s.GetRequiredService<PasskeyManagement>().DeleteAsync(userId, passkeyId));
+
+        Assert.Equal([SecurityEventKind.PasskeyAdded, SecurityEventKind.PasskeyRenamed, SecurityEventKind.PasskeyDeleted], await KindsAsync(userId));
+        var renamed = await app.WithDbAsync(db => db.SecurityEvents.SingleAsync(e => e.UserId == userId && e.Kind == SecurityEventKind.PasskeyRenamed));
+        Assert.Equal("Phone → Old phone", renamed.Detail);
+    }
+}

@@ -1,0 +1,51 @@
+using AccountsPortal.Data;
+using Microsoft.EntityFrameworkCore;
+
+namespace AccountsPortal.Features.Activity;
+
+/// <summary>Records security events and reads an account's recent ones.</summary>
+public sealed class SecurityEvents(PortalDbContext db, TimeProvider time)
+{
+    public const int MaxDetailLength = 256;
+    public const int PageSize = 50;
+
+    public async Task RecordAsync(string userId, SecurityEventKind kind, string? detail = null, CancellationToken cancellationToken = default)
+    {
+        var securityEvent = new SecurityEvent
+        {
+            UserId = userId,
+            Kind = kind,
+            Detail = detail is { Length: > MaxDetailLength } ? detail[..MaxDetailLength] : detail,
+            OccurredAt = time.GetUtcNow(),
+        };
+        db.SecurityEvents.Add(securityEvent);
+        await db.SaveChangesAsync(cancellationToken);
+        db.Entry(securityEvent).State = EntityState.Detached;
+    }
+
+    public async Task<IReadOnlyList<SecurityEvent>> RecentAsync(string userId, CancellationToken cancellationToken = default) =>
+        await db.SecurityEvents.AsNoTracking().Where(e => e.UserId == userId).OrderByDescending(e => e.Id).Take(PageSize).ToListAsync(cancellationToken);
+
+    public static string Describe(SecurityEvent securityEvent) => securityEvent.Kind switch
+    {
+        SecurityEventKind.AccountCreated => "Account created",
+        SecurityEventKind.SignedIn => $"Signed in{With(securityEvent.Detail)}",
+        SecurityEventKind.PasswordRejected => "Wrong password entered",
+        SecurityEventKind.AccountLockedOut => "Sign-in locked after repeated wrong passwords",
+        SecurityEventKind.PasskeyAdded => $"Passkey added: {securityEvent.Detail}",
+        SecurityEventKind.PasskeyRenamed => $"Passkey renamed: {securityEvent.Detail}",
+        SecurityEventKind.PasskeyDeleted => $"Passkey deleted: {securityEvent.Detail}",
+        SecurityEventKind.PasskeyPossiblyCloned => $"Passkey may have been copied: {securityEvent.Detail}",
+        SecurityEventKind.AuthenticatorAppEnabled => "Authenticator app turned on",
+        SecurityEventKind.AuthenticatorAppReconfigured => "Authenticator app replaced",
+        SecurityEventKind.AuthenticatorAppDisabled => "Authenticator app turned off",
+        SecurityEventKind.SecondFactorLockedOut => "Two-factor locked after repeated wrong codes or recovery keys",
+        SecurityEventKind.RecoveryKeyUsed => "Recovery key used to sign in; a new one was issued",
+        SecurityEventKind.RecoveryKeyRegenerated => "New recovery key generated",
+        SecurityEventKind.AppSignedIn => $"Signed in to {securityEvent.Detail}",
+        SecurityEventKind.SignedOutElsewhere => $"Signed out: {securityEvent.Detail}",
+        _ => securityEvent.Kind.ToString(),
+    };
+
+    private static string With(string? detail) => detail is null ? "" : $" with {detail}";
+}
