@@ -18,6 +18,8 @@ public static class PortalExtensions
     {
         builder.Services.AddRazorComponents().AddInteractiveServerComponents();
         builder.Services.AddMudServices();
+        // SecurityHeaders sends X-Frame-Options: DENY on every response; antiforgery would add SAMEORIGIN beside it.
+        builder.Services.AddAntiforgery(antiforgery => antiforgery.SuppressXFrameOptionsHeader = true);
 
         builder.AddPortalData();
         builder.AddActivity();
@@ -35,6 +37,8 @@ public static class PortalExtensions
         {
             app.UseExceptionHandler("/Error", createScopeForErrors: true);
         }
+
+        app.UseSecurityHeaders();
 
         // People get the portal's pages for errors; the JSON API gets problem details.
         app.UseWhen(context => !IsApi(context), ui => ui.UseStatusCodePagesWithReExecute("/not-found", createScopeForStatusCodePages: true));

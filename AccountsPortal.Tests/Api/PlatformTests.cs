@@ -21,6 +21,23 @@ public sealed class PlatformTests
         Assert.Equal("Healthy", await response.Content.ReadAsStringAsync());
     }
 
+    [Theory]
+    [InlineData("/login")]
+    [InlineData("/passkeys/verify?session=x")]
+    [InlineData("/api/v1/me")]
+    public async Task Pages_and_api_refuse_framing_and_send_no_referrer(string path)
+    {
+        using var app = new PortalAppFactory();
+        using var client = app.CreatePortalClient();
+
+        var response = await client.GetAsync(path);
+
+        Assert.Equal("DENY", response.Headers.GetValues("X-Frame-Options").Single());
+        Assert.Equal("no-referrer", response.Headers.GetValues("Referrer-Policy").Single());
+        Assert.Equal("frame-ancestors 'none'", response.Headers.GetValues("Content-Security-Policy").Single());
+        Assert.Equal("nosniff", response.Headers.GetValues("X-Content-Type-Options").Single());
+    }
+
     [Fact]
     public async Task The_database_is_migrated_at_start_with_wal_full_sync_and_a_busy_timeout()
     {
