@@ -49,7 +49,8 @@ public static class PortalExtensions
         app.UseAntiforgery();
 
         app.MapStaticAssets();
-        app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
+        // SecurityHeaders already forbids all framing; Blazor would add a second, weaker frame-ancestors 'self'.
+        app.MapRazorComponents<App>().AddInteractiveServerRenderMode(server => server.ContentSecurityFrameAncestorsPolicy = null);
         app.MapAccounts();
         app.MapPreferences();
         app.MapHealth();

@@ -32,7 +32,7 @@ public sealed class PlatformTests
 
         var response = await client.GetAsync(path);
 
-        Assert.Equal("DENY", response.Headers.GetValues("X-Frame-Options").Single());
+        Assert.Equal(["DENY"], response.Headers.GetValues("X-Frame-Options"));
         Assert.Equal("no-referrer", response.Headers.GetValues("Referrer-Policy").Single());
         Assert.Equal("frame-ancestors 'none'", response.Headers.GetValues("Content-Security-Policy").Single());
         Assert.Equal("nosniff", response.Headers.GetValues("X-Content-Type-Options").Single());

@@ -87,6 +87,8 @@ public sealed class AccountJourneyTests(BrowserFixture browser)
         await page.GetByRole(AriaRole.Button, new() { Name = "Switch to dark theme" }).ClickAsync();
         await Assertions.Expect(page.GetByRole(AriaRole.Button, new() { Name = "Switch to light theme" })).ToBeVisibleAsync();
         var darkBackground = await BackgroundAsync(page);
+        // The page was loaded anew: a click while its circuit starts could land on a node being replaced.
+        await page.WaitForInteractiveAsync();
 
         await page.GetByRole(AriaRole.Button, new() { Name = "Switch to light theme" }).ClickAsync();
         await Assertions.Expect(page.GetByRole(AriaRole.Button, new() { Name = "Switch to dark theme" })).ToBeVisibleAsync();
