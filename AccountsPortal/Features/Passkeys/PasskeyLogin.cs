@@ -30,6 +30,7 @@ public sealed class PasskeyLogin(
     private const int FlagsOffset = 32;
     private const int SignCountOffset = 33;
     private const byte BackupEligibleFlag = 0x08;
+    private const byte BackedUpFlag = 0x10;
 
     public async Task<CeremonyStart> BeginAsync(string? loginSessionId, CancellationToken cancellationToken = default)
     {
@@ -160,7 +161,7 @@ public sealed class PasskeyLogin(
             return PasskeyMessages.PossiblyCloned;
         }
 
-        return await RecordUseAndVerifyAsync(session, passkey, assertedCount, (flags & 0x10) != 0, cancellationToken);
+        return await RecordUseAndVerifyAsync(session, passkey, assertedCount, (flags & BackedUpFlag) != 0, cancellationToken);
     }
 
     private async Task<string?> RecordUseAndVerifyAsync(LoginSession session, Passkey passkey, uint signCount, bool backedUp, CancellationToken cancellationToken)
