@@ -226,8 +226,8 @@ public sealed record StoredCredential(byte[] Id, ECDsa Key, byte[] UserHandle, b
     public uint SignCount { get; set; }
 }
 
-/// <summary>Ways to get a registration wrong on purpose.</summary>
-public sealed record RegistrationOverrides
+/// <summary>What either ceremony can be made to get wrong: where it claims to come from and what it signs.</summary>
+public abstract record CeremonyOverrides
 {
     public string? Origin { get; init; }
 
@@ -240,23 +240,19 @@ public sealed record RegistrationOverrides
     public bool? UserPresent { get; init; }
 
     public bool? BackupEligible { get; init; }
+}
 
+/// <summary>Ways to get a registration wrong on purpose.</summary>
+public sealed record RegistrationOverrides : CeremonyOverrides
+{
     /// <summary>Reuse a credential id (as a second authenticator claiming the same id would).</summary>
     public byte[]? CredentialId { get; init; }
 }
 
 /// <summary>Ways to get an assertion wrong on purpose.</summary>
-public sealed record AssertionOverrides
+public sealed record AssertionOverrides : CeremonyOverrides
 {
     public StoredCredential? Credential { get; init; }
-
-    public string? Origin { get; init; }
-
-    public string? RpId { get; init; }
-
-    public string? Type { get; init; }
-
-    public string? Challenge { get; init; }
 
     public uint? SignCount { get; init; }
 
@@ -264,11 +260,7 @@ public sealed record AssertionOverrides
 
     public byte[]? UserHandle { get; init; }
 
-    public bool? UserPresent { get; init; }
-
     public bool? UserVerified { get; init; }
-
-    public bool? BackupEligible { get; init; }
 
     public bool TamperSignature { get; init; }
 
