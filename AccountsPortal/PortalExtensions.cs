@@ -22,6 +22,7 @@ public static class PortalExtensions
         builder.Services.AddAntiforgery(antiforgery => antiforgery.SuppressXFrameOptionsHeader = true);
 
         builder.AddPortalData();
+        builder.AddReverseProxySupport();
         builder.AddActivity();
         builder.AddAccounts();
         builder.AddPasskeys();
@@ -33,6 +34,7 @@ public static class PortalExtensions
 
     public static WebApplication MapPortal(this WebApplication app)
     {
+        app.UseReverseProxySupport();
         if (!app.Environment.IsDevelopment())
         {
             app.UseExceptionHandler("/Error", createScopeForErrors: true);

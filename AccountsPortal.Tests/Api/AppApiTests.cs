@@ -494,3 +494,41 @@ public sealed class AppApiRateLimitTests
         Assert.Equal(HttpStatusCode.Unauthorized, otherAccount.StatusCode);
     }
 }
+
+public sealed class ReverseProxyTests
+{
+    [Theory]
+    [InlineData("true", true)]
+    [InlineData("false", false)]
+    public async Task Behind_a_trusted_proxy_the_sign_in_cookie_follows_the_forwarded_scheme(string enabled, bool secure)
+    {
+        using var app = new PortalAppFactory().WithSetting("ReverseProxy:Enabled", enabled).StartKestrel();
+        var handler = new Microsoft.AspNetCore.Mvc.Testing.Handlers.CookieContainerHandler(new CookieContainer())
+        {
+            InnerHandler = new ForwardedByProxy { InnerHandler = new SocketsHttpHandler { AllowAutoRedirect = false } },
+        };
+        using var http = new HttpClient(handler) { BaseAddress = app.ServerAddress };
+
+        var response = await http.SubmitAsync("/signup", "signup", new Dictionary<string, string>
+        {
+            ["Input.Email"] = PortalScenario.NewEmail(),
+            ["Input.Password"] = PortalScenario.StrongPassword,
+            ["Input.ConfirmPassword"] = PortalScenario.StrongPassword,
+        });
+
+        Assert.True(response.IsRedirect());
+        var authCookie = response.Headers.GetValues("Set-Cookie").Single(c => c.StartsWith("AccountsPortal.Auth=", StringComparison.Ordinal));
+        Assert.Equal(secure, authCookie.Contains("; secure", StringComparison.OrdinalIgnoreCase));
+    }
+
+    /// <summary>What nginx in front of the portal adds: the client's scheme and address.</summary>
+    private sealed class ForwardedByProxy : DelegatingHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            request.Headers.Add("X-Forwarded-Proto", "https");
+            request.Headers.Add("X-Forwarded-For", "203.0.113.7");
+            return base.SendAsync(request, cancellationToken);
+        }
+    }
+}
