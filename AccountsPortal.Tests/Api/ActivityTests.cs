@@ -26,10 +26,11 @@ public sealed class ActivityTests(PortalAppFactory app) : IClassFixture<PortalAp
 
         var page = await (await person.Http.GetAsync("/account/activity")).ReadHtmlAsync();
         var listed = page.QuerySelectorAll("[data-testid=security-event]").Select(e => e.TextContent).ToList();
-        Assert.Equal(3, listed.Count);
+        Assert.Equal(4, listed.Count);
         Assert.StartsWith("Signed in", listed[0]);
         Assert.StartsWith("Wrong password entered", listed[1]);
-        Assert.StartsWith("Account created", listed[2]);
+        Assert.StartsWith("Signed in", listed[2]);
+        Assert.StartsWith("Account created", listed[3]);
     }
 
     [Fact]

@@ -31,6 +31,8 @@ public sealed class AppApiTests(AppApiFixture fixture) : IClassFixture<AppApiFix
         var response = await client.LogInAsync(email, redirectUri: redirectUri);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var body = await AppApiClient.JsonAsync(response);
+        // The bench verifies as a holder of the login: here the app's own secret (a browser would have picked the approval number).
+        Bench.Hold(body.GetProperty("sessionId").GetString()!, body.GetProperty("sessionSecret").GetString()!);
         return (email, authenticator, body.GetProperty("sessionId").GetString()!, body.GetProperty("sessionSecret").GetString()!, body.GetProperty("verifyUrl").GetString()!);
     }
 
@@ -198,6 +200,7 @@ public sealed class AppApiTests(AppApiFixture fixture) : IClassFixture<AppApiFix
             await bench.RegisterAsync(userId, authenticator);
             var body = await AppApiClient.JsonAsync(await client.LogInAsync(email, redirectUri: AppApiClient.HttpsRedirect));
             var session = body.GetProperty("sessionId").GetString()!;
+            bench.Hold(session, body.GetProperty("sessionSecret").GetString()!);
             Assert.True((await bench.LogInAsync(session, authenticator)).Succeeded);
             var returned = await client.Http.GetAsync($"/apps/return?session={session}&client_id={AppApiClient.ClientId}&redirect_uri={Uri.EscapeDataString(AppApiClient.HttpsRedirect)}");
             var code = System.Web.HttpUtility.ParseQueryString(returned.Headers.Location!.Query)["code"]!;
@@ -264,8 +267,13 @@ public sealed class AppApiTests(AppApiFixture fixture) : IClassFixture<AppApiFix
         var sessionId = login.GetProperty("sessionId").GetString()!;
         var recoverPath = new Uri(login.GetProperty("verifyUrl").GetString()!).PathAndQuery.Replace("/passkeys/verify", "/two-factor/recover");
 
-        // Any browser may recover an app's login: the app alone can collect the token.
+        // A browser recovers an app's login once it picked the number the app shows; the app alone can collect the token.
         using var browser = new PortalScenario(App);
+        var approved = await browser.Http.SubmitAsync(recoverPath, LoginApprovalForm.Path, new Dictionary<string, string>
+        {
+            ["pick"] = login.GetProperty("approvalNumber").GetInt32().ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
+        Assert.Equal(recoverPath, approved.LocationPath());
         var shown = await (await browser.Http.SubmitAsync(recoverPath, "recover", new Dictionary<string, string> { ["Input.RecoveryKey"] = key })).ReadHtmlAsync();
         Assert.Equal(24, PortalScenario.RecoveryKeyWords(shown).Length);
         Assert.Null(browser.AuthCookie);
@@ -311,6 +319,7 @@ public sealed class AppApiTests(AppApiFixture fixture) : IClassFixture<AppApiFix
         await bench.RegisterAsync(userId, authenticator);
         var body = await AppApiClient.JsonAsync(await client.LogInAsync(email));
         var sessionId = body.GetProperty("sessionId").GetString()!;
+        bench.Hold(sessionId, body.GetProperty("sessionSecret").GetString()!);
         Assert.True((await bench.LogInAsync(sessionId, authenticator)).Succeeded);
         isolated.Time.Advance(TimeSpan.FromMinutes(2) + TimeSpan.FromSeconds(1));
 
@@ -462,7 +471,7 @@ public sealed class AppApiRateLimitTests
     [Fact]
     public async Task Too_many_requests_from_one_ip_get_429_with_retry_after()
     {
-        using var app = AppApiClient.Configure(new PortalAppFactory()).WithSetting("Apps:RequestsPerMinutePerIp", "3");
+        using var app = AppApiClient.Configure(new PortalAppFactory()).WithSetting("RateLimits:RequestsPerMinutePerIp", "3");
         using var client = new AppApiClient(app.CreatePortalClient());
 
         var responses = new List<HttpResponseMessage>();
@@ -480,7 +489,7 @@ public sealed class AppApiRateLimitTests
     [Fact]
     public async Task Too_many_attempts_for_one_account_get_429()
     {
-        using var app = AppApiClient.Configure(new PortalAppFactory()).WithSetting("Apps:RequestsPerMinutePerAccount", "2");
+        using var app = AppApiClient.Configure(new PortalAppFactory()).WithSetting("RateLimits:AttemptsPerMinutePerAccount", "2");
         var (_, email) = await new PasskeyBench(app).CreateAccountAsync();
         using var client = new AppApiClient(app.CreatePortalClient());
 
@@ -516,7 +525,17 @@ public sealed class ReverseProxyTests
             ["Input.ConfirmPassword"] = PortalScenario.StrongPassword,
         });
 
+        // Sign-up signs in through the completion endpoint, which sets the cookie. The pending-login cookie
+        // may be Secure, which a client on plain http would not send back: send it as the proxy would.
         Assert.True(response.IsRedirect());
+        var pending = response.Headers.GetValues("Set-Cookie").Single(c => c.StartsWith(PendingLoginCookie.Name + "=", StringComparison.Ordinal));
+        using var completion = new HttpClient(new ForwardedByProxy { InnerHandler = new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false } })
+        {
+            BaseAddress = app.ServerAddress,
+        };
+        using var request = new HttpRequestMessage(HttpMethod.Get, response.LocationPath());
+        request.Headers.Add("Cookie", pending.Split(';')[0]);
+        response = await completion.SendAsync(request);
         var authCookie = response.Headers.GetValues("Set-Cookie").Single(c => c.StartsWith("AccountsPortal.Auth=", StringComparison.Ordinal));
         Assert.Equal(secure, authCookie.Contains("; secure", StringComparison.OrdinalIgnoreCase));
     }

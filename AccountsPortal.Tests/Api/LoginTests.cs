@@ -83,8 +83,9 @@ public sealed class LoginTests(PortalAppFactory app) : IClassFixture<PortalAppFa
         Assert.Null(person.PendingLoginSecret);
         Assert.Null(person.AuthCookie);
         Assert.Equal(sessions, await CountLoginSessionsAsync());
-        var lockoutEnd = await app.WithDbAsync(db => db.Users.Where(u => u.Email == email).Select(u => u.LockoutEnd).SingleAsync());
-        Assert.True(lockoutEnd > app.Time.GetUtcNow());
+        var lockedUntil = await app.WithDbAsync(db => db.AttemptCounters
+            .Where(c => c.Key == AccountsPortal.Features.Accounts.Attempts.AttemptLimits.PasswordKey(email.ToUpperInvariant())).Select(c => c.LockedUntil).SingleAsync());
+        Assert.True(lockedUntil > app.Time.GetUtcNow());
     }
 
     [Fact]

@@ -46,7 +46,10 @@ public sealed class SignUpTests(PortalAppFactory app) : IClassFixture<PortalAppF
     {
         using var person = new PortalScenario(app);
         var (page, locations) = await person.SignUpAndFollowAsync(PortalScenario.NewEmail());
-        Assert.Equal(["/account/recovery-key/new"], locations);
+        // Signed in by the completion endpoint like every login (a new browser session), then the key page.
+        Assert.Equal(2, locations.Count);
+        Assert.StartsWith("/account/complete-sign-in?session=", locations[0]);
+        Assert.Equal("/account/recovery-key/new", locations[1]);
         Assert.Equal(24, PortalScenario.RecoveryKeyWords(page).Length);
 
         var again = await (await person.Http.GetAsync("/account/recovery-key/new")).ReadHtmlAsync();

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using AccountsPortal.Tests.TestSupport;
+using Microsoft.Playwright;
 
 namespace AccountsPortal.Tests.Browser;
 
@@ -29,8 +30,11 @@ public sealed class AppHandOffTests(BrowserFixture browser)
         var verifyUrl = login.GetProperty("verifyUrl").GetString()!;
         Assert.StartsWith(browser.BaseAddress.ToString().TrimEnd('/') + "/passkeys/verify?session=", verifyUrl);
 
-        // The app opens the verify URL in the browser; the passkey is verified and the browser comes back.
+        // The app opens the verify URL in the browser and shows its approval number; the person picks it,
+        // then the passkey is verified and the browser comes back.
         await page.GotoAsync(verifyUrl);
+        await Assertions.Expect(page.GetByTestId("approval-requester")).ToContainTextAsync("Test App");
+        await page.GetByRole(AriaRole.Button, new() { Name = login.GetProperty("approvalNumber").GetInt32().ToString(System.Globalization.CultureInfo.InvariantCulture), Exact = true }).ClickAsync();
         var context = await callback.WaitAsync(TimeSpan.FromSeconds(20));
         var query = System.Web.HttpUtility.ParseQueryString(context.Request.Url!.Query);
         context.Response.StatusCode = 200;

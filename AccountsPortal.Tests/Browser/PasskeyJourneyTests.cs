@@ -114,7 +114,12 @@ public sealed class PasskeyJourneyTests(BrowserFixture browser)
         await laptop.WaitForURLAsync(new Regex("/passkeys/verify\\?session="));
         var verifyUrl = laptop.Url;
 
+        // The laptop shows its approval number; the phone shows what asks and three numbers, and opens no dialog until the right pick.
+        var number = await laptop.GetByTestId("approval-number").InnerTextAsync();
         await phone.GotoAsync(verifyUrl);
+        await Assertions.Expect(phone.GetByRole(AriaRole.Heading, new() { Name = "Is this you signing in?" })).ToBeVisibleAsync();
+        await Assertions.Expect(phone.GetByTestId("approval-choice")).ToHaveCountAsync(3);
+        await phone.GetByRole(AriaRole.Button, new() { Name = number, Exact = true }).ClickAsync();
         await Assertions.Expect(phone.GetByText("Verified — return to the device you are signing in on.")).ToBeVisibleAsync();
         Assert.Contains("/passkeys/verify", phone.Url);
 

@@ -11,6 +11,7 @@ namespace AccountsPortal.Tests.Components;
 public sealed class VerifyPageTests : PortalComponentTest
 {
     private const string StartedHereKey = "passkey-verify-started-here";
+    private const string VisitorKey = "passkey-verify-visitor";
 
     private async Task<(string SessionId, SoftwareAuthenticator Authenticator)> LoginAwaitingPasskeyAsync()
     {
@@ -20,12 +21,27 @@ public sealed class VerifyPageTests : PortalComponentTest
         return (await Bench.StartLoginAsync(userId), authenticator);
     }
 
-    private IRenderedComponent<VerifyPage> RenderVerify(string sessionId, bool startedHere, string query = "")
+    /// <summary>
+    /// Renders the page as the browser that started the login (its pending-login cookie), or as another
+    /// device that already picked the right approval number (<paramref name="approved"/>), or one that did not.
+    /// </summary>
+    private IRenderedComponent<VerifyPage> RenderVerify(string sessionId, bool startedHere, string query = "", bool approved = true)
     {
         PersistentState.Persist(StartedHereKey, startedHere);
+        var proof = startedHere ? Bench.ProofOf(sessionId) : approved ? new LoginProof(null, ApproveAsync(sessionId).GetAwaiter().GetResult()) : LoginProof.None;
+        PersistentState.Persist(VisitorKey, new VerifyVisitor(proof, "198.51.100.4"));
         Services.GetRequiredService<NavigationManager>().NavigateTo($"/passkeys/verify?session={Uri.EscapeDataString(sessionId)}{query}");
         return Render<VerifyPage>();
     }
+
+    /// <summary>Picks the right number for the login, as another device would; returns its approval secret (null if none was granted).</summary>
+    private Task<string?> ApproveAsync(string sessionId) => Bench.WithAsync(async s =>
+    {
+        var number = await Bench.App.WithDbAsync(db => Microsoft.EntityFrameworkCore.EntityFrameworkQueryableExtensions.FirstOrDefaultAsync(
+            db.LoginSessions.Where(l => l.Id == sessionId).Select(l => (int?)l.ApprovalNumber)));
+        var decision = await s.GetRequiredService<LoginApprovals>().DecideAsync(sessionId, number, new LoginRequester(System.Net.IPAddress.Parse("198.51.100.4"), "Firefox on Android"));
+        return decision.Secret;
+    });
 
     /// <summary>A login the test app started through the API, waiting for the account's passkey.</summary>
     private async Task<(string SessionId, SoftwareAuthenticator Authenticator)> AppLoginAwaitingPasskeyAsync()
@@ -206,6 +222,92 @@ public sealed class VerifyPageTests : PortalComponentTest
 
         page.WaitForAssertion(() => Assert.Contains("This login has already been verified.", page.Markup));
         Assert.Empty(PasskeyModule.Invocations["get"]);
+        authenticator.Dispose();
+    }
+
+    [Fact]
+    public async Task A_link_opened_elsewhere_shows_who_is_asking_and_three_numbers_and_never_opens_the_dialog()
+    {
+        var (sessionId, authenticator) = await LoginAwaitingPasskeyAsync();
+        PasskeyModule.Setup<BrowserCredential>("get", _ => true);
+        var before = await Bench.SessionSnapshotAsync(sessionId);
+
+        var page = RenderVerify(sessionId, startedHere: false, approved: false);
+
+        page.WaitForAssertion(() => Assert.Equal("Approve", Stage(page)));
+        Assert.Equal("Is this you signing in?", page.Find("h1").TextContent);
+        var session = await Bench.SessionAsync(sessionId);
+        var choices = page.FindAll("[data-testid=approval-choice]").Select(b => int.Parse(b.TextContent.Trim(), System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        Assert.Equal(3, choices.Distinct().Count());
+        Assert.Contains(session.ApprovalNumber, choices);
+        Assert.Contains(page.FindAll("button"), b => b.TextContent.Contains("This wasn't me"));
+        Assert.Empty(page.FindAll("[data-testid=approval-number]"));
+        Assert.Empty(PasskeyModule.Invocations["get"]);
+        Assert.Equal(before, await Bench.SessionSnapshotAsync(sessionId));
+        authenticator.Dispose();
+    }
+
+    [Fact]
+    public async Task The_browser_that_started_the_login_shows_the_approval_number()
+    {
+        var (sessionId, authenticator) = await LoginAwaitingPasskeyAsync();
+        PasskeyModule.Setup<BrowserCredential>("get", _ => true)
+            .SetResult(new BrowserCredential(false, null, "NotAllowedError", "cancelled"));
+
+        var page = RenderVerify(sessionId, startedHere: true);
+
+        page.WaitForAssertion(() => Assert.Equal("Failed", Stage(page)));
+        var number = (await Bench.SessionAsync(sessionId)).ApprovalNumber;
+        Assert.Equal(number.ToString(System.Globalization.CultureInfo.InvariantCulture), page.Find("[data-testid=approval-number]").TextContent.Trim());
+        Assert.InRange(number, 10, 99);
+        authenticator.Dispose();
+    }
+
+    [Fact]
+    public async Task A_wrong_number_ends_the_login_and_the_waiting_browser_says_it_was_refused()
+    {
+        var (sessionId, authenticator) = await LoginAwaitingPasskeyAsync();
+        PasskeyModule.Setup<BrowserCredential>("get", _ => true)
+            .SetResult(new BrowserCredential(false, null, "NotAllowedError", "cancelled"));
+        var waiting = RenderVerify(sessionId, startedHere: true);
+        waiting.WaitForAssertion(() => Assert.Equal("Failed", Stage(waiting)));
+        var session = await Bench.SessionAsync(sessionId);
+        var wrong = Enumerable.Range(10, 90).First(n => n != session.ApprovalNumber);
+
+        var decision = await Bench.WithAsync(s => s.GetRequiredService<LoginApprovals>()
+            .DecideAsync(sessionId, wrong, new LoginRequester(System.Net.IPAddress.Parse("198.51.100.4"), "Firefox on Android")));
+
+        Assert.Equal(ApprovalOutcome.Refused, decision.Outcome);
+        Assert.Equal(LoginSessionState.Refused, (await Bench.SessionAsync(sessionId)).State);
+        waiting.FindAll("button").Single(b => b.TextContent.Contains("Check status")).Click();
+        waiting.WaitForAssertion(() => Assert.Equal("LoginRefused", Stage(waiting)));
+        Assert.Contains(PasskeyMessages.LoginRefused, waiting.Markup);
+        var events = await Bench.App.WithDbAsync(db => Microsoft.EntityFrameworkCore.EntityFrameworkQueryableExtensions.ToListAsync(
+            db.SecurityEvents.Where(e => e.UserId == session.UserId && e.Kind == Features.Activity.SecurityEventKind.SignInApprovalBlocked)));
+        Assert.Single(events);
+
+        // Even the right number cannot bring a refused login back.
+        var late = await Bench.WithAsync(s => s.GetRequiredService<LoginApprovals>()
+            .DecideAsync(sessionId, session.ApprovalNumber, new LoginRequester(null, null)));
+        Assert.Equal(ApprovalOutcome.Unavailable, late.Outcome);
+        Assert.False((await Bench.BeginLoginAsync(sessionId)).Succeeded);
+        authenticator.Dispose();
+    }
+
+    [Fact]
+    public async Task Without_the_number_another_device_gets_no_ceremony_and_no_verification()
+    {
+        var (sessionId, authenticator) = await LoginAwaitingPasskeyAsync();
+        var before = await Bench.SessionSnapshotAsync(sessionId);
+
+        var begin = await Bench.BeginLoginAsync(sessionId, LoginProof.None);
+        var owner = await Bench.BeginLoginAsync(sessionId);
+        var answer = await Bench.CompleteLoginAsync(sessionId, owner.CeremonyId, authenticator.GetAssertion(owner.OptionsJson!), LoginProof.None);
+
+        Assert.Equal(PasskeyMessages.ApprovalNeeded, begin.Error);
+        Assert.Equal(PasskeyMessages.ApprovalNeeded, answer.Error);
+        Assert.Equal(before, await Bench.SessionSnapshotAsync(sessionId));
+        Assert.Equal(LoginSessionState.AwaitingSecondFactor, (await Bench.SessionAsync(sessionId)).State);
         authenticator.Dispose();
     }
 }

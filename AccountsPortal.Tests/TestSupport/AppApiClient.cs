@@ -20,8 +20,8 @@ public sealed class AppApiClient(HttpClient http, string clientId = AppApiClient
         .WithSetting("Apps:Clients:0:RedirectUris:0", HttpsRedirect)
         .WithSetting("Apps:Clients:0:RedirectUris:1", CustomSchemeRedirect)
         .WithSetting("Apps:Clients:0:RedirectUris:2", loopbackRedirect ?? "http://localhost:1/unused")
-        .WithSetting("Apps:RequestsPerMinutePerIp", "100000")
-        .WithSetting("Apps:RequestsPerMinutePerAccount", "100000");
+        .WithSetting("RateLimits:RequestsPerMinutePerIp", "100000")
+        .WithSetting("RateLimits:AttemptsPerMinutePerAccount", "100000");
 
     public Task<HttpResponseMessage> LogInAsync(string email, string password = PortalScenario.StrongPassword, string? redirectUri = null) =>
         http.PostAsJsonAsync("/api/v1/login", new { email, password, clientId, redirectUri });

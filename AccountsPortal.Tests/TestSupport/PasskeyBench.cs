@@ -12,6 +12,10 @@ namespace AccountsPortal.Tests.TestSupport;
 /// <summary>Drives the portal's passkey services (its real DI and SQLite file) with software authenticators.</summary>
 public sealed class PasskeyBench(PortalAppFactory app)
 {
+    // The pending-login secret of each login this bench started: it plays the browser that passed the password step.
+    // Shared by every bench of the test run: login session ids are unique, and tests make benches freely.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> browserSecrets = new();
+
     public PortalAppFactory App => app;
 
     public SoftwareAuthenticator NewAuthenticator() => new("localhost", app.Origin);
@@ -52,14 +56,25 @@ public sealed class PasskeyBench(PortalAppFactory app)
     }
 
     /// <summary>Passes the password step for the user and returns the login session id.</summary>
-    public Task<string> StartLoginAsync(string userId) =>
-        WithAsync(async s => (await s.GetRequiredService<LoginSessionService>().StartAsync(userId, null)).SessionId);
+    public async Task<string> StartLoginAsync(string userId)
+    {
+        var login = await WithAsync(s => s.GetRequiredService<LoginSessionService>().StartAsync(userId, null));
+        browserSecrets[login.SessionId] = login.BrowserSecret;
+        return login.SessionId;
+    }
 
-    public Task<CeremonyStart> BeginLoginAsync(string sessionId) =>
-        WithAsync(s => s.GetRequiredService<PasskeyLogin>().BeginAsync(sessionId));
+    /// <summary>Plays the holder of a login's binding secret: an app's session secret, say.</summary>
+    public void Hold(string sessionId, string secret) => browserSecrets[sessionId] = secret;
 
-    public Task<PasskeyLoginResult> CompleteLoginAsync(string sessionId, string? ceremonyId, string? credentialJson) =>
-        WithAsync(s => s.GetRequiredService<PasskeyLogin>().CompleteAsync(sessionId, ceremonyId, credentialJson));
+    /// <summary>What the browser that started <paramref name="sessionId"/> holds.</summary>
+    public LoginProof ProofOf(string sessionId) =>
+        new(browserSecrets.TryGetValue(sessionId, out var secret) ? secret : null, null);
+
+    public Task<CeremonyStart> BeginLoginAsync(string sessionId, LoginProof? proof = null) =>
+        WithAsync(s => s.GetRequiredService<PasskeyLogin>().BeginAsync(sessionId, proof ?? ProofOf(sessionId)));
+
+    public Task<PasskeyLoginResult> CompleteLoginAsync(string sessionId, string? ceremonyId, string? credentialJson, LoginProof? proof = null) =>
+        WithAsync(s => s.GetRequiredService<PasskeyLogin>().CompleteAsync(sessionId, ceremonyId, credentialJson, proof ?? ProofOf(sessionId)));
 
     /// <summary>Begins a login ceremony and answers it with the authenticator.</summary>
     public async Task<PasskeyLoginResult> LogInAsync(string sessionId, SoftwareAuthenticator authenticator, AssertionOverrides? overrides = null)

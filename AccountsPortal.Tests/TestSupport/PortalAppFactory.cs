@@ -36,6 +36,10 @@ public sealed class PortalAppFactory : WebApplicationFactory<Program>
         settings["Database:SqlitePath"] = DatabasePath;
         settings["Passkeys:RelyingPartyId"] = "localhost";
         settings["Passkeys:Origins:0"] = InMemoryOrigin;
+        // High enough not to get in the way of tests that sign up and log in many times from one address;
+        // the rate-limit tests set their own.
+        settings["RateLimits:RequestsPerMinutePerIp"] = "100000";
+        settings["RateLimits:AttemptsPerMinutePerAccount"] = "100000";
     }
 
     /// <summary>A portal on the real clock, for browser tests: pages that poll wait on it.</summary>

@@ -26,14 +26,14 @@ public sealed class RecoveryBench(PortalAppFactory app)
         Passkeys.WithAsync(s => s.GetRequiredService<LoginSessionService>().StartAsync(userId, null));
 
     public Task<RecoveryResult> RecoverAsync(StartedLogin login, string? key) =>
-        Passkeys.WithAsync(s => s.GetRequiredService<TwoFactorRecovery>().RecoverAsync(login.SessionId, login.BrowserSecret, key));
+        Passkeys.WithAsync(s => s.GetRequiredService<TwoFactorRecovery>().RecoverAsync(login.SessionId, new LoginProof(login.BrowserSecret, null), key));
 
     /// <summary>Recovery key hash, lockout and session, as text: what a refused attempt must leave as it was.</summary>
     public Task<string> SnapshotAsync(string userId, string sessionId) =>
         app.WithDbAsync(async db => System.Text.Json.JsonSerializer.Serialize(new
         {
             Key = await db.RecoveryKeys.AsNoTracking().Where(k => k.UserId == userId).Select(k => new { k.KeyHash, k.CreatedAt }).SingleAsync(),
-            Lockout = await db.TwoFactorLockouts.AsNoTracking().Where(l => l.UserId == userId).SingleOrDefaultAsync(),
+            Lockout = await db.AttemptCounters.AsNoTracking().Where(c => c.Key == AccountsPortal.Features.Accounts.Attempts.AttemptLimits.SecondFactorKey(userId)).SingleOrDefaultAsync(),
             Session = await db.LoginSessions.AsNoTracking().SingleAsync(s => s.Id == sessionId),
         }));
 }

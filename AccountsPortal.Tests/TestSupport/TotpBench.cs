@@ -24,5 +24,9 @@ public sealed class TotpBench(PortalAppFactory app)
     public string CodeAt(byte[] secret, TimeSpan offset) => TotpSecrets.CodeAt(secret, app.Time.GetUtcNow() + offset);
 
     public Task<SecondFactorResult> VerifyAsync(string sessionId, string? code) =>
-        Passkeys.WithAsync(s => s.GetRequiredService<TotpLogin>().VerifyAsync(sessionId, code));
+        Passkeys.WithAsync(s => s.GetRequiredService<TotpLogin>().VerifyAsync(sessionId, code, Passkeys.ProofOf(sessionId)));
+
+    /// <summary>Wrong codes and recovery keys counted toward the account's lockout in the current window.</summary>
+    public Task<int> FailuresAsync(string userId) =>
+        Passkeys.WithAsync(s => s.GetRequiredService<SecondFactorLockout>().FailuresAsync(userId));
 }

@@ -130,13 +130,13 @@ public sealed class LoginSessionServiceTests : IAsyncLifetime
         factor.Enabled = true;
         var login = await WithServiceAsync(s => s.StartAsync(userId, null));
 
-        Assert.True(await WithServiceAsync(s => s.MarkVerifiedAsync(login.SessionId)));
-        Assert.False(await WithServiceAsync(s => s.MarkVerifiedAsync(login.SessionId)));
+        Assert.True(await WithServiceAsync(s => s.MarkVerifiedAsync(login.SessionId, new LoginProof(login.BrowserSecret, null), approvalAllowed: false)));
+        Assert.False(await WithServiceAsync(s => s.MarkVerifiedAsync(login.SessionId, new LoginProof(login.BrowserSecret, null), approvalAllowed: false)));
         Assert.True((await WithServiceAsync(s => s.ConsumeAsync(login.SessionId, login.BrowserSecret))).Succeeded);
 
         var expired = await WithServiceAsync(s => s.StartAsync(userId, null));
         time.Advance(TimeSpan.FromMinutes(11));
-        Assert.False(await WithServiceAsync(s => s.MarkVerifiedAsync(expired.SessionId)));
+        Assert.False(await WithServiceAsync(s => s.MarkVerifiedAsync(expired.SessionId, new LoginProof(expired.BrowserSecret, null), approvalAllowed: false)));
         Assert.Equal(LoginSessionState.AwaitingSecondFactor, (await LoadAsync(expired.SessionId)).State);
     }
 
@@ -156,7 +156,7 @@ public sealed class LoginSessionServiceTests : IAsyncLifetime
         var stored = await LoadAsync(login.SessionId);
         Assert.Equal(LoginSessionState.Failed, stored.State);
         Assert.Equal(5, stored.FailedAttempts);
-        Assert.False(await WithServiceAsync(s => s.MarkVerifiedAsync(login.SessionId)));
+        Assert.False(await WithServiceAsync(s => s.MarkVerifiedAsync(login.SessionId, new LoginProof(login.BrowserSecret, null), approvalAllowed: false)));
         Assert.Null(await WithServiceAsync(s => s.FindLiveAsync(login.SessionId)));
     }
 

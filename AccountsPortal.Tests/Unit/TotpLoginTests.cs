@@ -16,8 +16,7 @@ public sealed class TotpLoginTests(PortalAppFactory app) : IClassFixture<PortalA
         return (userId, await bench.EnableAsync(userId));
     }
 
-    private Task<int> FailedAttemptsAsync(string userId) =>
-        app.WithDbAsync(db => db.TwoFactorLockouts.Where(l => l.UserId == userId).Select(l => l.FailedAttempts).SingleOrDefaultAsync());
+    private Task<int> FailedAttemptsAsync(string userId) => bench.FailuresAsync(userId);
 
     [Theory]
     [InlineData(-30)]

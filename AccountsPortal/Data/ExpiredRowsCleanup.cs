@@ -39,6 +39,9 @@ public sealed class ExpiredRowsCleanup(IServiceScopeFactory scopes, TimeProvider
         deleted += await db.LoginSessions.Where(s => s.ExpiresAt < cutoff).ExecuteDeleteAsync(cancellationToken);
         deleted += await db.BrowserSessions.Where(s => s.ExpiresAt < cutoff).ExecuteDeleteAsync(cancellationToken);
         deleted += await db.AppTokens.Where(t => t.ExpiresAt < cutoff || t.RevokedAt < cutoff).ExecuteDeleteAsync(cancellationToken);
+        // Attempt counters whose window began a day ago and that hold no lock (windows and locks last minutes).
+        var staleWindow = cutoff - TimeSpan.FromDays(1);
+        deleted += await db.AttemptCounters.Where(c => c.WindowStart < staleWindow && (c.LockedUntil == null || c.LockedUntil < cutoff)).ExecuteDeleteAsync(cancellationToken);
         if (deleted > 0)
         {
             logger.LogInformation("Deleted {Count} expired rows", deleted);

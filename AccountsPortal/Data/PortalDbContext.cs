@@ -30,7 +30,7 @@ public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options)
 
     public DbSet<TotpAuthenticator> TotpAuthenticators => Set<TotpAuthenticator>();
 
-    public DbSet<TwoFactorLockout> TwoFactorLockouts => Set<TwoFactorLockout>();
+    public DbSet<Features.Accounts.Attempts.AttemptCounter> AttemptCounters => Set<Features.Accounts.Attempts.AttemptCounter>();
 
     public DbSet<AppLogin> AppLogins => Set<AppLogin>();
 

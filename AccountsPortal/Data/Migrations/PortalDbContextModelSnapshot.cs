@@ -17,11 +17,51 @@ namespace AccountsPortal.Data.Migrations
 #pragma warning disable 612, 618
             modelBuilder.HasAnnotation("ProductVersion", "10.0.15");
 
+            modelBuilder.Entity("AccountsPortal.Features.Accounts.Attempts.AttemptCounter", b =>
+                {
+                    b.Property<string>("Key")
+                        .HasMaxLength(320)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("Failures")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long?>("LockedUntil")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("Reserved")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("WindowStart")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("Key");
+
+                    b.HasIndex("WindowStart");
+
+                    b.ToTable("AttemptCounters");
+                });
+
             modelBuilder.Entity("AccountsPortal.Features.Accounts.LoginSessions.LoginSession", b =>
                 {
                     b.Property<string>("Id")
                         .HasMaxLength(64)
                         .HasColumnType("TEXT");
+
+                    b.Property<string>("ApprovalChoices")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT");
+
+                    b.Property<byte[]>("ApprovalHash")
+                        .HasMaxLength(32)
+                        .HasColumnType("BLOB");
+
+                    b.Property<int>("ApprovalNumber")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long?>("ApprovedAt")
+                        .HasColumnType("INTEGER");
 
                     b.Property<byte[]>("BrowserBindingHash")
                         .IsRequired()
@@ -44,6 +84,14 @@ namespace AccountsPortal.Data.Migrations
                     b.Property<int>("FailedAttempts")
                         .HasColumnType("INTEGER");
 
+                    b.Property<string>("RequestIp")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("RequestUserAgent")
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("ReturnUrl")
                         .IsRequired()
                         .HasMaxLength(1024)
@@ -51,6 +99,10 @@ namespace AccountsPortal.Data.Migrations
 
                     b.Property<string>("SecondFactor")
                         .HasMaxLength(32)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("SecurityStamp")
+                        .HasMaxLength(64)
                         .HasColumnType("TEXT");
 
                     b.Property<string>("State")
@@ -185,6 +237,10 @@ namespace AccountsPortal.Data.Migrations
                     b.Property<byte[]>("ProtectedTicket")
                         .IsRequired()
                         .HasColumnType("BLOB");
+
+                    b.Property<string>("SecurityStamp")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
 
                     b.Property<string>("UserAgent")
                         .HasMaxLength(256)
@@ -446,22 +502,6 @@ namespace AccountsPortal.Data.Migrations
                     b.ToTable("TotpAuthenticators");
                 });
 
-            modelBuilder.Entity("AccountsPortal.Features.TwoFactor.TwoFactorLockout", b =>
-                {
-                    b.Property<string>("UserId")
-                        .HasColumnType("TEXT");
-
-                    b.Property<int>("FailedAttempts")
-                        .HasColumnType("INTEGER");
-
-                    b.Property<long?>("LockedUntil")
-                        .HasColumnType("INTEGER");
-
-                    b.HasKey("UserId");
-
-                    b.ToTable("TwoFactorLockouts");
-                });
-
             modelBuilder.Entity("Microsoft.AspNetCore.DataProtection.EntityFrameworkCore.DataProtectionKey", b =>
                 {
                     b.Property<int>("Id")
@@ -684,15 +724,6 @@ namespace AccountsPortal.Data.Migrations
                     b.HasOne("AccountsPortal.Features.Accounts.PortalUser", null)
                         .WithOne()
                         .HasForeignKey("AccountsPortal.Features.TwoFactor.TotpAuthenticator", "UserId")
-                        .OnDelete(DeleteBehavior.Cascade)
-                        .IsRequired();
-                });
-
-            modelBuilder.Entity("AccountsPortal.Features.TwoFactor.TwoFactorLockout", b =>
-                {
-                    b.HasOne("AccountsPortal.Features.Accounts.PortalUser", null)
-                        .WithOne()
-                        .HasForeignKey("AccountsPortal.Features.TwoFactor.TwoFactorLockout", "UserId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });

@@ -13,6 +13,7 @@ internal static class AccountEndpoints
         var account = endpoints.MapGroup("/account");
 
         account.MapGet("/complete-sign-in", CompleteSignInAsync);
+        account.MapPost("/login-approval", DecideLoginApprovalAsync).RequireAntiforgeryToken();
         account.MapPost("/logout", LogOutAsync).RequireAntiforgeryToken();
         account.MapPost("/recovery-key/saved", ConfirmRecoveryKeySavedAsync).RequireAntiforgeryToken();
 
@@ -21,8 +22,39 @@ internal static class AccountEndpoints
 
     /// <summary>Signs in the browser that started a verified login session, exactly once.</summary>
     private static async Task<IResult> CompleteSignInAsync(
-        [FromQuery] string? session, HttpContext context, LoginCompletion completion, CancellationToken cancellationToken) =>
-        Results.LocalRedirect(await completion.CompleteAsync(context, session, cancellationToken) ?? LoginPage.ExpiredSessionUrl);
+        [FromQuery] string? session, [FromQuery] string? returnUrl, [FromQuery] string? fresh, HttpContext context, LoginCompletion completion,
+        CancellationToken cancellationToken) =>
+        Results.LocalRedirect(await completion.CompleteAsync(context, session, returnUrl, fresh == "1", cancellationToken) ?? LoginPage.ExpiredSessionUrl);
+
+    /// <summary>
+    /// A device asked to approve a login picked a number (or "This wasn't me"). The right number sets its
+    /// approval cookie; anything else ends the login. Either way it goes back to the page it came from.
+    /// </summary>
+    private static async Task<IResult> DecideLoginApprovalAsync(HttpContext context, LoginApprovals approvals, CancellationToken cancellationToken)
+    {
+        var form = await context.Request.ReadFormAsync(cancellationToken);
+        var back = LocalReturnUrl.Sanitize(form["returnUrl"]);
+        int? pick = int.TryParse(form["pick"], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var number)
+            ? number
+            : null;
+        if (pick is null && form["pick"] != LoginApprovalForm.NotMe)
+        {
+            return Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Pick one of the numbers, or choose \"This wasn't me\".");
+        }
+
+        var decision = await approvals.DecideAsync(form["session"], pick, LoginRequester.From(context), cancellationToken);
+        switch (decision.Outcome)
+        {
+            case ApprovalOutcome.Approved:
+                LoginApprovalCookie.Append(context, decision.Secret!, decision.ExpiresAt!.Value);
+                break;
+            case ApprovalOutcome.RateLimited:
+                back = LoginApprovalForm.WithNotice(back, LoginApprovalForm.RateLimitedNotice);
+                break;
+        }
+
+        return Results.LocalRedirect(back);
+    }
 
     private static async Task<IResult> LogOutAsync(SignInManager<PortalUser> signInManager)
     {

@@ -1,4 +1,5 @@
 using AccountsPortal.Data;
+using AccountsPortal.Features.Accounts.Attempts;
 using AccountsPortal.Features.Accounts.LoginSessions;
 using AccountsPortal.Features.Accounts.RecoveryKeys;
 using AccountsPortal.Features.Accounts.SignIn;
@@ -33,9 +34,26 @@ public static class AccountsExtensions
         services.AddScoped<SignedInSessions>();
         services.AddOptions<Microsoft.AspNetCore.Authentication.Cookies.CookieAuthenticationOptions>(IdentityConstants.ApplicationScheme)
             .Configure<BrowserSessionStore>((cookie, store) => cookie.SessionStore = store);
+        services.Configure<SecurityStampValidatorOptions>(validator =>
+        {
+            // Every request of a browser re-checks its stamp at least this often (the session store checks at once).
+            validator.ValidationInterval = SecurityStampRevalidation.Interval;
+            validator.OnRefreshingPrincipal = context =>
+            {
+                // Keep the browser session id: "this browser" and remote sign-out depend on it.
+                if (context.CurrentPrincipal?.FindFirst(BrowserSessionStore.SessionIdClaim) is { } sessionId
+                    && context.NewPrincipal?.Identity is System.Security.Claims.ClaimsIdentity identity
+                    && identity.FindFirst(BrowserSessionStore.SessionIdClaim) is null)
+                {
+                    identity.AddClaim(new System.Security.Claims.Claim(BrowserSessionStore.SessionIdClaim, sessionId.Value));
+                }
+
+                return Task.CompletedTask;
+            };
+        });
         services.ConfigureApplicationCookie(cookie =>
         {
-            cookie.Cookie.Name = "AccountsPortal.Auth";
+            cookie.Cookie.Name = LoginCompletion.AuthCookieName;
             cookie.Cookie.SameSite = SameSiteMode.Lax;
             cookie.LoginPath = LoginPage.Path;
             cookie.ReturnUrlParameter = "returnUrl";
@@ -43,6 +61,14 @@ public static class AccountsExtensions
         });
 
         services.Configure<LoginSessionOptions>(builder.Configuration.GetSection(LoginSessionOptions.SectionName));
+        services.AddOptions<RateLimitOptions>()
+            .Bind(builder.Configuration.GetSection(RateLimitOptions.SectionName))
+            .Validate(o => o.RequestsPerMinutePerIp > 0 && o.AttemptsPerMinutePerAccount > 0, "RateLimits values must be positive.")
+            .ValidateOnStart();
+        services.AddSingleton<AttemptRateLimiter>();
+        services.AddScoped<AttemptLimits>();
+        services.AddScoped<LoginApprovals>();
+        services.AddScoped<AccountSecurity>();
         services.AddScoped<SecondFactorDirectory>();
         services.AddScoped<LoginSessionService>();
         services.AddScoped<LoginCompletion>();

@@ -1,45 +1,49 @@
 using System.Security.Claims;
+using AccountsPortal.Data;
 using Microsoft.AspNetCore.Components.Authorization;
 using Microsoft.AspNetCore.Components.Server;
 using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
 namespace AccountsPortal.Features.Accounts;
 
 /// <summary>
-/// Re-checks the security stamp of a live circuit's user every 30 minutes, so that a signed-out or
-/// changed account stops being treated as signed in by long-lived interactive pages.
+/// Re-checks a live circuit's sign-in every <see cref="Interval"/>: its browser session must still exist
+/// and carry the account's current security stamp. A browser signed out elsewhere, or ended by a change
+/// to the account's factors, so stops being treated as signed in by long-lived interactive pages.
 /// </summary>
 internal sealed class SecurityStampRevalidation(
     ILoggerFactory loggerFactory,
     IServiceScopeFactory scopeFactory,
     IOptions<IdentityOptions> options) : RevalidatingServerAuthenticationStateProvider(loggerFactory)
 {
-    protected override TimeSpan RevalidationInterval => TimeSpan.FromMinutes(30);
+    /// <summary>How long an open page of an ended session may keep working: at most one minute.</summary>
+    public static readonly TimeSpan Interval = TimeSpan.FromMinutes(1);
+
+    protected override TimeSpan RevalidationInterval => Interval;
 
     protected override async Task<bool> ValidateAuthenticationStateAsync(AuthenticationState authenticationState, CancellationToken cancellationToken)
     {
         await using var scope = scopeFactory.CreateAsyncScope();
-        var users = scope.ServiceProvider.GetRequiredService<UserManager<PortalUser>>();
-        var user = await users.GetUserAsync(authenticationState.User);
-        if (user is null)
+        var db = scope.ServiceProvider.GetRequiredService<PortalDbContext>();
+        var principal = authenticationState.User;
+        var userId = principal.FindFirstValue(ClaimTypes.NameIdentifier);
+        if (userId is null)
         {
             return false;
         }
 
-        // Signed out from another device (the sessions page deletes the browser's row).
-        if (authenticationState.User.FindFirstValue(Sessions.BrowserSessionStore.SessionIdClaim) is { } sessionId
-            && !await scope.ServiceProvider.GetRequiredService<Sessions.SignedInSessions>().ExistsAsync(sessionId, cancellationToken))
+        // The session row is what remote sign-out deletes and what a stamp rotation re-stamps for the browser that made the change.
+        if (principal.FindFirstValue(Sessions.BrowserSessionStore.SessionIdClaim) is { } sessionId)
         {
-            return false;
+            return await db.BrowserSessions.AnyAsync(
+                s => s.Id == sessionId && s.UserId == userId
+                    && s.SecurityStamp == db.Users.Where(u => u.Id == s.UserId).Select(u => u.SecurityStamp).FirstOrDefault(),
+                cancellationToken);
         }
 
-        if (!users.SupportsUserSecurityStamp)
-        {
-            return true;
-        }
-
-        var principalStamp = authenticationState.User.FindFirstValue(options.Value.ClaimsIdentity.SecurityStampClaimType);
-        return principalStamp == await users.GetSecurityStampAsync(user);
+        var principalStamp = principal.FindFirstValue(options.Value.ClaimsIdentity.SecurityStampClaimType);
+        return await db.Users.AnyAsync(u => u.Id == userId && u.SecurityStamp == principalStamp, cancellationToken);
     }
 }

@@ -37,6 +37,9 @@ public enum SecurityEventKind
     RecoveryKeyRegenerated,
     AppSignedIn,
     SignedOutElsewhere,
+    SignInRefusedWhileLocked,
+    SignInApprovalBlocked,
+    OtherSessionsEnded,
 }
 
 internal sealed class SecurityEventConfiguration : IEntityTypeConfiguration<SecurityEvent>

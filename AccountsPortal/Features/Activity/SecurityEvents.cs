@@ -44,6 +44,9 @@ public sealed class SecurityEvents(PortalDbContext db, TimeProvider time)
         SecurityEventKind.RecoveryKeyRegenerated => "New recovery key generated",
         SecurityEventKind.AppSignedIn => $"Signed in to {securityEvent.Detail}",
         SecurityEventKind.SignedOutElsewhere => $"Signed out: {securityEvent.Detail}",
+        SecurityEventKind.SignInRefusedWhileLocked => "Sign-in attempt refused: the account was locked",
+        SecurityEventKind.SignInApprovalBlocked => $"Blocked a sign-in approval from {securityEvent.Detail}",
+        SecurityEventKind.OtherSessionsEnded => $"Every other browser and app was signed out: {securityEvent.Detail}",
         _ => securityEvent.Kind.ToString(),
     };
 

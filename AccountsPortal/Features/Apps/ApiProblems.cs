@@ -13,6 +13,7 @@ public static class ApiProblems
     public const string RateLimited = "RATE_LIMITED";
     public const string SessionNotFound = "SESSION_NOT_FOUND";
     public const string SessionExpired = "SESSION_EXPIRED";
+    public const string LoginRefused = "LOGIN_REFUSED";
     public const string SessionAlreadyClaimed = "SESSION_ALREADY_CLAIMED";
     public const string InvalidCode = "INVALID_CODE";
     public const string PasskeyNotVerified = "PASSKEY_NOT_VERIFIED";

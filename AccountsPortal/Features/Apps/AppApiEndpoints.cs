@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using AccountsPortal.Data;
 using AccountsPortal.Features.Accounts;
+using AccountsPortal.Features.Accounts.Attempts;
 using AccountsPortal.Features.Accounts.LoginSessions;
 using AccountsPortal.Features.Accounts.SignIn;
 using AccountsPortal.Features.Passkeys;
@@ -47,8 +48,8 @@ internal static class AppApiEndpoints
 
     private static async Task<IResult> LogInAsync(
         LoginRequest request,
+        HttpContext http,
         ClientApps clients,
-        AccountRateLimiter accountLimiter,
         PasswordSignIn passwords,
         SecondFactorDirectory secondFactors,
         AppTokens tokens,
@@ -73,14 +74,12 @@ internal static class AppApiEndpoints
             return ApiProblems.Problem(400, ApiProblems.InvalidRedirectUri, $"This redirectUri is not registered for {client.Name}.");
         }
 
-        if (accountLimiter.TryAcquire("login:" + request.Email.Trim()) is { } wait)
-        {
-            return ApiProblems.Problem(429, ApiProblems.RateLimited, "Too many attempts for this account. Wait and try again.", wait);
-        }
-
-        var check = await passwords.CheckAsync(request.Email, request.Password);
+        // Rate limits and lockout are keyed by the normalised email, the same for a known and an unknown account.
+        var check = await passwords.CheckAsync(request.Email, request.Password, http.Connection.RemoteIpAddress, cancellationToken);
         switch (check.Outcome)
         {
+            case PasswordCheckOutcome.RateLimited:
+                return ApiProblems.Problem(429, ApiProblems.RateLimited, "Too many attempts for this account. Wait and try again.", check.RetryAfter);
             case PasswordCheckOutcome.Invalid:
                 return ApiProblems.Problem(401, ApiProblems.InvalidCredentials, Login.InvalidCredentialsMessage);
             case PasswordCheckOutcome.LockedOut:
@@ -90,27 +89,35 @@ internal static class AppApiEndpoints
         var user = check.User!;
         if (await secondFactors.RequiredForAsync(user.Id, cancellationToken) is null)
         {
-            var issued = await tokens.IssueAsync(user.Id, client.ClientId, cancellationToken);
-            return TypedResults.Ok(new TokenResponse(issued.Token, issued.ExpiresAt));
+            return await tokens.IssueAsync(user.Id, client.ClientId, user.SecurityStamp, cancellationToken) is { } issued
+                ? TypedResults.Ok(new TokenResponse(issued.Token, issued.ExpiresAt))
+                : ApiProblems.Problem(410, ApiProblems.SessionExpired, "The account's sign-in methods changed during this login. Log in again.");
         }
 
-        var started = await appLogins.StartAsync(user.Id, client, request.RedirectUri, cancellationToken);
+        var started = await appLogins.StartAsync(user.Id, client, request.RedirectUri, LoginRequester.From(http), cancellationToken);
         var origin = passkeyOptions.Value.Origins[0].TrimEnd('/');
-        return TypedResults.Ok(new SecondFactorRequired(started.SessionId, started.SecondFactor, origin + started.VerifyPath, started.ExpiresAt, started.Secret));
+        return TypedResults.Ok(new SecondFactorRequired(
+            started.SessionId, started.SecondFactor, origin + started.VerifyPath, started.ExpiresAt, started.Secret, started.ApprovalNumber));
     }
 
-    private static async Task<IResult> CheckStatusAsync(string sessionId, HttpRequest http, AppLogins appLogins, CancellationToken cancellationToken)
+    private static async Task<IResult> CheckStatusAsync(
+        string sessionId, HttpRequest http, AppLogins appLogins, LoginSessionService loginSessions, CancellationToken cancellationToken)
     {
         var claim = await appLogins.CollectAsync(sessionId, http.Headers[SessionSecretHeader], cancellationToken);
+        if (claim.Outcome == AppClaimOutcome.Expired && await loginSessions.GetStatusAsync(sessionId, cancellationToken) == LoginSessionStatus.Refused)
+        {
+            return LoginRefused();
+        }
+
         return claim.Outcome == AppClaimOutcome.Pending
             ? TypedResults.Json(new PendingResponse("pending", claim.ExpiresAt!.Value), statusCode: StatusCodes.Status202Accepted)
             : ClaimResult(claim);
     }
 
     private static async Task<IResult> ExchangeCodeAsync(
-        string sessionId, CodeRequest request, HttpRequest http, AppLogins appLogins, AccountRateLimiter accountLimiter, PortalDbContext db, CancellationToken cancellationToken)
+        string sessionId, CodeRequest request, HttpRequest http, AppLogins appLogins, AttemptRateLimiter rateLimiter, PortalDbContext db, CancellationToken cancellationToken)
     {
-        if (await LimitBySessionAsync(sessionId, accountLimiter, db, cancellationToken) is { } limited)
+        if (await LimitBySessionAsync(sessionId, http, rateLimiter, db, cancellationToken) is { } limited)
         {
             return limited;
         }
@@ -125,7 +132,7 @@ internal static class AppApiEndpoints
             return SessionNotFound();
         }
 
-        var start = await passkeys.BeginAsync(sessionId, cancellationToken);
+        var start = await passkeys.BeginAsync(sessionId, LoginProof.ForApp(http.Headers[SessionSecretHeader]), cancellationToken);
         return start.Succeeded
             ? TypedResults.Text(start.OptionsJson!, "application/json")
             : ApiProblems.Problem(410, ApiProblems.SessionExpired, start.Error!);
@@ -139,10 +146,17 @@ internal static class AppApiEndpoints
             return SessionNotFound();
         }
 
-        var result = await passkeys.CompleteAsync(sessionId, null, request.Credential.ValueKind == System.Text.Json.JsonValueKind.Object ? request.Credential.GetRawText() : null, cancellationToken);
+        var result = await passkeys.CompleteAsync(
+            sessionId, null, request.Credential.ValueKind == System.Text.Json.JsonValueKind.Object ? request.Credential.GetRawText() : null,
+            LoginProof.ForApp(http.Headers[SessionSecretHeader]), http.HttpContext.Connection.RemoteIpAddress, cancellationToken);
         if (result.Succeeded)
         {
             return ClaimResult(await appLogins.ClaimVerifiedAsync(sessionId, cancellationToken));
+        }
+
+        if (result.IsRateLimited)
+        {
+            return ApiProblems.Problem(429, ApiProblems.RateLimited, result.Error!, result.RetryAfter);
         }
 
         return result.SessionClosed
@@ -151,26 +165,22 @@ internal static class AppApiEndpoints
     }
 
     private static async Task<IResult> VerifyTotpAsync(
-        string sessionId, CodeRequest request, HttpRequest http, AppLogins appLogins, TotpLogin totp, AccountRateLimiter accountLimiter, PortalDbContext db,
-        CancellationToken cancellationToken)
+        string sessionId, CodeRequest request, HttpRequest http, AppLogins appLogins, TotpLogin totp, CancellationToken cancellationToken)
     {
         if (await appLogins.FindAsync(sessionId, http.Headers[SessionSecretHeader], cancellationToken) is null)
         {
             return SessionNotFound();
         }
 
-        if (await LimitBySessionAsync(sessionId, accountLimiter, db, cancellationToken) is { } limited)
-        {
-            return limited;
-        }
-
-        var result = await totp.VerifyAsync(sessionId, request.Code, cancellationToken);
+        var result = await totp.VerifyAsync(
+            sessionId, request.Code, LoginProof.ForApp(http.Headers[SessionSecretHeader]), http.HttpContext.Connection.RemoteIpAddress, cancellationToken);
         return result.Failure switch
         {
             SecondFactorFailure.None => ClaimResult(await appLogins.ClaimVerifiedAsync(sessionId, cancellationToken)),
             SecondFactorFailure.SessionGone => ApiProblems.Problem(410, ApiProblems.SessionExpired, result.Error!),
             SecondFactorFailure.PasskeyRequired => ApiProblems.Problem(409, ApiProblems.PasskeyRequired, result.Error!),
             SecondFactorFailure.LockedOut => ApiProblems.Problem(423, ApiProblems.AccountLocked, result.Error!, result.RetryAfter),
+            SecondFactorFailure.RateLimited => ApiProblems.Problem(429, ApiProblems.RateLimited, result.Error!, result.RetryAfter),
             _ => ApiProblems.Problem(400, ApiProblems.InvalidCode, result.Error!),
         };
     }
@@ -190,13 +200,17 @@ internal static class AppApiEndpoints
         return TypedResults.NoContent();
     }
 
-    private static async Task<IResult?> LimitBySessionAsync(string sessionId, AccountRateLimiter limiter, PortalDbContext db, CancellationToken cancellationToken)
+    private static async Task<IResult?> LimitBySessionAsync(
+        string sessionId, HttpRequest http, AttemptRateLimiter limiter, PortalDbContext db, CancellationToken cancellationToken)
     {
         var userId = await db.LoginSessions.AsNoTracking().Where(s => s.Id == sessionId).Select(s => s.UserId).SingleOrDefaultAsync(cancellationToken);
-        return userId is not null && limiter.TryAcquire("account:" + userId) is { } wait
+        return limiter.TryAcquire(http.HttpContext.Connection.RemoteIpAddress, userId is null ? null : "account:" + userId) is { } wait
             ? ApiProblems.Problem(429, ApiProblems.RateLimited, "Too many attempts for this account. Wait and try again.", wait)
             : null;
     }
+
+    private static IResult LoginRefused() =>
+        ApiProblems.Problem(410, ApiProblems.LoginRefused, "This sign-in was refused on the device asked to approve it.");
 
     private static IResult SessionNotFound() =>
         ApiProblems.Problem(404, ApiProblems.SessionNotFound, "No login session with this id and secret.");

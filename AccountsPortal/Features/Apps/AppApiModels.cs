@@ -8,7 +8,11 @@ public sealed record TokenResponse(string Token, DateTimeOffset ExpiresAt);
 
 /// <summary>A login that needs a second factor: open <see cref="VerifyUrl"/>, or verify through the API.</summary>
 /// <param name="SessionSecret">Known only to the app: send it as the X-Session-Secret header on every call about this session.</param>
-public sealed record SecondFactorRequired(string SessionId, string SecondFactor, string VerifyUrl, DateTimeOffset ExpiresAt, string SessionSecret);
+/// <param name="ApprovalNumber">
+/// A two-digit number the app must show while the verify page is open: the page asks the person to pick
+/// it among three before it offers the second factor, so a verify link sent to someone else is useless.
+/// </param>
+public sealed record SecondFactorRequired(string SessionId, string SecondFactor, string VerifyUrl, DateTimeOffset ExpiresAt, string SessionSecret, int ApprovalNumber);
 
 public sealed record PendingResponse(string Status, DateTimeOffset ExpiresAt);
 

@@ -22,10 +22,16 @@ public sealed class AppLogins(
 {
     private readonly IDataProtector tokenProtector = dataProtection.CreateProtector("AccountsPortal.AppLoginToken");
 
-    public async Task<StartedAppLogin> StartAsync(string userId, ClientApp client, string? redirectUri, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Starts an app's login after its password check. The session secret returned to the app is the login
+    /// session's binding: only the app can verify through the API, and any browser the verify link is
+    /// opened in must first pick the approval number the app shows.
+    /// </summary>
+    public async Task<StartedAppLogin> StartAsync(
+        string userId, ClientApp client, string? redirectUri, LoginRequester? requester = null, CancellationToken cancellationToken = default)
     {
-        var login = await loginSessions.StartAsync(userId, null, client.ClientId, cancellationToken);
-        var secret = SecretTokens.New();
+        var login = await loginSessions.StartAsync(userId, null, client.ClientId, requester, cancellationToken);
+        var secret = login.BrowserSecret;
         db.AppLogins.Add(new AppLogin
         {
             SessionId = login.SessionId,
@@ -37,7 +43,7 @@ public sealed class AppLogins(
 
         var verifyPath = $"{login.NextUrl}&client_id={Uri.EscapeDataString(client.ClientId)}"
             + (redirectUri is null ? "" : $"&redirect_uri={Uri.EscapeDataString(redirectUri)}");
-        return new StartedAppLogin(login.SessionId, secret, login.SecondFactor!, verifyPath, login.ExpiresAt);
+        return new StartedAppLogin(login.SessionId, secret, login.SecondFactor!, verifyPath, login.ExpiresAt, login.ApprovalNumber);
     }
 
     /// <summary>The app login behind a session, only for the app that knows its secret.</summary>
@@ -51,6 +57,10 @@ public sealed class AppLogins(
         var hash = SecretTokens.Hash(secret);
         return db.AppLogins.AsNoTracking().SingleOrDefaultAsync(l => l.SessionId == sessionId && l.SecretHash == hash, cancellationToken);
     }
+
+    /// <summary>The redirect URI the app asked for at login (null when it polls instead).</summary>
+    public Task<string?> RedirectUriOfAsync(string? sessionId, CancellationToken cancellationToken = default) =>
+        db.AppLogins.AsNoTracking().Where(l => l.SessionId == sessionId).Select(l => l.RedirectUri).SingleOrDefaultAsync(cancellationToken);
 
     /// <summary>A new one-time code for a verified, unclaimed app login; it replaces any earlier code.</summary>
     public async Task<string?> IssueCodeAsync(string sessionId, CancellationToken cancellationToken = default)
@@ -104,7 +114,7 @@ public sealed class AppLogins(
             return (await FindAsync(sessionId, secret, cancellationToken))?.ClaimedAt is null ? AppClaim.InvalidCode : AppClaim.AlreadyClaimed;
         }
 
-        return AppClaim.Success(await IssueForAsync(sessionId, login.ClientId, cancellationToken));
+        return AppClaim.From(await IssueForAsync(sessionId, login.ClientId, cancellationToken));
     }
 
     /// <summary>Hands the token over right after the app's own passkey or code verification.</summary>
@@ -115,7 +125,7 @@ public sealed class AppLogins(
         var claimed = await db.AppLogins
             .Where(l => l.SessionId == sessionId && l.ClaimedAt == null)
             .ExecuteUpdateAsync(set => set.SetProperty(l => l.ClaimedAt, now), cancellationToken);
-        return claimed == 1 ? AppClaim.Success(await IssueForAsync(sessionId, login.ClientId, cancellationToken)) : AppClaim.AlreadyClaimed;
+        return claimed == 1 ? AppClaim.From(await IssueForAsync(sessionId, login.ClientId, cancellationToken)) : AppClaim.AlreadyClaimed;
     }
 
     /// <summary>
@@ -148,7 +158,12 @@ public sealed class AppLogins(
         IssuedToken token;
         if (login is { ClaimedAt: null, Collections: 0 })
         {
-            token = await tokens.IssueAsync(session.UserId, login.ClientId, cancellationToken);
+            if (await tokens.IssueAsync(session.UserId, login.ClientId, session.SecurityStamp, cancellationToken) is not { } issued)
+            {
+                return AppClaim.Expired;
+            }
+
+            token = issued;
             login.ClaimedAt = now;
             login.ProtectedToken = tokenProtector.Protect(token.Token);
             login.TokenExpiresAt = token.ExpiresAt;
@@ -173,14 +188,14 @@ public sealed class AppLogins(
         return AppClaim.Success(token);
     }
 
-    private async Task<IssuedToken> IssueForAsync(string sessionId, string clientId, CancellationToken cancellationToken)
+    private async Task<IssuedToken?> IssueForAsync(string sessionId, string clientId, CancellationToken cancellationToken)
     {
-        var userId = await db.LoginSessions.Where(s => s.Id == sessionId).Select(s => s.UserId).SingleAsync(cancellationToken);
-        return await tokens.IssueAsync(userId, clientId, cancellationToken);
+        var session = await db.LoginSessions.Where(s => s.Id == sessionId).Select(s => new { s.UserId, s.SecurityStamp }).SingleAsync(cancellationToken);
+        return await tokens.IssueAsync(session.UserId, clientId, session.SecurityStamp, cancellationToken);
     }
 }
 
-public sealed record StartedAppLogin(string SessionId, string Secret, string SecondFactor, string VerifyPath, DateTimeOffset ExpiresAt);
+public sealed record StartedAppLogin(string SessionId, string Secret, string SecondFactor, string VerifyPath, DateTimeOffset ExpiresAt, int ApprovalNumber);
 
 public enum AppClaimOutcome
 {
@@ -200,6 +215,9 @@ public sealed record AppClaim(AppClaimOutcome Outcome, IssuedToken? Token, DateT
     public static readonly AppClaim Expired = new(AppClaimOutcome.Expired, null, null);
 
     public static AppClaim Success(IssuedToken token) => new(AppClaimOutcome.Token, token, token.ExpiresAt);
+
+    /// <summary>The token, or <see cref="Expired"/> when the account's factors changed during the login.</summary>
+    public static AppClaim From(IssuedToken? token) => token is null ? Expired : Success(token);
 
     public static AppClaim Pending(DateTimeOffset expiresAt) => new(AppClaimOutcome.Pending, null, expiresAt);
 }

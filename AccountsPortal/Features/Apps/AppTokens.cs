@@ -17,7 +17,12 @@ public sealed class AppTokens(
     // Last-seen times are written at most this often, so that API calls do not each cost a write.
     private static readonly TimeSpan LastSeenResolution = TimeSpan.FromMinutes(1);
 
-    public async Task<IssuedToken> IssueAsync(string userId, string clientId, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Issues a token, unless the account's security stamp is no longer <paramref name="securityStamp"/>
+    /// (its factors changed since the password step): then null. The token is written first and the
+    /// stamp read after, so a rotation at any moment either revokes it or is seen here.
+    /// </summary>
+    public async Task<IssuedToken?> IssueAsync(string userId, string clientId, string? securityStamp, CancellationToken cancellationToken = default)
     {
         var token = SecretTokens.New();
         var now = time.GetUtcNow();
@@ -33,6 +38,13 @@ public sealed class AppTokens(
         db.AppTokens.Add(entity);
         await db.SaveChangesAsync(cancellationToken);
         db.Entry(entity).State = EntityState.Detached;
+        if (!await db.Users.AnyAsync(u => u.Id == userId && u.SecurityStamp == securityStamp, cancellationToken))
+        {
+            await db.AppTokens.Where(t => t.Id == entity.Id).ExecuteUpdateAsync(set => set.SetProperty(t => t.RevokedAt, now), cancellationToken);
+            logger.LogInformation("App token for {UserId} withdrawn: the account's factors changed during the login", userId);
+            return null;
+        }
+
         await events.RecordAsync(userId, Activity.SecurityEventKind.AppSignedIn, clients.Find(clientId)?.Name ?? clientId, cancellationToken);
         logger.LogInformation("App token {TokenId} issued to {ClientId} for {UserId}", entity.Id, clientId, userId);
         return new IssuedToken(token, entity.ExpiresAt);

@@ -18,7 +18,7 @@ public static class AppsExtensions
             .ValidateOnStart();
 
         services.AddSingleton<ClientApps>();
-        services.AddSingleton<AccountRateLimiter>();
+        services.AddSingleton<Accounts.IClientAppNames>(provider => provider.GetRequiredService<ClientApps>());
         services.AddScoped<AppTokens>();
         services.AddScoped<AppLogins>();
         services.AddScoped<Accounts.Sessions.ISignedInApps, SignedInApps>();
@@ -29,7 +29,7 @@ public static class AppsExtensions
         {
             limiter.AddPolicy(AppApiEndpoints.RateLimitPolicy, context =>
             {
-                var perMinute = context.RequestServices.GetRequiredService<Microsoft.Extensions.Options.IOptions<AppsOptions>>().Value.RequestsPerMinutePerIp;
+                var perMinute = context.RequestServices.GetRequiredService<Microsoft.Extensions.Options.IOptions<Accounts.Attempts.RateLimitOptions>>().Value.RequestsPerMinutePerIp;
                 return RateLimitPartition.GetFixedWindowLimiter(
                     context.Connection.RemoteIpAddress?.ToString() ?? "unknown",
                     _ => new FixedWindowRateLimiterOptions { PermitLimit = perMinute, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 });

@@ -16,12 +16,6 @@ public sealed class AppsOptions
     public TimeSpan CollectWindow { get; set; } = TimeSpan.FromMinutes(2);
 
     public int MaxCollections { get; set; } = 2;
-
-    /// <summary>Requests per minute to the login, code and token endpoints from one IP address.</summary>
-    public int RequestsPerMinutePerIp { get; set; } = 60;
-
-    /// <summary>Login, code and token attempts per minute for one account.</summary>
-    public int RequestsPerMinutePerAccount { get; set; } = 10;
 }
 
 public sealed class ClientApp

@@ -21,6 +21,7 @@ public sealed class PasskeyLogin(
     PasskeyCeremonies ceremonies,
     PasskeyRelyingParty relyingParty,
     LoginSessionService loginSessions,
+    Accounts.Attempts.AttemptRateLimiter rateLimiter,
     IOptions<PasskeyOptions> options,
     TimeProvider time,
     Activity.SecurityEvents events,
@@ -32,12 +33,19 @@ public sealed class PasskeyLogin(
     private const byte BackupEligibleFlag = 0x08;
     private const byte BackedUpFlag = 0x10;
 
-    public async Task<CeremonyStart> BeginAsync(string? loginSessionId, CancellationToken cancellationToken = default)
+    /// <summary>Assertion options for the login session, for a holder of <paramref name="proof"/> only.</summary>
+    /// <param name="proof">The browser that started the login, the app (its session secret), or a device that picked the approval number.</param>
+    public async Task<CeremonyStart> BeginAsync(string? loginSessionId, LoginProof proof, CancellationToken cancellationToken = default)
     {
         var session = await AwaitingPasskeyAsync(loginSessionId, cancellationToken);
         if (session is null)
         {
             return CeremonyStart.Fail(PasskeyMessages.LoginSessionExpired);
+        }
+
+        if (!await loginSessions.IsHeldByAsync(session.Id, proof, approvalAllowed: true, cancellationToken))
+        {
+            return CeremonyStart.Fail(PasskeyMessages.ApprovalNeeded);
         }
 
         var credentials = await db.Passkeys.AsNoTracking().Where(p => p.UserId == session.UserId)
@@ -54,7 +62,11 @@ public sealed class PasskeyLogin(
     }
 
     /// <param name="ceremonyId">The ceremony <see cref="BeginAsync"/> returned; null for apps, whose answer is matched by its challenge.</param>
-    public async Task<PasskeyLoginResult> CompleteAsync(string? loginSessionId, string? ceremonyId, string? credentialJson, CancellationToken cancellationToken = default)
+    /// <param name="proof">As for <see cref="BeginAsync"/>: checked again in the statement that marks the session verified.</param>
+    /// <param name="clientIp">The caller's address, for the per-IP rate limit.</param>
+    public async Task<PasskeyLoginResult> CompleteAsync(
+        string? loginSessionId, string? ceremonyId, string? credentialJson, LoginProof proof, System.Net.IPAddress? clientIp = null,
+        CancellationToken cancellationToken = default)
     {
         var session = await AwaitingPasskeyAsync(loginSessionId, cancellationToken);
         if (session is null)
@@ -62,7 +74,17 @@ public sealed class PasskeyLogin(
             return PasskeyLoginResult.SessionGone;
         }
 
-        var failure = await VerifyAsync(session, ceremonyId, credentialJson, cancellationToken);
+        if (rateLimiter.TryAcquire(clientIp, "account:" + session.UserId) is { } wait)
+        {
+            return PasskeyLoginResult.Limited(wait);
+        }
+
+        if (!await loginSessions.IsHeldByAsync(session.Id, proof, approvalAllowed: true, cancellationToken))
+        {
+            return PasskeyLoginResult.Fail(PasskeyMessages.ApprovalNeeded);
+        }
+
+        var failure = await VerifyAsync(session, ceremonyId, credentialJson, proof, cancellationToken);
         if (failure is null)
         {
             return PasskeyLoginResult.Verified;
@@ -79,7 +101,7 @@ public sealed class PasskeyLogin(
     }
 
     /// <summary>Null when every check passed and the session is verified; otherwise the reason.</summary>
-    private async Task<string?> VerifyAsync(LoginSession session, string? ceremonyId, string? credentialJson, CancellationToken cancellationToken)
+    private async Task<string?> VerifyAsync(LoginSession session, string? ceremonyId, string? credentialJson, LoginProof proof, CancellationToken cancellationToken)
     {
         if (string.IsNullOrEmpty(credentialJson) || credentialJson.Length > options.Value.MaxCredentialJsonLength)
         {
@@ -161,10 +183,10 @@ public sealed class PasskeyLogin(
             return PasskeyMessages.PossiblyCloned;
         }
 
-        return await RecordUseAndVerifyAsync(session, passkey, assertedCount, (flags & BackedUpFlag) != 0, cancellationToken);
+        return await RecordUseAndVerifyAsync(session, passkey, assertedCount, (flags & BackedUpFlag) != 0, proof, cancellationToken);
     }
 
-    private async Task<string?> RecordUseAndVerifyAsync(LoginSession session, Passkey passkey, uint signCount, bool backedUp, CancellationToken cancellationToken)
+    private async Task<string?> RecordUseAndVerifyAsync(LoginSession session, Passkey passkey, uint signCount, bool backedUp, LoginProof proof, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
@@ -176,7 +198,7 @@ public sealed class PasskeyLogin(
                 .SetProperty(p => p.SignCount, (long)signCount)
                 .SetProperty(p => p.IsBackedUp, backedUp)
                 .SetProperty(p => p.LastUsedAt, now), cancellationToken);
-        if (updated != 1 || !await loginSessions.MarkVerifiedAsync(session.Id, cancellationToken))
+        if (updated != 1 || !await loginSessions.MarkVerifiedAsync(session.Id, proof, approvalAllowed: true, cancellationToken: cancellationToken))
         {
             return PasskeyMessages.RequestExpired;
         }
@@ -212,8 +234,12 @@ public sealed class PasskeyLogin(
     }
 }
 
-public sealed record PasskeyLoginResult(bool Succeeded, string? Error, bool SessionClosed)
+public sealed record PasskeyLoginResult(bool Succeeded, string? Error, bool SessionClosed, TimeSpan? RetryAfter = null)
 {
+    public bool IsRateLimited => RetryAfter is not null;
+
+    public static PasskeyLoginResult Limited(TimeSpan wait) => new(false, Accounts.Attempts.AttemptMessages.RateLimited, false, wait);
+
     public static readonly PasskeyLoginResult Verified = new(true, null, false);
     public static readonly PasskeyLoginResult SessionGone = new(false, PasskeyMessages.LoginSessionExpired, true);
 

@@ -5,7 +5,8 @@ using Microsoft.Extensions.Options;
 namespace AccountsPortal.Features.Passkeys;
 
 /// <summary>Lists, renames and deletes an account's passkeys; every query is scoped to the account.</summary>
-public sealed class PasskeyManagement(PortalDbContext db, IOptions<PasskeyOptions> options, Activity.SecurityEvents events, ILogger<PasskeyManagement> logger)
+public sealed class PasskeyManagement(
+    PortalDbContext db, IOptions<PasskeyOptions> options, Activity.SecurityEvents events, Accounts.AccountSecurity accountSecurity, ILogger<PasskeyManagement> logger)
 {
     public async Task<IReadOnlyList<PasskeySummary>> ListAsync(string userId, CancellationToken cancellationToken = default)
     {
@@ -38,9 +39,11 @@ public sealed class PasskeyManagement(PortalDbContext db, IOptions<PasskeyOption
         return PasskeyOutcome.Success(passkeyId);
     }
 
-    public async Task<PasskeyOutcome> DeleteAsync(string userId, long passkeyId, CancellationToken cancellationToken = default)
+    /// <param name="keepBrowserSessionId">The browser deleting the passkey: it stays signed in while every other session and app token ends.</param>
+    public async Task<PasskeyOutcome> DeleteAsync(string userId, long passkeyId, string? keepBrowserSessionId = null, CancellationToken cancellationToken = default)
     {
         var name = await NameOfAsync(userId, passkeyId, cancellationToken);
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         var deleted = await db.Passkeys.Where(p => p.Id == passkeyId && p.UserId == userId).ExecuteDeleteAsync(cancellationToken);
         if (deleted != 1)
         {
@@ -48,6 +51,8 @@ public sealed class PasskeyManagement(PortalDbContext db, IOptions<PasskeyOption
         }
 
         await events.RecordAsync(userId, Activity.SecurityEventKind.PasskeyDeleted, name, cancellationToken);
+        await accountSecurity.RotateAsync(userId, keepBrowserSessionId, "passkey deleted", cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
 
         logger.LogInformation("Passkey {PasskeyId} deleted by {UserId}", passkeyId, userId);
         return PasskeyOutcome.Success(passkeyId);

@@ -11,6 +11,8 @@ public static class PasskeyMessages
     public const string NotThisAccount = "This passkey is not registered for this account.";
     public const string PossiblyCloned = "This passkey's signature counter went backwards, so it may have been copied. Use another passkey or recover two-factor.";
     public const string LoginSessionExpired = "This login session has expired.";
+    public const string ApprovalNeeded = "Confirm this sign-in first: pick the number shown on the device that is signing in.";
+    public const string LoginRefused = "This sign-in was refused on the device asked to approve it.";
     public const string TooManyAttempts = "Too many failed attempts. Log in again.";
 
     public static string Limit(int max) => $"You can have at most {max} passkeys.";

@@ -16,6 +16,7 @@ public sealed class PasskeyRegistration(
     IOptions<PasskeyOptions> options,
     TimeProvider time,
     Activity.SecurityEvents events,
+    Accounts.AccountSecurity accountSecurity,
     ILogger<PasskeyRegistration> logger)
 {
     private PasskeyOptions Options => options.Value;
@@ -50,7 +51,9 @@ public sealed class PasskeyRegistration(
         return new CeremonyStart(ceremonyId, json, null);
     }
 
-    public async Task<PasskeyOutcome> CompleteAsync(string userId, string ceremonyId, string? name, string? credentialJson, CancellationToken cancellationToken = default)
+    /// <param name="keepBrowserSessionId">The browser adding the passkey: it stays signed in while every other session and app token ends.</param>
+    public async Task<PasskeyOutcome> CompleteAsync(
+        string userId, string ceremonyId, string? name, string? credentialJson, string? keepBrowserSessionId = null, CancellationToken cancellationToken = default)
     {
         var validName = PasskeyName.Normalize(name, Options.MaxNameLength);
         if (!validName.IsValid)
@@ -106,10 +109,10 @@ public sealed class PasskeyRegistration(
             return PasskeyOutcome.Fail(WebAuthnFailures.MessageFor(exception));
         }
 
-        return await StoreAsync(userId, validName.Name!, credential, cancellationToken);
+        return await StoreAsync(userId, validName.Name!, credential, keepBrowserSessionId, cancellationToken);
     }
 
-    private async Task<PasskeyOutcome> StoreAsync(string userId, string name, RegisteredPublicKeyCredential credential, CancellationToken cancellationToken)
+    private async Task<PasskeyOutcome> StoreAsync(string userId, string name, RegisteredPublicKeyCredential credential, string? keepBrowserSessionId, CancellationToken cancellationToken)
     {
         // The write lock is taken when the transaction begins, so two tabs adding the 10th and 11th
         // passkey at once are counted one after the other.
@@ -140,6 +143,7 @@ public sealed class PasskeyRegistration(
         {
             await db.SaveChangesAsync(cancellationToken);
             await events.RecordAsync(userId, Activity.SecurityEventKind.PasskeyAdded, name, cancellationToken);
+            await accountSecurity.RotateAsync(userId, keepBrowserSessionId, "passkey added", cancellationToken);
             await transaction.CommitAsync(cancellationToken);
         }
         catch (DbUpdateException)

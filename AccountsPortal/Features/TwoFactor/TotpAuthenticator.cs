@@ -17,16 +17,6 @@ public sealed class TotpAuthenticator
     public DateTimeOffset EnabledAt { get; set; }
 }
 
-/// <summary>Consecutive failed second-factor attempts of an account (codes and recovery keys), kept across logins and restarts.</summary>
-public sealed class TwoFactorLockout
-{
-    public required string UserId { get; set; }
-
-    public int FailedAttempts { get; set; }
-
-    public DateTimeOffset? LockedUntil { get; set; }
-}
-
 internal sealed class TotpAuthenticatorConfiguration : IEntityTypeConfiguration<TotpAuthenticator>
 {
     public void Configure(EntityTypeBuilder<TotpAuthenticator> builder)
@@ -34,14 +24,5 @@ internal sealed class TotpAuthenticatorConfiguration : IEntityTypeConfiguration<
         builder.HasKey(totp => totp.UserId);
         builder.Property(totp => totp.ProtectedSecret).HasMaxLength(1024);
         builder.HasOne<PortalUser>().WithOne().HasForeignKey<TotpAuthenticator>(totp => totp.UserId).OnDelete(DeleteBehavior.Cascade);
-    }
-}
-
-internal sealed class TwoFactorLockoutConfiguration : IEntityTypeConfiguration<TwoFactorLockout>
-{
-    public void Configure(EntityTypeBuilder<TwoFactorLockout> builder)
-    {
-        builder.HasKey(lockout => lockout.UserId);
-        builder.HasOne<PortalUser>().WithOne().HasForeignKey<TwoFactorLockout>(lockout => lockout.UserId).OnDelete(DeleteBehavior.Cascade);
     }
 }

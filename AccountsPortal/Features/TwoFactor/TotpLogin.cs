@@ -12,15 +12,34 @@ public sealed class TotpLogin(
     LoginSessionService loginSessions,
     SecondFactorDirectory secondFactors,
     SecondFactorLockout lockout,
+    Accounts.Attempts.AttemptRateLimiter rateLimiter,
     TimeProvider time,
     ILogger<TotpLogin> logger)
 {
-    public async Task<SecondFactorResult> VerifyAsync(string? sessionId, string? code, CancellationToken cancellationToken = default)
+    /// <summary>Verifies a code for a login session, only for a holder of <paramref name="proof"/>.</summary>
+    /// <param name="proof">
+    /// A browser login takes codes only from the browser that holds its pending-login cookie; an app login
+    /// from the app (its session secret) or from a verify page whose device picked the approval number.
+    /// </param>
+    /// <param name="clientIp">The caller's address, for the per-IP rate limit.</param>
+    public async Task<SecondFactorResult> VerifyAsync(
+        string? sessionId, string? code, LoginProof proof, System.Net.IPAddress? clientIp = null, CancellationToken cancellationToken = default)
     {
         var session = await loginSessions.FindLiveAsync(sessionId, cancellationToken);
         if (session is not { State: LoginSessionState.AwaitingSecondFactor })
         {
             return SecondFactorResult.SessionGone;
+        }
+
+        if (rateLimiter.TryAcquire(clientIp, "account:" + session.UserId) is { } wait)
+        {
+            return new SecondFactorResult(false, Accounts.Attempts.AttemptMessages.RateLimited, SecondFactorFailure.RateLimited, wait);
+        }
+
+        var approvalAllowed = session.ClientId is not null;
+        if (!await loginSessions.IsHeldByAsync(session.Id, proof, approvalAllowed, cancellationToken))
+        {
+            return SecondFactorResult.Fail(approvalAllowed ? TwoFactorMessages.ApprovalNeeded : TwoFactorMessages.OtherBrowserCode, SecondFactorFailure.NotThisDevice);
         }
 
         // Passkeys take precedence: whatever is posted, an account with a passkey never logs in with a code.
@@ -30,15 +49,16 @@ public sealed class TotpLogin(
             return SecondFactorResult.Fail(TwoFactorMessages.PasskeyRequired, SecondFactorFailure.PasskeyRequired);
         }
 
-        if (await lockout.RemainingAsync(session.UserId, cancellationToken) is { } remaining)
-        {
-            return SecondFactorResult.Locked(remaining);
-        }
-
         var normalized = TotpCode.Normalize(code);
         if (normalized is null)
         {
             return SecondFactorResult.Fail(TwoFactorMessages.CodeFormat);
+        }
+
+        // Reserved before the code is checked: parallel guesses past the limit are never evaluated.
+        if (await lockout.TryReserveAsync(session.UserId, cancellationToken) is { } remaining)
+        {
+            return SecondFactorResult.Locked(remaining);
         }
 
         var protectedSecret = await db.TotpAuthenticators.AsNoTracking()
@@ -59,7 +79,7 @@ public sealed class TotpLogin(
         }
 
         await lockout.ResetAsync(session.UserId, cancellationToken);
-        if (!await loginSessions.MarkVerifiedAsync(session.Id, cancellationToken))
+        if (!await loginSessions.MarkVerifiedAsync(session.Id, proof, approvalAllowed, cancellationToken: cancellationToken))
         {
             return SecondFactorResult.SessionGone;
         }
@@ -70,8 +90,7 @@ public sealed class TotpLogin(
 
     private async Task<SecondFactorResult> FailAsync(string userId, string message, CancellationToken cancellationToken)
     {
-        await lockout.RecordFailureAsync(userId, cancellationToken);
-        return await lockout.RemainingAsync(userId, cancellationToken) is { } remaining
+        return await lockout.RecordFailureAsync(userId, cancellationToken) is { } remaining
             ? SecondFactorResult.Locked(remaining)
             : SecondFactorResult.Fail(message);
     }
@@ -84,6 +103,10 @@ public enum SecondFactorFailure
     PasskeyRequired,
     LockedOut,
     SessionGone,
+    RateLimited,
+
+    /// <summary>The code came from a device that may not verify this login (see <see cref="TotpLogin.VerifyAsync"/>).</summary>
+    NotThisDevice,
 }
 
 public sealed record SecondFactorResult(bool Succeeded, string? Error, SecondFactorFailure Failure, TimeSpan? RetryAfter = null)

@@ -12,7 +12,8 @@ namespace AccountsPortal.Features.TwoFactor;
 public sealed class TotpSetup(
     PortalDbContext db,
     TotpSecrets secrets,
-    SignInManager<PortalUser> signInManager,
+    Accounts.SignIn.PasswordSignIn passwords,
+    AccountSecurity accountSecurity,
     TimeProvider time,
     IOptions<TwoFactorOptions> options,
     Activity.SecurityEvents events,
@@ -31,7 +32,9 @@ public sealed class TotpSetup(
     }
 
     /// <summary>Stores the secret once a code from the app proves it was scanned; that code's step is used up.</summary>
-    public async Task<string?> ConfirmAsync(string userId, string secretBase32, string? code, bool replaceExisting, CancellationToken cancellationToken = default)
+    /// <param name="keepBrowserSessionId">The browser making the change: it stays signed in while every other session and app token ends.</param>
+    public async Task<string?> ConfirmAsync(
+        string userId, string secretBase32, string? code, bool replaceExisting, string? keepBrowserSessionId = null, CancellationToken cancellationToken = default)
     {
         var normalized = TotpCode.Normalize(code);
         if (normalized is null)
@@ -46,6 +49,7 @@ public sealed class TotpSetup(
             return TwoFactorMessages.WrongCode;
         }
 
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         var existing = await db.TotpAuthenticators.SingleOrDefaultAsync(t => t.UserId == userId, cancellationToken);
         if (existing is not null && !replaceExisting)
         {
@@ -63,27 +67,30 @@ public sealed class TotpSetup(
         existing.EnabledAt = time.GetUtcNow();
         await db.SaveChangesAsync(cancellationToken);
         await events.RecordAsync(userId, replaceExisting ? Activity.SecurityEventKind.AuthenticatorAppReconfigured : Activity.SecurityEventKind.AuthenticatorAppEnabled, cancellationToken: cancellationToken);
+        await accountSecurity.RotateAsync(userId, keepBrowserSessionId, replaceExisting ? "authenticator app replaced" : "authenticator app turned on", cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
         logger.LogInformation("Authenticator app {Action} for {UserId}", replaceExisting ? "reconfigured" : "enabled", userId);
         return null;
     }
 
-    /// <summary>Checks the account's password (with Identity's lockout) before a change that weakens or replaces the factor.</summary>
-    public async Task<bool> CheckPasswordAsync(string userId, string? password)
-    {
-        var user = await signInManager.UserManager.FindByIdAsync(userId);
-        return user is not null && !string.IsNullOrEmpty(password)
-            && (await signInManager.CheckPasswordSignInAsync(user, password, lockoutOnFailure: true)).Succeeded;
-    }
+    /// <summary>Checks the account's password (counting toward the login lockout) before a change that weakens or replaces the factor.</summary>
+    public async Task<bool> CheckPasswordAsync(string userId, string? password, System.Net.IPAddress? clientIp = null) =>
+        (await passwords.CheckForAccountAsync(userId, password, clientIp)).Outcome == Accounts.SignIn.PasswordCheckOutcome.Succeeded;
 
-    public async Task<string?> DisableAsync(string userId, string? password, CancellationToken cancellationToken = default)
+    /// <param name="keepBrowserSessionId">The browser making the change: it stays signed in while every other session and app token ends.</param>
+    public async Task<string?> DisableAsync(
+        string userId, string? password, string? keepBrowserSessionId = null, System.Net.IPAddress? clientIp = null, CancellationToken cancellationToken = default)
     {
-        if (!await CheckPasswordAsync(userId, password))
+        if (!await CheckPasswordAsync(userId, password, clientIp))
         {
             return TwoFactorMessages.WrongPassword;
         }
 
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         await db.TotpAuthenticators.Where(t => t.UserId == userId).ExecuteDeleteAsync(cancellationToken);
         await events.RecordAsync(userId, Activity.SecurityEventKind.AuthenticatorAppDisabled, cancellationToken: cancellationToken);
+        await accountSecurity.RotateAsync(userId, keepBrowserSessionId, "authenticator app turned off", cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
         logger.LogInformation("Authenticator app disabled for {UserId}", userId);
         return null;
     }

@@ -9,6 +9,8 @@ public static class TwoFactorMessages
     public const string LoginSessionExpired = "This login session has expired.";
     public const string IncorrectRecoveryKey = "Incorrect recovery key";
     public const string OtherBrowser = "Recover two-factor in the browser you are signing in with.";
+    public const string OtherBrowserCode = "Enter the code in the browser you are signing in with.";
+    public const string ApprovalNeeded = "Confirm this sign-in first: pick the number shown on the device that is signing in.";
     public const string WrongPassword = "That password is not right.";
 
     public static string LockedOut(TimeSpan remaining) =>

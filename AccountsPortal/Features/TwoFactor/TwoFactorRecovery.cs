@@ -14,10 +14,20 @@ public sealed class TwoFactorRecovery(
     LoginSessionService loginSessions,
     RecoveryKeyService recoveryKeys,
     SecondFactorLockout lockout,
+    Accounts.AccountSecurity accountSecurity,
+    Accounts.Attempts.AttemptRateLimiter rateLimiter,
     Activity.SecurityEvents events,
     ILogger<TwoFactorRecovery> logger)
 {
-    public async Task<RecoveryResult> RecoverAsync(string? sessionId, string? browserSecret, string? input, CancellationToken cancellationToken = default)
+    /// <summary>Uses the recovery key for a login session, only for a holder of <paramref name="proof"/>.</summary>
+    /// <param name="proof">
+    /// A browser login recovers only in the browser that holds its pending-login cookie; an app login in a
+    /// browser whose device picked the approval number (the app's own secret also holds it).
+    /// </param>
+    /// <param name="input">24 words or 64 hex digits; more than <see cref="RecoveryKeyCodec.MaxInputLength"/> characters are refused unread.</param>
+    /// <param name="clientIp">The caller's address, for the per-IP rate limit.</param>
+    public async Task<RecoveryResult> RecoverAsync(
+        string? sessionId, LoginProof proof, string? input, System.Net.IPAddress? clientIp = null, CancellationToken cancellationToken = default)
     {
         if (input is { Length: > RecoveryKeyCodec.MaxInputLength })
         {
@@ -30,16 +40,17 @@ public sealed class TwoFactorRecovery(
             return RecoveryResult.SessionGone;
         }
 
-        // A portal login finishes in the browser that started it; an app's login finishes in the app,
-        // which alone knows the session secret, so any browser may recover it.
-        if (session.ClientId is null && !await loginSessions.IsStartedByAsync(session.Id, browserSecret, cancellationToken))
+        if (rateLimiter.TryAcquire(clientIp, "account:" + session.UserId) is { } wait)
         {
-            return RecoveryResult.Fail(TwoFactorMessages.OtherBrowser);
+            return RecoveryResult.Fail(Accounts.Attempts.AttemptMessages.RateLimited);
         }
 
-        if (await lockout.RemainingAsync(session.UserId, cancellationToken) is { } remaining)
+        // A portal login finishes in the browser that started it; an app's login in the app (after a
+        // browser whose device picked the approval number verified it).
+        var approvalAllowed = session.ClientId is not null;
+        if (!await loginSessions.IsHeldByAsync(session.Id, proof, approvalAllowed, cancellationToken))
         {
-            return RecoveryResult.Fail(TwoFactorMessages.LockedOut(remaining));
+            return RecoveryResult.Fail(approvalAllowed ? TwoFactorMessages.ApprovalNeeded : TwoFactorMessages.OtherBrowser);
         }
 
         var parsed = RecoveryKeyCodec.Parse(input);
@@ -48,18 +59,25 @@ public sealed class TwoFactorRecovery(
             return RecoveryResult.Fail(parsed.Error!);
         }
 
+        // Reserved before the key is checked: parallel guesses past the limit are never evaluated.
+        if (await lockout.TryReserveAsync(session.UserId, cancellationToken) is { } remaining)
+        {
+            return RecoveryResult.Fail(TwoFactorMessages.LockedOut(remaining));
+        }
+
         if (!await recoveryKeys.MatchesAsync(session.UserId, parsed.Key, cancellationToken))
         {
-            await lockout.RecordFailureAsync(session.UserId, cancellationToken);
             logger.LogInformation("Wrong recovery key for {UserId}", session.UserId);
-            return await lockout.RemainingAsync(session.UserId, cancellationToken) is { } locked
+            return await lockout.RecordFailureAsync(session.UserId, cancellationToken) is { } locked
                 ? RecoveryResult.Fail(TwoFactorMessages.LockedOut(locked))
                 : RecoveryResult.Fail(TwoFactorMessages.IncorrectRecoveryKey);
         }
 
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         var newWords = await recoveryKeys.ReplaceAsync(session.UserId, parsed.Key!, cancellationToken);
-        if (newWords is null || !await loginSessions.MarkVerifiedAsync(session.Id, cancellationToken))
+        // Using the recovery key ends every other session and app token; this login completes with the new stamp.
+        var newStamp = newWords is null ? null : await accountSecurity.RotateAsync(session.UserId, null, "recovery key used", cancellationToken);
+        if (newWords is null || !await loginSessions.MarkVerifiedAsync(session.Id, proof, approvalAllowed, newStamp, cancellationToken))
         {
             // Another submission used this key (or finished this login) a moment ago.
             return RecoveryResult.Fail(TwoFactorMessages.IncorrectRecoveryKey);

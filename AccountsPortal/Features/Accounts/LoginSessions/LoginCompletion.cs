@@ -5,6 +5,8 @@ namespace AccountsPortal.Features.Accounts.LoginSessions;
 /// <summary>
 /// The last step of every login: signs in the browser that holds a verified session's pending-login
 /// cookie, consumes the session and clears the cookie. Runs in an HTTP request, never in a circuit.
+/// A browser that is already signed in (as anyone) is signed out first and sent back here without its
+/// cookie, so every sign-in gets a new browser session row and key: none is ever inherited.
 /// </summary>
 public sealed class LoginCompletion(
     LoginSessionService loginSessions,
@@ -12,9 +14,24 @@ public sealed class LoginCompletion(
     SignInManager<PortalUser> signInManager,
     Activity.SecurityEvents events)
 {
-    /// <summary>The local URL to continue to, or null when the session cannot be completed by this browser.</summary>
-    public async Task<string?> CompleteAsync(HttpContext context, string? sessionId, CancellationToken cancellationToken = default)
+    public const string AuthCookieName = "AccountsPortal.Auth";
+
+    /// <summary>
+    /// The local URL to continue to (the completion URL again, after signing an earlier sign-in out),
+    /// or null when the session cannot be completed by this browser.
+    /// </summary>
+    /// <param name="returnUrl">Where to go instead of the session's return URL (local URLs only).</param>
+    /// <param name="signedOutFirst">Set on the second pass, after an earlier sign-in was signed out.</param>
+    public async Task<string?> CompleteAsync(
+        HttpContext context, string? sessionId, string? returnUrl = null, bool signedOutFirst = false, CancellationToken cancellationToken = default)
     {
+        if (!signedOutFirst && context.Request.Cookies.ContainsKey(AuthCookieName) && !string.IsNullOrEmpty(sessionId))
+        {
+            // The cookie handler would renew the old row under its old key (a fixation risk): end it first.
+            await signInManager.SignOutAsync();
+            return LoginSessionService.CompletionUrl(sessionId, returnUrl) + "&fresh=1";
+        }
+
         var consumed = await loginSessions.ConsumeAsync(sessionId, PendingLoginCookie.Read(context), cancellationToken);
         var user = consumed.Succeeded ? await users.FindByIdAsync(consumed.UserId!) : null;
         if (user is null)
@@ -27,9 +44,10 @@ public sealed class LoginCompletion(
         {
             "passkey" => "a passkey",
             "totp" => "an authenticator app",
+            "recovery" => "the recovery key",
             _ => null,
         }, cancellationToken);
         PendingLoginCookie.Delete(context);
-        return LocalReturnUrl.Sanitize(consumed.ReturnUrl);
+        return LocalReturnUrl.Sanitize(returnUrl is not null && LocalReturnUrl.IsLocal(returnUrl) ? returnUrl : consumed.ReturnUrl);
     }
 }

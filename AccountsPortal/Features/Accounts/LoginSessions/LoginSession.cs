@@ -29,6 +29,29 @@ public sealed class LoginSession
 
     public int FailedAttempts { get; set; }
 
+    /// <summary>The number (10–99) the signing-in device shows; another device must pick it before it may verify.</summary>
+    public int ApprovalNumber { get; set; }
+
+    /// <summary>The three numbers another device chooses from, in the order shown (the right one and two decoys).</summary>
+    public string ApprovalChoices { get; set; } = "";
+
+    /// <summary>SHA-256 of the secret handed to the one device that picked the right number; null until then.</summary>
+    public byte[]? ApprovalHash { get; set; }
+
+    public DateTimeOffset? ApprovedAt { get; set; }
+
+    /// <summary>The IP address the password step came from, shown to the device asked to approve.</summary>
+    public string? RequestIp { get; set; }
+
+    /// <summary>The User-Agent of the password step (at most 256 characters), shown as "Chrome on Linux".</summary>
+    public string? RequestUserAgent { get; set; }
+
+    /// <summary>
+    /// The account's security stamp when the password step passed. Every change to the account's factors
+    /// rotates the stamp, so a login verified against factors that have since changed cannot complete.
+    /// </summary>
+    public string? SecurityStamp { get; set; }
+
     public DateTimeOffset CreatedAt { get; set; }
 
     public DateTimeOffset ExpiresAt { get; set; }
@@ -48,6 +71,9 @@ public enum LoginSessionState
 
     /// <summary>Too many failed second-factor attempts: the session can no longer be used.</summary>
     Failed = 2,
+
+    /// <summary>Another device asked to approve it picked a wrong number or said "This wasn't me".</summary>
+    Refused = 3,
 }
 
 internal sealed class LoginSessionConfiguration : IEntityTypeConfiguration<LoginSession>
@@ -60,6 +86,11 @@ internal sealed class LoginSessionConfiguration : IEntityTypeConfiguration<Login
         builder.Property(session => session.ClientId).HasMaxLength(128);
         builder.Property(session => session.ReturnUrl).HasMaxLength(LocalReturnUrl.MaxLength);
         builder.Property(session => session.State).HasConversion<string>().HasMaxLength(32);
+        builder.Property(session => session.ApprovalChoices).HasMaxLength(16);
+        builder.Property(session => session.ApprovalHash).HasMaxLength(32);
+        builder.Property(session => session.RequestIp).HasMaxLength(64);
+        builder.Property(session => session.RequestUserAgent).HasMaxLength(LoginRequester.MaxUserAgentLength);
+        builder.Property(session => session.SecurityStamp).HasMaxLength(64);
         builder.HasIndex(session => session.ExpiresAt);
         builder.HasOne<PortalUser>().WithMany().HasForeignKey(session => session.UserId).OnDelete(DeleteBehavior.Cascade);
     }

@@ -1,10 +1,14 @@
+using System.Security.Cryptography;
 using AccountsPortal.Data;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
 namespace AccountsPortal.Features.Accounts.LoginSessions;
 
-/// <summary>Creates, verifies and consumes login sessions. Every state change is a single conditional UPDATE.</summary>
+/// <summary>
+/// Creates, verifies and consumes login sessions. Every state change is a single conditional UPDATE
+/// whose WHERE clause carries every rule (state, expiry, who may act), so a refusal changes nothing.
+/// </summary>
 public sealed class LoginSessionService(
     PortalDbContext db,
     SecondFactorDirectory secondFactors,
@@ -14,11 +18,15 @@ public sealed class LoginSessionService(
     public const string CompletionPath = "/account/complete-sign-in";
 
     /// <summary>Starts a login for a user whose password was just checked, in the portal or for a client app.</summary>
-    public async Task<StartedLogin> StartAsync(string userId, string? returnUrl, string? clientId = null, CancellationToken cancellationToken = default)
+    /// <param name="requester">Who passed the password step, shown to a device asked to approve this login.</param>
+    public async Task<StartedLogin> StartAsync(
+        string userId, string? returnUrl, string? clientId = null, LoginRequester? requester = null, CancellationToken cancellationToken = default)
     {
         var factor = await secondFactors.RequiredForAsync(userId, cancellationToken);
+        var stamp = await db.Users.Where(u => u.Id == userId).Select(u => u.SecurityStamp).SingleAsync(cancellationToken);
         var browserSecret = SecretTokens.New();
         var now = time.GetUtcNow();
+        var (number, choices) = NewApprovalNumber();
         var session = new LoginSession
         {
             Id = SecretTokens.New(),
@@ -29,25 +37,48 @@ public sealed class LoginSessionService(
             VerifiedAt = factor is null ? now : null,
             ReturnUrl = LocalReturnUrl.Sanitize(returnUrl),
             ClientId = clientId,
+            ApprovalNumber = number,
+            ApprovalChoices = string.Join(' ', choices),
+            RequestIp = requester?.Ip?.ToString(),
+            RequestUserAgent = requester?.UserAgent,
+            SecurityStamp = stamp,
             CreatedAt = now,
             ExpiresAt = now + options.Value.Lifetime,
         };
         db.LoginSessions.Add(session);
         await db.SaveChangesAsync(cancellationToken);
+        db.Entry(session).State = EntityState.Detached;
 
         var next = factor?.VerifyPath(session.Id) ?? CompletionUrl(session.Id);
-        return new StartedLogin(session.Id, browserSecret, next, session.ExpiresAt, factor?.Name);
+        return new StartedLogin(session.Id, browserSecret, next, session.ExpiresAt, factor?.Name, number);
     }
 
-    public static string CompletionUrl(string sessionId) =>
-        $"{CompletionPath}?session={Uri.EscapeDataString(sessionId)}";
+    /// <summary>A random two-digit number and the three choices (it and two other numbers) in random order.</summary>
+    private static (int Number, int[] Choices) NewApprovalNumber()
+    {
+        var number = RandomNumberGenerator.GetInt32(10, 100);
+        var choices = new HashSet<int> { number };
+        while (choices.Count < 3)
+        {
+            choices.Add(RandomNumberGenerator.GetInt32(10, 100));
+        }
 
-    /// <summary>The session if it can still be worked on: not expired, consumed or failed.</summary>
+        var shuffled = choices.ToArray();
+        RandomNumberGenerator.Shuffle(shuffled.AsSpan());
+        return (number, shuffled);
+    }
+
+    public static string CompletionUrl(string sessionId, string? returnUrl = null) =>
+        $"{CompletionPath}?session={Uri.EscapeDataString(sessionId)}"
+        + (returnUrl is null ? "" : $"&returnUrl={Uri.EscapeDataString(returnUrl)}");
+
+    /// <summary>The session if it can still be worked on: not expired, consumed, failed or refused.</summary>
     public Task<LoginSession?> FindLiveAsync(string? sessionId, CancellationToken cancellationToken = default)
     {
         var now = time.GetUtcNow();
         return db.LoginSessions.AsNoTracking()
-            .Where(s => s.Id == sessionId && s.ConsumedAt == null && s.ExpiresAt > now && s.State != LoginSessionState.Failed)
+            .Where(s => s.Id == sessionId && s.ConsumedAt == null && s.ExpiresAt > now
+                && s.State != LoginSessionState.Failed && s.State != LoginSessionState.Refused)
             .SingleOrDefaultAsync(cancellationToken);
     }
 
@@ -62,6 +93,7 @@ public sealed class LoginSessionService(
         {
             null => LoginSessionStatus.Expired,
             { ConsumedAt: not null } => LoginSessionStatus.Completed,
+            { State: LoginSessionState.Refused } => LoginSessionStatus.Refused,
             _ when session.ExpiresAt <= time.GetUtcNow() => LoginSessionStatus.Expired,
             { State: LoginSessionState.Failed } => LoginSessionStatus.Failed,
             { State: LoginSessionState.Verified } => LoginSessionStatus.Verified,
@@ -81,13 +113,36 @@ public sealed class LoginSessionService(
         return db.LoginSessions.AnyAsync(s => s.Id == sessionId && s.BrowserBindingHash == binding, cancellationToken);
     }
 
-    /// <summary>Marks a live session as verified by its second factor. False if it was not awaiting one.</summary>
-    public async Task<bool> MarkVerifiedAsync(string sessionId, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Whether <paramref name="proof"/> lets its holder verify the session: the binding secret always, an
+    /// approval only when <paramref name="approvalAllowed"/> (passkeys on any device; codes and recovery
+    /// keys only for app logins, whose verify page opens in a browser that never held a pending-login cookie).
+    /// </summary>
+    public Task<bool> IsHeldByAsync(string? sessionId, LoginProof proof, bool approvalAllowed, CancellationToken cancellationToken = default)
+    {
+        var binding = proof.BindingHash;
+        var approval = approvalAllowed ? proof.ApprovalHash : [0];
+        return db.LoginSessions.AnyAsync(s => s.Id == sessionId && (s.BrowserBindingHash == binding || s.ApprovalHash == approval), cancellationToken);
+    }
+
+    /// <summary>
+    /// Marks a live session as verified by its second factor, only for a holder of <paramref name="proof"/>.
+    /// False if it was not awaiting one (or the proof does not hold it).
+    /// </summary>
+    /// <param name="securityStamp">The account's new security stamp when the verification itself rotated it (recovery).</param>
+    public async Task<bool> MarkVerifiedAsync(
+        string sessionId, LoginProof proof, bool approvalAllowed, string? securityStamp = null, CancellationToken cancellationToken = default)
     {
         var now = time.GetUtcNow();
+        var binding = proof.BindingHash;
+        var approval = approvalAllowed ? proof.ApprovalHash : [0];
         var updated = await db.LoginSessions
-            .Where(s => s.Id == sessionId && s.State == LoginSessionState.AwaitingSecondFactor && s.ConsumedAt == null && s.ExpiresAt > now)
-            .ExecuteUpdateAsync(set => set.SetProperty(s => s.State, LoginSessionState.Verified).SetProperty(s => s.VerifiedAt, now), cancellationToken);
+            .Where(s => s.Id == sessionId && s.State == LoginSessionState.AwaitingSecondFactor && s.ConsumedAt == null && s.ExpiresAt > now
+                && (s.BrowserBindingHash == binding || s.ApprovalHash == approval))
+            .ExecuteUpdateAsync(set => set
+                .SetProperty(s => s.State, LoginSessionState.Verified)
+                .SetProperty(s => s.VerifiedAt, now)
+                .SetProperty(s => s.SecurityStamp, s => securityStamp ?? s.SecurityStamp), cancellationToken);
         return updated == 1;
     }
 
@@ -113,8 +168,9 @@ public sealed class LoginSessionService(
     }
 
     /// <summary>
-    /// Consumes a verified session for the browser holding its pending-login secret. Exactly one
-    /// caller can succeed, however many ask at once.
+    /// Consumes a verified portal login for the browser holding its pending-login secret. Exactly one
+    /// caller can succeed, however many ask at once; none can once the account's factors (its security
+    /// stamp) changed after the login was verified. App logins are never completed in a browser.
     /// </summary>
     public async Task<ConsumedLogin> ConsumeAsync(string? sessionId, string? browserSecret, CancellationToken cancellationToken = default)
     {
@@ -127,7 +183,8 @@ public sealed class LoginSessionService(
         var now = time.GetUtcNow();
         var consumed = await db.LoginSessions
             .Where(s => s.Id == sessionId && s.BrowserBindingHash == binding && s.State == LoginSessionState.Verified
-                && s.ConsumedAt == null && s.ExpiresAt > now)
+                && s.ClientId == null && s.ConsumedAt == null && s.ExpiresAt > now
+                && s.SecurityStamp == db.Users.Where(u => u.Id == s.UserId).Select(u => u.SecurityStamp).FirstOrDefault())
             .ExecuteUpdateAsync(set => set.SetProperty(s => s.ConsumedAt, now), cancellationToken);
         if (consumed != 1)
         {
@@ -141,6 +198,11 @@ public sealed class LoginSessionService(
         return new ConsumedLogin(session.UserId, session.ReturnUrl, session.SecondFactor);
     }
 
+    /// <summary>Whether the account's factors are still those the session was started (and verified) against.</summary>
+    public Task<bool> FactorsUnchangedAsync(string sessionId, CancellationToken cancellationToken = default) =>
+        db.LoginSessions.AnyAsync(
+            s => s.Id == sessionId && s.SecurityStamp == db.Users.Where(u => u.Id == s.UserId).Select(u => u.SecurityStamp).FirstOrDefault(),
+            cancellationToken);
 }
 
 public enum LoginSessionStatus
@@ -150,9 +212,13 @@ public enum LoginSessionStatus
     Completed,
     Failed,
     Expired,
+
+    /// <summary>A device asked to approve it refused it (wrong number or "This wasn't me").</summary>
+    Refused,
 }
 
-public sealed record StartedLogin(string SessionId, string BrowserSecret, string NextUrl, DateTimeOffset ExpiresAt, string? SecondFactor);
+/// <param name="ApprovalNumber">The number this device shows, for another device that approves the login.</param>
+public sealed record StartedLogin(string SessionId, string BrowserSecret, string NextUrl, DateTimeOffset ExpiresAt, string? SecondFactor, int ApprovalNumber);
 
 public sealed record ConsumedLogin(string? UserId, string ReturnUrl, string? SecondFactor = null)
 {

@@ -3,12 +3,19 @@ using AccountsPortal.Data;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 
 namespace AccountsPortal.Features.Accounts.Sessions;
 
-/// <summary>Keeps sign-in tickets in the database (<see cref="ITicketStore"/>), one row per signed-in browser.</summary>
-public sealed class BrowserSessionStore(IServiceScopeFactory scopes, IDataProtectionProvider dataProtection, TimeProvider time) : ITicketStore
+/// <summary>
+/// Keeps sign-in tickets in the database (<see cref="ITicketStore"/>), one row per signed-in browser.
+/// A ticket is only handed back while its row exists and carries the account's current security stamp,
+/// so deleting the row or rotating the stamp ends the session on the next request, on every node.
+/// </summary>
+public sealed class BrowserSessionStore(
+    IServiceScopeFactory scopes, IDataProtectionProvider dataProtection, IOptions<IdentityOptions> identityOptions, TimeProvider time) : ITicketStore
 {
     public const string SessionIdClaim = "browser_session_id";
     public const int MaxUserAgentLength = 256;
@@ -18,13 +25,15 @@ public sealed class BrowserSessionStore(IServiceScopeFactory scopes, IDataProtec
 
     private readonly IDataProtector protector = dataProtection.CreateProtector("AccountsPortal.BrowserSession");
 
+    private string StampClaimType => identityOptions.Value.ClaimsIdentity.SecurityStampClaimType;
+
     public Task<string> StoreAsync(AuthenticationTicket ticket) => StoreAsync(ticket, null!, CancellationToken.None);
 
     public async Task<string> StoreAsync(AuthenticationTicket ticket, HttpContext httpContext, CancellationToken cancellationToken)
     {
         var id = SecretTokens.New();
         // The page that lists sessions tells "this browser" apart by this claim.
-        (ticket.Principal.Identity as ClaimsIdentity)?.AddClaim(new Claim(SessionIdClaim, id));
+        EnsureSessionIdClaim(ticket, id);
         var now = time.GetUtcNow();
         var userAgent = httpContext?.Request.Headers.UserAgent.ToString();
         await using var scope = scopes.CreateAsyncScope();
@@ -35,6 +44,7 @@ public sealed class BrowserSessionStore(IServiceScopeFactory scopes, IDataProtec
             UserId = ticket.Principal.FindFirstValue(ClaimTypes.NameIdentifier) ?? "",
             ProtectedTicket = Protect(ticket),
             UserAgent = string.IsNullOrEmpty(userAgent) ? null : userAgent[..Math.Min(userAgent.Length, MaxUserAgentLength)],
+            SecurityStamp = ticket.Principal.FindFirstValue(StampClaimType),
             CreatedAt = now,
             LastSeenAt = now,
             ExpiresAt = ticket.Properties.ExpiresUtc,
@@ -47,13 +57,19 @@ public sealed class BrowserSessionStore(IServiceScopeFactory scopes, IDataProtec
 
     public async Task RenewAsync(string key, AuthenticationTicket ticket, HttpContext httpContext, CancellationToken cancellationToken)
     {
+        // Identity's security stamp revalidation builds a new principal without our claim: keep it.
+        EnsureSessionIdClaim(ticket, key);
         var ticketBytes = Protect(ticket);
+        var stamp = ticket.Principal.FindFirstValue(StampClaimType);
+        var userId = ticket.Principal.FindFirstValue(ClaimTypes.NameIdentifier) ?? "";
         var now = time.GetUtcNow();
         await using var scope = scopes.CreateAsyncScope();
+        // Never moves a row to another account: a sign-in as someone else always gets a new row (LoginCompletion).
         await scope.ServiceProvider.GetRequiredService<PortalDbContext>().BrowserSessions
-            .Where(s => s.Id == key)
+            .Where(s => s.Id == key && s.UserId == userId)
             .ExecuteUpdateAsync(set => set
                 .SetProperty(s => s.ProtectedTicket, ticketBytes)
+                .SetProperty(s => s.SecurityStamp, stamp)
                 .SetProperty(s => s.ExpiresAt, ticket.Properties.ExpiresUtc)
                 .SetProperty(s => s.LastSeenAt, now), cancellationToken);
     }
@@ -65,8 +81,11 @@ public sealed class BrowserSessionStore(IServiceScopeFactory scopes, IDataProtec
         var now = time.GetUtcNow();
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<PortalDbContext>();
-        var session = await db.BrowserSessions.AsNoTracking().SingleOrDefaultAsync(s => s.Id == key, cancellationToken);
-        if (session is null || session.ExpiresAt <= now)
+        var session = await db.BrowserSessions.AsNoTracking()
+            .Where(s => s.Id == key)
+            .Select(s => new { s.ProtectedTicket, s.ExpiresAt, s.LastSeenAt, s.SecurityStamp, AccountStamp = db.Users.Where(u => u.Id == s.UserId).Select(u => u.SecurityStamp).FirstOrDefault() })
+            .SingleOrDefaultAsync(cancellationToken);
+        if (session is null || session.ExpiresAt <= now || session.SecurityStamp != session.AccountStamp)
         {
             return null;
         }
@@ -76,7 +95,13 @@ public sealed class BrowserSessionStore(IServiceScopeFactory scopes, IDataProtec
             await db.BrowserSessions.Where(s => s.Id == key).ExecuteUpdateAsync(set => set.SetProperty(s => s.LastSeenAt, now), cancellationToken);
         }
 
-        return TicketSerializer.Default.Deserialize(protector.Unprotect(session.ProtectedTicket));
+        var ticket = TicketSerializer.Default.Deserialize(protector.Unprotect(session.ProtectedTicket));
+        if (ticket is not null)
+        {
+            EnsureSessionIdClaim(ticket, key);
+        }
+
+        return ticket;
     }
 
     public Task RemoveAsync(string key) => RemoveAsync(key, null!, CancellationToken.None);
@@ -86,6 +111,47 @@ public sealed class BrowserSessionStore(IServiceScopeFactory scopes, IDataProtec
         await using var scope = scopes.CreateAsyncScope();
         await scope.ServiceProvider.GetRequiredService<PortalDbContext>().BrowserSessions
             .Where(s => s.Id == key).ExecuteDeleteAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Puts the account's new security stamp into a kept session's ticket, in the caller's context (and
+    /// transaction), so the browser that changed its account's security stays signed in.
+    /// </summary>
+    public async Task RestampAsync(PortalDbContext db, string key, string userId, string stamp, CancellationToken cancellationToken)
+    {
+        var stored = await db.BrowserSessions.AsNoTracking()
+            .Where(s => s.Id == key && s.UserId == userId).Select(s => s.ProtectedTicket).SingleOrDefaultAsync(cancellationToken);
+        if (stored is null || TicketSerializer.Default.Deserialize(protector.Unprotect(stored)) is not { } ticket)
+        {
+            return;
+        }
+
+        if (ticket.Principal.Identity is ClaimsIdentity identity)
+        {
+            foreach (var old in identity.FindAll(StampClaimType).ToList())
+            {
+                identity.RemoveClaim(old);
+            }
+
+            identity.AddClaim(new Claim(StampClaimType, stamp));
+        }
+
+        var ticketBytes = Protect(ticket);
+        await db.BrowserSessions.Where(s => s.Id == key && s.UserId == userId)
+            .ExecuteUpdateAsync(set => set.SetProperty(s => s.ProtectedTicket, ticketBytes).SetProperty(s => s.SecurityStamp, stamp), cancellationToken);
+    }
+
+    private static void EnsureSessionIdClaim(AuthenticationTicket ticket, string key)
+    {
+        if (ticket.Principal.Identity is ClaimsIdentity identity && identity.FindFirst(SessionIdClaim)?.Value != key)
+        {
+            foreach (var old in identity.FindAll(SessionIdClaim).ToList())
+            {
+                identity.RemoveClaim(old);
+            }
+
+            identity.AddClaim(new Claim(SessionIdClaim, key));
+        }
     }
 
     private byte[] Protect(AuthenticationTicket ticket) => protector.Protect(TicketSerializer.Default.Serialize(ticket));

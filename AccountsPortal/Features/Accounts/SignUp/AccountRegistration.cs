@@ -11,14 +11,25 @@ public sealed class AccountRegistration(
     UserManager<PortalUser> users,
     RecoveryKeyService recoveryKeys,
     Activity.SecurityEvents events,
+    Attempts.AttemptRateLimiter rateLimiter,
     TimeProvider time,
     ILogger<AccountRegistration> logger)
 {
-    public const string DuplicateEmailMessage = "An account with this email already exists. Log in instead.";
+    /// <summary>
+    /// Said for an email that already has an account, in the same words as any other refusal of the address,
+    /// so sign-up never confirms that an account exists.
+    /// </summary>
+    public const string DuplicateEmailMessage = "This email address cannot be used to create an account. If you already have one, log in instead.";
 
-    public async Task<RegistrationResult> RegisterAsync(string email, string password, CancellationToken cancellationToken = default)
+    /// <param name="clientIp">The caller's address, for the per-IP rate limit.</param>
+    public async Task<RegistrationResult> RegisterAsync(string email, string password, System.Net.IPAddress? clientIp = null, CancellationToken cancellationToken = default)
     {
         email = email.Trim();
+        if (rateLimiter.TryAcquire(clientIp, "email:" + users.NormalizeEmail(email)) is not null)
+        {
+            return RegistrationResult.Fail([Attempts.AttemptMessages.RateLimited], rateLimited: true);
+        }
+
         var user = new PortalUser { UserName = email, Email = email, CreatedAt = time.GetUtcNow() };
 
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
@@ -46,14 +57,15 @@ public sealed class AccountRegistration(
     private static string[] DescribeErrors(IEnumerable<IdentityError> errors) =>
         [.. errors
             .Select(error => error.Code is nameof(IdentityErrorDescriber.DuplicateEmail) or nameof(IdentityErrorDescriber.DuplicateUserName)
+                    or nameof(IdentityErrorDescriber.InvalidEmail) or nameof(IdentityErrorDescriber.InvalidUserName)
                 ? DuplicateEmailMessage
                 : error.Description)
             .Distinct()];
 }
 
-public sealed record RegistrationResult(PortalUser? User, IReadOnlyList<string>? RecoveryKeyWords, IReadOnlyList<string> Errors)
+public sealed record RegistrationResult(PortalUser? User, IReadOnlyList<string>? RecoveryKeyWords, IReadOnlyList<string> Errors, bool RateLimited = false)
 {
     public bool Succeeded => User is not null;
 
-    public static RegistrationResult Fail(IReadOnlyList<string> errors) => new(null, null, errors);
+    public static RegistrationResult Fail(IReadOnlyList<string> errors, bool rateLimited = false) => new(null, null, errors, rateLimited);
 }
