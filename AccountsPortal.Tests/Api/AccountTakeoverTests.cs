@@ -33,7 +33,8 @@ public sealed class AccountTakeoverTests
         Assert.All(statuses, status => Assert.Contains(status, new[] { 200, 401, 423 }));
         var kinds = await KindsAsync(app, userId);
         var evaluatedWrong = kinds.Count(k => k == SecurityEventKind.PasswordRejected);
-        Assert.InRange(evaluatedWrong, 1, 5);
+        // A right password ends a run of failures (as Identity's lockout does): wrong guesses evaluated after it start a new run.
+        Assert.InRange(evaluatedWrong, 1, statuses.Contains(200) ? 9 : 5);
         // Every attempt is on record: evaluated and refused, wrong or (if it came too late) right.
         var signedIn = statuses.Count(s => s == 200);
         Assert.Equal(24, evaluatedWrong + kinds.Count(k => k == SecurityEventKind.SignInRefusedWhileLocked) + signedIn);
@@ -49,12 +50,12 @@ public sealed class AccountTakeoverTests
         var (userId, email) = await new PasskeyBench(app).CreateAccountAsync();
         var people = Enumerable.Range(0, 12).Select(_ => new PortalScenario(app)).ToList();
 
-        var responses = await Task.WhenAll(people.Select((person, i) =>
-            Task.Run(() => person.LogInAsync(email, i == 9 ? PortalScenario.StrongPassword : $"wrong password {i}"))));
+        var responses = await Task.WhenAll(people.Select((person, i) => Task.Run(() => person.LogInAsync(email, $"wrong password {i}"))));
 
         Assert.DoesNotContain(responses, r => (int)r.StatusCode >= 500);
         var kinds = await KindsAsync(app, userId);
-        Assert.InRange(kinds.Count(k => k == SecurityEventKind.PasswordRejected), 1, 5);
+        Assert.Equal(5, kinds.Count(k => k == SecurityEventKind.PasswordRejected));
+        Assert.Equal(7, kinds.Count(k => k == SecurityEventKind.SignInRefusedWhileLocked));
         Assert.Single(kinds, k => k == SecurityEventKind.AccountLockedOut);
         people.ForEach(p => p.Dispose());
     }
