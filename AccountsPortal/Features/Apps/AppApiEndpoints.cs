@@ -27,7 +27,7 @@ internal static class AppApiEndpoints
         var limited = api.MapGroup("").RequireRateLimiting(RateLimitPolicy).WithMetadata(new RequestSizeLimitAttribute(MaxBodyBytes));
 
         limited.MapPost("/login", LogInAsync)
-            .WithSummary("Checks email and password for an app; returns a token, or what the second factor needs.");
+            .WithSummary("Checks email and password for an app; returns a token, or what the second factor needs, with the approvalNumber the app must show.");
         limited.MapGet("/login/{sessionId}", CheckStatusAsync)
             .WithSummary("Check status: 202 while pending, 200 with the token once verified (at most twice, within 2 minutes), 410 after.");
         limited.MapPost("/login/{sessionId}/token", ExchangeCodeAsync)
