@@ -100,15 +100,9 @@ internal static class AppApiEndpoints
             started.SessionId, started.SecondFactor, origin + started.VerifyPath, started.ExpiresAt, started.Secret, started.ApprovalNumber));
     }
 
-    private static async Task<IResult> CheckStatusAsync(
-        string sessionId, HttpRequest http, AppLogins appLogins, LoginSessionService loginSessions, CancellationToken cancellationToken)
+    private static async Task<IResult> CheckStatusAsync(string sessionId, HttpRequest http, AppLogins appLogins, CancellationToken cancellationToken)
     {
         var claim = await appLogins.CollectAsync(sessionId, http.Headers[SessionSecretHeader], cancellationToken);
-        if (claim.Outcome == AppClaimOutcome.Expired && await loginSessions.GetStatusAsync(sessionId, cancellationToken) == LoginSessionStatus.Refused)
-        {
-            return LoginRefused();
-        }
-
         return claim.Outcome == AppClaimOutcome.Pending
             ? TypedResults.Json(new PendingResponse("pending", claim.ExpiresAt!.Value), statusCode: StatusCodes.Status202Accepted)
             : ClaimResult(claim);
@@ -204,13 +198,10 @@ internal static class AppApiEndpoints
         string sessionId, HttpRequest http, AttemptRateLimiter limiter, PortalDbContext db, CancellationToken cancellationToken)
     {
         var userId = await db.LoginSessions.AsNoTracking().Where(s => s.Id == sessionId).Select(s => s.UserId).SingleOrDefaultAsync(cancellationToken);
-        return limiter.TryAcquire(http.HttpContext.Connection.RemoteIpAddress, userId is null ? null : "account:" + userId) is { } wait
+        return limiter.TryAcquireForAccount(http.HttpContext.Connection.RemoteIpAddress, userId) is { } wait
             ? ApiProblems.Problem(429, ApiProblems.RateLimited, "Too many attempts for this account. Wait and try again.", wait)
             : null;
     }
-
-    private static IResult LoginRefused() =>
-        ApiProblems.Problem(410, ApiProblems.LoginRefused, "This sign-in was refused on the device asked to approve it.");
 
     private static IResult SessionNotFound() =>
         ApiProblems.Problem(404, ApiProblems.SessionNotFound, "No login session with this id and secret.");
@@ -221,6 +212,7 @@ internal static class AppApiEndpoints
         AppClaimOutcome.NotFound => SessionNotFound(),
         AppClaimOutcome.InvalidCode => ApiProblems.Problem(400, ApiProblems.InvalidCode, "The code is wrong, expired or for another session."),
         AppClaimOutcome.AlreadyClaimed => ApiProblems.Problem(410, ApiProblems.SessionAlreadyClaimed, "The token for this login was already collected."),
+        AppClaimOutcome.Refused => ApiProblems.Problem(410, ApiProblems.LoginRefused, PasskeyMessages.LoginRefused),
         _ => ApiProblems.Problem(410, ApiProblems.SessionExpired, "This login session has expired."),
     };
 }

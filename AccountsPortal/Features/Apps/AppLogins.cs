@@ -16,6 +16,7 @@ public sealed class AppLogins(
     PortalDbContext db,
     LoginSessionService loginSessions,
     AppTokens tokens,
+    ClientApps clients,
     IDataProtectionProvider dataProtection,
     TimeProvider time,
     IOptions<AppsOptions> options)
@@ -58,9 +59,24 @@ public sealed class AppLogins(
         return db.AppLogins.AsNoTracking().SingleOrDefaultAsync(l => l.SessionId == sessionId && l.SecretHash == hash, cancellationToken);
     }
 
-    /// <summary>The redirect URI the app asked for at login (null when it polls instead).</summary>
-    public Task<string?> RedirectUriOfAsync(string? sessionId, CancellationToken cancellationToken = default) =>
-        db.AppLogins.AsNoTracking().Where(l => l.SessionId == sessionId).Select(l => l.RedirectUri).SingleOrDefaultAsync(cancellationToken);
+    /// <summary>
+    /// What a verify, recover or return page does for the app a link names: nothing (a portal login),
+    /// continue to it, or refuse. The link must name the app that started the login and exactly the
+    /// redirect URI it asked for at <c>POST /api/v1/login</c>, never another registered one.
+    /// </summary>
+    /// <param name="session">The live login session, or null (then there is nothing to continue to).</param>
+    public async Task<AppTarget> TargetOfAsync(LoginSession? session, string? clientId, string? redirectUri, CancellationToken cancellationToken = default)
+    {
+        if (session is null)
+        {
+            return AppTarget.NoApp;
+        }
+
+        var sessionRedirect = session.ClientId is null
+            ? null
+            : await db.AppLogins.AsNoTracking().Where(l => l.SessionId == session.Id).Select(l => l.RedirectUri).SingleOrDefaultAsync(cancellationToken);
+        return clients.Resolve(clientId, redirectUri, session.ClientId, sessionRedirect);
+    }
 
     /// <summary>A new one-time code for a verified, unclaimed app login; it replaces any earlier code.</summary>
     public async Task<string?> IssueCodeAsync(string sessionId, CancellationToken cancellationToken = default)
@@ -146,6 +162,11 @@ public sealed class AppLogins(
             return AppClaim.Pending(session.ExpiresAt);
         }
 
+        if (status == LoginSessionStatus.Refused)
+        {
+            return AppClaim.Refused;
+        }
+
         var now = time.GetUtcNow();
         if (session.VerifiedAt is not { } verifiedAt || now > verifiedAt + options.Value.CollectWindow)
         {
@@ -205,6 +226,9 @@ public enum AppClaimOutcome
     InvalidCode,
     AlreadyClaimed,
     Expired,
+
+    /// <summary>A device asked to approve the login refused it.</summary>
+    Refused,
 }
 
 public sealed record AppClaim(AppClaimOutcome Outcome, IssuedToken? Token, DateTimeOffset? ExpiresAt)
@@ -213,6 +237,7 @@ public sealed record AppClaim(AppClaimOutcome Outcome, IssuedToken? Token, DateT
     public static readonly AppClaim InvalidCode = new(AppClaimOutcome.InvalidCode, null, null);
     public static readonly AppClaim AlreadyClaimed = new(AppClaimOutcome.AlreadyClaimed, null, null);
     public static readonly AppClaim Expired = new(AppClaimOutcome.Expired, null, null);
+    public static readonly AppClaim Refused = new(AppClaimOutcome.Refused, null, null);
 
     public static AppClaim Success(IssuedToken token) => new(AppClaimOutcome.Token, token, token.ExpiresAt);
 

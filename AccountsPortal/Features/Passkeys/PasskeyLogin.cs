@@ -74,7 +74,7 @@ public sealed class PasskeyLogin(
             return PasskeyLoginResult.SessionGone;
         }
 
-        if (rateLimiter.TryAcquire(clientIp, "account:" + session.UserId) is { } wait)
+        if (rateLimiter.TryAcquireForAccount(clientIp, session.UserId) is { } wait)
         {
             return PasskeyLoginResult.Limited(wait);
         }

@@ -31,7 +31,7 @@ public sealed class TotpLogin(
             return SecondFactorResult.SessionGone;
         }
 
-        if (rateLimiter.TryAcquire(clientIp, "account:" + session.UserId) is { } wait)
+        if (rateLimiter.TryAcquireForAccount(clientIp, session.UserId) is { } wait)
         {
             return new SecondFactorResult(false, Accounts.Attempts.AttemptMessages.RateLimited, SecondFactorFailure.RateLimited, wait);
         }

@@ -40,7 +40,7 @@ public sealed class TwoFactorRecovery(
             return RecoveryResult.SessionGone;
         }
 
-        if (rateLimiter.TryAcquire(clientIp, "account:" + session.UserId) is { } wait)
+        if (rateLimiter.TryAcquireForAccount(clientIp, session.UserId) is { } wait)
         {
             return RecoveryResult.Fail(Accounts.Attempts.AttemptMessages.RateLimited);
         }

@@ -29,7 +29,24 @@ public sealed class AttemptLimits(PortalDbContext db, TimeProvider time)
     /// </summary>
     public async Task<TimeSpan?> TryReserveAsync(string key, AttemptPolicy policy, CancellationToken cancellationToken = default)
     {
-        await EnsureCounterAsync(key, cancellationToken);
+        // The common case is one UPDATE. When it changes nothing the key may be new (or locked): make sure
+        // its row exists, then try once more; a parallel request creating the row is no different.
+        if (await TryReserveExistingAsync(key, policy, cancellationToken))
+        {
+            return null;
+        }
+
+        await CreateCounterAsync(key, cancellationToken);
+        if (await TryReserveExistingAsync(key, policy, cancellationToken))
+        {
+            return null;
+        }
+
+        return await RemainingAsync(key, cancellationToken) ?? policy.LockoutDuration;
+    }
+
+    private async Task<bool> TryReserveExistingAsync(string key, AttemptPolicy policy, CancellationToken cancellationToken)
+    {
         var now = time.GetUtcNow();
         var windowOver = now - policy.LockoutDuration;
         var max = policy.MaxFailures;
@@ -44,12 +61,7 @@ public sealed class AttemptLimits(PortalDbContext db, TimeProvider time)
                 .SetProperty(c => c.Failures, c => c.LockedUntil != null || c.WindowStart <= windowOver ? 0 : c.Failures)
                 .SetProperty(c => c.WindowStart, c => c.LockedUntil != null || c.WindowStart <= windowOver ? now : c.WindowStart)
                 .SetProperty(c => c.LockedUntil, (DateTimeOffset?)null), cancellationToken);
-        if (reserved == 1)
-        {
-            return null;
-        }
-
-        return await RemainingAsync(key, cancellationToken) ?? policy.LockoutDuration;
+        return reserved == 1;
     }
 
     /// <summary>
@@ -90,19 +102,16 @@ public sealed class AttemptLimits(PortalDbContext db, TimeProvider time)
     public Task<int> FailuresAsync(string key, CancellationToken cancellationToken = default) =>
         db.AttemptCounters.AsNoTracking().Where(c => c.Key == key).Select(c => c.Failures).SingleOrDefaultAsync(cancellationToken);
 
-    // Portable SQL (SQLite and PostgreSQL both have ON CONFLICT and double-quoted names).
-    private Task EnsureCounterAsync(string key, CancellationToken cancellationToken)
-    {
-        var epoch = DateTimeOffset.UnixEpoch.ToUniversalTime().ToBinaryValue();
-        return db.Database.ExecuteSqlInterpolatedAsync(
-            $"""INSERT INTO "AttemptCounters" ("Key", "Reserved", "Failures", "WindowStart") VALUES ({key}, 0, 0, {epoch}) ON CONFLICT ("Key") DO NOTHING""",
+    /// <summary>
+    /// Creates the key's counter, unless it exists, with a window long over so that the next reservation
+    /// starts a new one. Portable SQL: SQLite and PostgreSQL both have ON CONFLICT and double-quoted names.
+    /// </summary>
+    private Task CreateCounterAsync(string key, CancellationToken cancellationToken) =>
+        db.Database.ExecuteSqlInterpolatedAsync(
+            $"""INSERT INTO "AttemptCounters" ("Key", "Reserved", "Failures", "WindowStart") VALUES ({key}, 0, 0, {StoredEpoch}) ON CONFLICT ("Key") DO NOTHING""",
             cancellationToken);
-    }
-}
 
-internal static class DateTimeOffsetStorage
-{
-    /// <summary>The stored form of an instant (see PortalDbContext's converter), for raw SQL.</summary>
-    public static long ToBinaryValue(this DateTimeOffset instant) =>
-        (long)new Microsoft.EntityFrameworkCore.Storage.ValueConversion.DateTimeOffsetToBinaryConverter().ConvertToProvider(instant)!;
+    // The stored form of the Unix epoch (PortalDbContext converts instants to sortable integers), for the raw INSERT.
+    private static readonly long StoredEpoch =
+        (long)new Microsoft.EntityFrameworkCore.Storage.ValueConversion.DateTimeOffsetToBinaryConverter().ConvertToProvider(DateTimeOffset.UnixEpoch)!;
 }

@@ -16,17 +16,28 @@ public sealed class AttemptRateLimiter(IOptions<RateLimitOptions> options) : IDi
     private readonly PartitionedRateLimiter<string> perIp = Create(options.Value.RequestsPerMinutePerIp);
     private readonly PartitionedRateLimiter<string> perAccount = Create(options.Value.AttemptsPerMinutePerAccount);
 
+    /// <summary>An attempt on the password of the account with this email, normalised by <c>UserManager.NormalizeEmail</c> as the account lookup does.</summary>
+    /// <returns>Null when the attempt may go ahead; otherwise how long to wait.</returns>
+    public TimeSpan? TryAcquireForEmail(IPAddress? clientIp, string normalizedEmail) => TryAcquire(clientIp, "email:" + normalizedEmail);
+
+    /// <summary>An attempt on a second factor (or a login session) of the account with this id; <paramref name="userId"/> null for an unknown one.</summary>
+    /// <returns>Null when the attempt may go ahead; otherwise how long to wait.</returns>
+    public TimeSpan? TryAcquireForAccount(IPAddress? clientIp, string? userId) => TryAcquire(clientIp, userId is null ? null : "account:" + userId);
+
     /// <summary>
-    /// Takes one permit for the IP address and one for the account. Null when the attempt may go ahead;
-    /// otherwise how long to wait. <paramref name="accountKey"/> must already be normalised
-    /// (<c>UserManager.NormalizeEmail</c>, or a user id).
+    /// Takes one permit for the IP address and one for the account. A caller with no known address (a
+    /// circuit action whose page did not carry one) is limited per account only: one shared bucket for
+    /// every such caller would let anyone exhaust it for everyone.
     /// </summary>
-    public TimeSpan? TryAcquire(IPAddress? clientIp, string? accountKey)
+    private TimeSpan? TryAcquire(IPAddress? clientIp, string? accountKey)
     {
-        using var ipLease = perIp.AttemptAcquire(clientIp?.ToString() ?? "unknown");
-        if (!ipLease.IsAcquired)
+        if (clientIp is not null)
         {
-            return RetryAfter(ipLease);
+            using var ipLease = perIp.AttemptAcquire(clientIp.ToString());
+            if (!ipLease.IsAcquired)
+            {
+                return RetryAfter(ipLease);
+            }
         }
 
         if (accountKey is null)

@@ -22,9 +22,7 @@ public sealed class LoginApprovals(
     /// <summary>What a device asked to approve a live, unverified login is shown; null when there is nothing to approve.</summary>
     public async Task<ApprovalRequest?> DescribeAsync(string? sessionId, CancellationToken cancellationToken = default)
     {
-        var now = time.GetUtcNow();
-        var session = await db.LoginSessions.AsNoTracking()
-            .Where(s => s.Id == sessionId && s.State == LoginSessionState.AwaitingSecondFactor && s.ConsumedAt == null && s.ExpiresAt > now)
+        var session = await Awaiting(sessionId, time.GetUtcNow()).AsNoTracking()
             .Select(s => new { s.ClientId, s.RequestIp, s.RequestUserAgent, s.CreatedAt, s.ApprovalChoices, s.ApprovedAt })
             .SingleOrDefaultAsync(cancellationToken);
         return session is null
@@ -46,8 +44,7 @@ public sealed class LoginApprovals(
     public async Task<ApprovalDecision> DecideAsync(string? sessionId, int? pick, LoginRequester approver, CancellationToken cancellationToken = default)
     {
         var now = time.GetUtcNow();
-        var session = await db.LoginSessions.AsNoTracking()
-            .Where(s => s.Id == sessionId && s.State == LoginSessionState.AwaitingSecondFactor && s.ConsumedAt == null && s.ExpiresAt > now)
+        var session = await Awaiting(sessionId, now).AsNoTracking()
             .Select(s => new { s.Id, s.UserId, s.ApprovalNumber, s.ExpiresAt, s.RequestIp, s.RequestUserAgent, s.ClientId })
             .SingleOrDefaultAsync(cancellationToken);
         if (session is null)
@@ -55,7 +52,7 @@ public sealed class LoginApprovals(
             return ApprovalDecision.Unavailable;
         }
 
-        if (rateLimiter.TryAcquire(approver.Ip, "account:" + session.UserId) is { } wait)
+        if (rateLimiter.TryAcquireForAccount(approver.Ip, session.UserId) is { } wait)
         {
             return new ApprovalDecision(ApprovalOutcome.RateLimited, null, null, wait);
         }
@@ -64,9 +61,8 @@ public sealed class LoginApprovals(
         {
             var secret = SecretTokens.New();
             var hash = SecretTokens.Hash(secret);
-            var approved = await db.LoginSessions
-                .Where(s => s.Id == session.Id && s.State == LoginSessionState.AwaitingSecondFactor && s.ConsumedAt == null
-                    && s.ExpiresAt > now && s.ApprovedAt == null && s.ApprovalNumber == pick)
+            var approved = await Awaiting(session.Id, now)
+                .Where(s => s.ApprovedAt == null && s.ApprovalNumber == pick)
                 .ExecuteUpdateAsync(set => set.SetProperty(s => s.ApprovalHash, hash).SetProperty(s => s.ApprovedAt, now), cancellationToken);
             if (approved != 1)
             {
@@ -78,8 +74,7 @@ public sealed class LoginApprovals(
             return new ApprovalDecision(ApprovalOutcome.Approved, secret, session.ExpiresAt, null);
         }
 
-        var refused = await db.LoginSessions
-            .Where(s => s.Id == session.Id && s.State == LoginSessionState.AwaitingSecondFactor && s.ConsumedAt == null && s.ExpiresAt > now)
+        var refused = await Awaiting(session.Id, now)
             .ExecuteUpdateAsync(set => set.SetProperty(s => s.State, LoginSessionState.Refused), cancellationToken);
         if (refused != 1)
         {
@@ -92,6 +87,10 @@ public sealed class LoginApprovals(
         logger.LogWarning("A login of {UserId} was refused on another device ({Reason})", session.UserId, pick is null ? "not me" : "wrong number");
         return ApprovalDecision.Refused;
     }
+
+    /// <summary>The login, while it is live and still waits for its second factor: the only state a device may approve or refuse.</summary>
+    private IQueryable<LoginSession> Awaiting(string? sessionId, DateTimeOffset now) =>
+        db.LoginSessions.Where(s => s.Id == sessionId && s.State == LoginSessionState.AwaitingSecondFactor && s.ConsumedAt == null && s.ExpiresAt > now);
 }
 
 /// <summary>What a device asked to approve a login sees.</summary>

@@ -25,14 +25,22 @@ public sealed class LoginCompletion(
     public async Task<string?> CompleteAsync(
         HttpContext context, string? sessionId, string? returnUrl = null, bool signedOutFirst = false, CancellationToken cancellationToken = default)
     {
-        if (!signedOutFirst && context.Request.Cookies.ContainsKey(AuthCookieName) && !string.IsNullOrEmpty(sessionId))
+        var browserSecret = PendingLoginCookie.Read(context);
+        if (context.Request.Cookies.ContainsKey(AuthCookieName) && await loginSessions.IsStartedByAsync(sessionId, browserSecret, cancellationToken))
         {
-            // The cookie handler would renew the old row under its old key (a fixation risk): end it first.
+            // The cookie handler would renew the old row under its old key (a fixation risk): end it first,
+            // and never renew it when the browser kept the cookie anyway. Only the browser that passed this
+            // login's password step is signed out, so a link from elsewhere signs nobody out.
+            if (signedOutFirst)
+            {
+                return null;
+            }
+
             await signInManager.SignOutAsync();
-            return LoginSessionService.CompletionUrl(sessionId, returnUrl) + "&fresh=1";
+            return LoginSessionService.CompletionUrl(sessionId!, returnUrl) + "&fresh=1";
         }
 
-        var consumed = await loginSessions.ConsumeAsync(sessionId, PendingLoginCookie.Read(context), cancellationToken);
+        var consumed = await loginSessions.ConsumeAsync(sessionId, browserSecret, cancellationToken);
         var user = consumed.Succeeded ? await users.FindByIdAsync(consumed.UserId!) : null;
         if (user is null)
         {
@@ -44,7 +52,6 @@ public sealed class LoginCompletion(
         {
             "passkey" => "a passkey",
             "totp" => "an authenticator app",
-            "recovery" => "the recovery key",
             _ => null,
         }, cancellationToken);
         PendingLoginCookie.Delete(context);

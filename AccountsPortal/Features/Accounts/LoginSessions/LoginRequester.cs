@@ -9,8 +9,6 @@ public sealed record LoginRequester(IPAddress? Ip, string? UserAgent)
 {
     public const int MaxUserAgentLength = 256;
 
-    public static readonly LoginRequester Unknown = new(null, null);
-
     public static LoginRequester From(HttpContext context)
     {
         var userAgent = context.Request.Headers.UserAgent.ToString();

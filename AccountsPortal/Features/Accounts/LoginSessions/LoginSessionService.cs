@@ -197,12 +197,6 @@ public sealed class LoginSessionService(
             .SingleAsync(cancellationToken);
         return new ConsumedLogin(session.UserId, session.ReturnUrl, session.SecondFactor);
     }
-
-    /// <summary>Whether the account's factors are still those the session was started (and verified) against.</summary>
-    public Task<bool> FactorsUnchangedAsync(string sessionId, CancellationToken cancellationToken = default) =>
-        db.LoginSessions.AnyAsync(
-            s => s.Id == sessionId && s.SecurityStamp == db.Users.Where(u => u.Id == s.UserId).Select(u => u.SecurityStamp).FirstOrDefault(),
-            cancellationToken);
 }
 
 public enum LoginSessionStatus

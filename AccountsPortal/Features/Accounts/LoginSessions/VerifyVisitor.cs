@@ -12,6 +12,10 @@ public sealed record VerifyVisitor(LoginProof Proof, string? ClientIp)
 {
     public static readonly VerifyVisitor Unknown = new(LoginProof.None, null);
 
+    /// <summary>The browser making the prerender request; <see cref="Unknown"/> without one (an interactive render that restored nothing).</summary>
+    public static VerifyVisitor From(HttpContext? context) =>
+        context is null ? Unknown : new(LoginProof.From(context), context.Connection.RemoteIpAddress?.ToString());
+
     [System.Text.Json.Serialization.JsonIgnore]
     public IPAddress? ClientIpAddress => IPAddress.TryParse(ClientIp, out var address) ? address : null;
 }

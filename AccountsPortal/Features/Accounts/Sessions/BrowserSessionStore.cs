@@ -126,32 +126,28 @@ public sealed class BrowserSessionStore(
             return;
         }
 
-        if (ticket.Principal.Identity is ClaimsIdentity identity)
-        {
-            foreach (var old in identity.FindAll(StampClaimType).ToList())
-            {
-                identity.RemoveClaim(old);
-            }
-
-            identity.AddClaim(new Claim(StampClaimType, stamp));
-        }
-
+        ReplaceClaim(ticket, StampClaimType, stamp);
         var ticketBytes = Protect(ticket);
         await db.BrowserSessions.Where(s => s.Id == key && s.UserId == userId)
             .ExecuteUpdateAsync(set => set.SetProperty(s => s.ProtectedTicket, ticketBytes).SetProperty(s => s.SecurityStamp, stamp), cancellationToken);
     }
 
-    private static void EnsureSessionIdClaim(AuthenticationTicket ticket, string key)
-    {
-        if (ticket.Principal.Identity is ClaimsIdentity identity && identity.FindFirst(SessionIdClaim)?.Value != key)
-        {
-            foreach (var old in identity.FindAll(SessionIdClaim).ToList())
-            {
-                identity.RemoveClaim(old);
-            }
+    private static void EnsureSessionIdClaim(AuthenticationTicket ticket, string key) => ReplaceClaim(ticket, SessionIdClaim, key);
 
-            identity.AddClaim(new Claim(SessionIdClaim, key));
+    /// <summary>Leaves the ticket's identity with exactly one claim of <paramref name="type"/>, of <paramref name="value"/>.</summary>
+    private static void ReplaceClaim(AuthenticationTicket ticket, string type, string value)
+    {
+        if (ticket.Principal.Identity is not ClaimsIdentity identity || identity.FindAll(type).Select(c => c.Value).SequenceEqual([value]))
+        {
+            return;
         }
+
+        foreach (var old in identity.FindAll(type).ToList())
+        {
+            identity.RemoveClaim(old);
+        }
+
+        identity.AddClaim(new Claim(type, value));
     }
 
     private byte[] Protect(AuthenticationTicket ticket) => protector.Protect(TicketSerializer.Default.Serialize(ticket));

@@ -34,7 +34,7 @@ public sealed class PasswordSignIn(
     public async Task<PasswordCheck> CheckAsync(string email, string password, IPAddress? clientIp, CancellationToken cancellationToken = default)
     {
         var normalizedEmail = users.NormalizeEmail(email.Trim());
-        if (rateLimiter.TryAcquire(clientIp, "email:" + normalizedEmail) is { } wait)
+        if (rateLimiter.TryAcquireForEmail(clientIp, normalizedEmail) is { } wait)
         {
             return PasswordCheck.Limited(wait);
         }
@@ -52,7 +52,7 @@ public sealed class PasswordSignIn(
             return PasswordCheck.Invalid;
         }
 
-        if (rateLimiter.TryAcquire(clientIp, "email:" + user.NormalizedEmail) is { } wait)
+        if (rateLimiter.TryAcquireForEmail(clientIp, user.NormalizedEmail) is { } wait)
         {
             return PasswordCheck.Limited(wait);
         }
@@ -73,15 +73,10 @@ public sealed class PasswordSignIn(
             return PasswordCheck.Locked(time.GetUtcNow() + locked);
         }
 
-        if (user is not null && await VerifyAsync(user, password, cancellationToken))
+        if (await VerifyAsync(user, password, cancellationToken))
         {
             await attempts.SucceedAsync(key, cancellationToken);
             return new PasswordCheck(PasswordCheckOutcome.Succeeded, user);
-        }
-
-        if (user is null)
-        {
-            hasher.VerifyHashedPassword(new PortalUser(), DecoyHash.Value, password);
         }
 
         var lockedNow = await attempts.RecordFailureAsync(key, Policy, cancellationToken);
@@ -99,9 +94,10 @@ public sealed class PasswordSignIn(
             : PasswordCheck.Invalid;
     }
 
-    private async Task<bool> VerifyAsync(PortalUser user, string password, CancellationToken cancellationToken)
+    /// <summary>Whether the password is the user's; an unknown user (or one without a password) costs a decoy hash all the same.</summary>
+    private async Task<bool> VerifyAsync(PortalUser? user, string password, CancellationToken cancellationToken)
     {
-        if (user.PasswordHash is not { } stored)
+        if (user?.PasswordHash is not { } stored)
         {
             hasher.VerifyHashedPassword(new PortalUser(), DecoyHash.Value, password);
             return false;

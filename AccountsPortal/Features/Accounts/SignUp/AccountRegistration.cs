@@ -25,7 +25,7 @@ public sealed class AccountRegistration(
     public async Task<RegistrationResult> RegisterAsync(string email, string password, System.Net.IPAddress? clientIp = null, CancellationToken cancellationToken = default)
     {
         email = email.Trim();
-        if (rateLimiter.TryAcquire(clientIp, "email:" + users.NormalizeEmail(email)) is not null)
+        if (rateLimiter.TryAcquireForEmail(clientIp, users.NormalizeEmail(email)) is not null)
         {
             return RegistrationResult.Fail([Attempts.AttemptMessages.RateLimited], rateLimited: true);
         }
