@@ -5,6 +5,7 @@ using AccountsPortal.Features.Accounts.LoginSessions;
 using AccountsPortal.Features.Activity;
 using AccountsPortal.Features.Passkeys;
 using AccountsPortal.Tests.TestSupport;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -174,6 +175,86 @@ public sealed class AccountTakeoverTests
         Assert.Single(rows);
         Assert.NotEqual(firstKey, rows[0]);
         Assert.Equal(HttpStatusCode.OK, (await browser.Http.GetAsync("/account")).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_non_ascii_return_url_lands_on_the_account_page_instead_of_burning_the_login()
+    {
+        using var app = new PortalAppFactory().StartKestrel();
+        var (userId, email) = await new PasskeyBench(app).CreateAccountAsync();
+        using var person = new PortalScenario(app);
+
+        // Over Kestrel, which refuses a raw non-ASCII Location header (the in-memory server does not).
+        var (final, _) = await person.FollowAsync(await person.LogInAsync(email, returnUrl: "/\u00e9t\u00e9"));
+
+        Assert.Equal(HttpStatusCode.OK, final.StatusCode);
+        Assert.Equal("/account", final.RequestMessage!.RequestUri!.AbsolutePath);
+        Assert.Contains(email, await final.Content.ReadAsStringAsync());
+        Assert.Single(await app.WithDbAsync(db => db.BrowserSessions.Where(s => s.UserId == userId).ToListAsync()));
+    }
+
+    [Fact]
+    public async Task A_passkey_added_while_the_password_step_runs_keeps_that_login_from_completing()
+    {
+        using var baseApp = new PortalAppFactory();
+        using var app = baseApp.WithWebHostBuilder(host => host.ConfigureServices(services => services.AddScoped<ISecondFactor, EnrolsWhileAsked>()));
+        var bench = new PasskeyBench(baseApp);
+        string userId;
+        await using (var scope = app.Services.CreateAsyncScope())
+        {
+            var users = scope.ServiceProvider.GetRequiredService<Microsoft.AspNetCore.Identity.UserManager<PortalUser>>();
+            var email = PortalScenario.NewEmail();
+            var user = new PortalUser { UserName = email, Email = email };
+            Assert.True((await users.CreateAsync(user, PortalScenario.StrongPassword)).Succeeded);
+            userId = user.Id;
+        }
+
+        using var authenticator = bench.NewAuthenticator();
+        EnrolsWhileAsked.Target = (userId, authenticator);
+        StartedLogin started;
+        await using (var scope = app.Services.CreateAsyncScope())
+        {
+            started = await scope.ServiceProvider.GetRequiredService<LoginSessionService>().StartAsync(userId, null);
+        }
+
+        await using (var scope = app.Services.CreateAsyncScope())
+        {
+            Assert.Equal(1, await scope.ServiceProvider.GetRequiredService<Data.PortalDbContext>().Passkeys.CountAsync(p => p.UserId == userId));
+            var consumed = await scope.ServiceProvider.GetRequiredService<LoginSessionService>().ConsumeAsync(started.SessionId, started.BrowserSecret);
+            Assert.False(consumed.Succeeded);
+        }
+    }
+
+    /// <summary>
+    /// The last factor a login asks about, which plays the owner finishing a passkey at that very moment:
+    /// after the real factors said "none", it adds a passkey (and so rotates the stamp) in its own scope.
+    /// </summary>
+    private sealed class EnrolsWhileAsked(IServiceScopeFactory scopes) : ISecondFactor
+    {
+        public static (string UserId, SoftwareAuthenticator Authenticator)? Target;
+
+        public string Name => "enrols-while-asked";
+
+        public string DisplayName => Name;
+
+        public int Precedence => int.MinValue;
+
+        public string VerifyPath(string loginSessionId) => "/";
+
+        public async Task<bool> IsEnabledAsync(string userId, CancellationToken cancellationToken)
+        {
+            if (Target is { } target && target.UserId == userId)
+            {
+                Target = null;
+                await using var scope = scopes.CreateAsyncScope();
+                var registration = scope.ServiceProvider.GetRequiredService<PasskeyRegistration>();
+                var start = await registration.BeginAsync(userId, cancellationToken);
+                var added = await registration.CompleteAsync(userId, start.CeremonyId!, "Phone", target.Authenticator.CreateCredential(start.OptionsJson!), cancellationToken: cancellationToken);
+                Assert.True(added.Succeeded, added.Error);
+            }
+
+            return false;
+        }
     }
 
     /// <summary>The browser session id a signed-in scenario's cookie carries (the cookie holds only this key).</summary>

@@ -21,6 +21,9 @@ public sealed class LocalReturnUrlTests
     [InlineData("/\t/evil.example")]
     [InlineData("/account\\..\\\\evil.example")]
     [InlineData("javascript:alert(1)")]
+    [InlineData("/\u00e9t\u00e9")]
+    [InlineData("/a\u202Eb")]
+    [InlineData("/\U0001F600")]
     public void Replaces_anything_that_could_leave_the_site(string? url) =>
         Assert.Equal("/account", LocalReturnUrl.Sanitize(url));
 

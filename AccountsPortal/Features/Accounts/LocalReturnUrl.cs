@@ -11,7 +11,8 @@ public static class LocalReturnUrl
 
     /// <summary>
     /// A single leading slash followed by a path; rejects "//host", "/\host" (browsers read a
-    /// backslash as a slash), absolute URLs, and control characters that browsers strip.
+    /// backslash as a slash), absolute URLs, control characters that browsers strip, and anything
+    /// outside printable ASCII, which cannot stand in a Location header unencoded (Kestrel refuses it).
     /// </summary>
     public static bool IsLocal(string? url)
     {
@@ -25,6 +26,6 @@ public static class LocalReturnUrl
             return false;
         }
 
-        return !url.Any(c => char.IsControl(c) || c == '\\');
+        return url.All(c => c is >= ' ' and <= '~' && c != '\\');
     }
 }

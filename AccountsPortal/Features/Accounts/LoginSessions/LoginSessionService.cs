@@ -22,8 +22,10 @@ public sealed class LoginSessionService(
     public async Task<StartedLogin> StartAsync(
         string userId, string? returnUrl, string? clientId = null, LoginRequester? requester = null, CancellationToken cancellationToken = default)
     {
-        var factor = await secondFactors.RequiredForAsync(userId, cancellationToken);
+        // The stamp is read before the factors: a factor added between the two reads rotates the stamp, so a
+        // login started against the old factors can never complete (read the other way round, it could).
         var stamp = await db.Users.Where(u => u.Id == userId).Select(u => u.SecurityStamp).SingleAsync(cancellationToken);
+        var factor = await secondFactors.RequiredForAsync(userId, cancellationToken);
         var browserSecret = SecretTokens.New();
         var now = time.GetUtcNow();
         var (number, choices) = NewApprovalNumber();

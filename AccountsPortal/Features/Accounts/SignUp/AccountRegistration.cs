@@ -16,8 +16,9 @@ public sealed class AccountRegistration(
     ILogger<AccountRegistration> logger)
 {
     /// <summary>
-    /// Said for an email that already has an account, in the same words as any other refusal of the address,
-    /// so sign-up never confirms that an account exists.
+    /// Said for an email that already has an account, in the same words as any other refusal of the address:
+    /// the refusal does not say that an account exists (a sign-up that succeeds still shows the address was free,
+    /// until sign-up verifies addresses by email).
     /// </summary>
     public const string DuplicateEmailMessage = "This email address cannot be used to create an account. If you already have one, log in instead.";
 
