@@ -64,6 +64,32 @@ public sealed class AccountJourneyTests(BrowserFixture browser)
     }
 
     [Fact]
+    public async Task An_open_page_of_a_browser_signed_out_elsewhere_stops_by_itself()
+    {
+        var here = await browser.NewPageAsync();
+        var (email, _) = await BrowserJourneys.SignUpAsync(here);
+        var elsewhere = await browser.NewPageAsync();
+        await BrowserJourneys.LogInAsync(elsewhere, email);
+        await elsewhere.WaitForURLAsync("**/account");
+        await elsewhere.GotoAsync("/account/sessions");
+        await elsewhere.WaitForInteractiveAsync();
+
+        await here.GotoAsync("/account/sessions");
+        await here.WaitForInteractiveAsync();
+        await here.GetByRole(AriaRole.Button, new() { Name = "Sign out everywhere else" }).ClickAsync();
+        await here.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new() { Name = "Sign out everywhere else" }).ClickAsync();
+        await Assertions.Expect(here.GetByText("Signed out everywhere else.")).ToBeVisibleAsync();
+
+        // Nobody touches the other page: its circuit re-checks the session and sends it to the login page.
+        await elsewhere.WaitForURLAsync(new Regex("/login\\?returnUrl=%2Faccount%2Fsessions"));
+        await Assertions.Expect(elsewhere.GetByRole(AriaRole.Button, new() { Name = "Log in" })).ToBeVisibleAsync();
+        await here.ReloadAsync();
+        await Assertions.Expect(here.GetByTestId("browser-session")).ToHaveCountAsync(1);
+        await here.Context.CloseAsync();
+        await elsewhere.Context.CloseAsync();
+    }
+
+    [Fact]
     public async Task A_wrong_password_shows_the_same_message_as_an_unknown_email()
     {
         var page = await browser.NewPageAsync();

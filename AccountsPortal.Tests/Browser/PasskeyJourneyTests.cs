@@ -132,4 +132,42 @@ public sealed class PasskeyJourneyTests(BrowserFixture browser)
         await phone.Context.CloseAsync();
         await laptop.Context.CloseAsync();
     }
+    [Fact]
+    public async Task A_wrong_number_or_this_wasnt_me_on_a_copied_link_refuses_the_waiting_browser()
+    {
+        // The owner's phone holds the passkey and stays signed in; an attacker with the password sends the owner the link.
+        var phone = await browser.NewPageAsync();
+        await VirtualAuthenticator.AddAsync(phone, VirtualAuthenticatorKind.PlatformWithUserVerification);
+        var (email, _) = await BrowserJourneys.SignUpAsync(phone);
+        await BrowserJourneys.AddPasskeyAsync(phone, "Phone");
+
+        foreach (var refusal in new[] { "wrong number", "This wasn't me" })
+        {
+            var attacker = await browser.NewPageAsync();
+            await VirtualAuthenticator.AddAsync(attacker, VirtualAuthenticatorKind.PlatformWithUserVerification);
+            await BrowserJourneys.LogInAsync(attacker, email);
+            await attacker.WaitForURLAsync(new Regex("/passkeys/verify\\?session="));
+            var number = await attacker.GetByTestId("approval-number").InnerTextAsync();
+
+            await phone.GotoAsync(attacker.Url);
+            await Assertions.Expect(phone.GetByRole(AriaRole.Heading, new() { Name = "Is this you signing in?" })).ToBeVisibleAsync();
+            var choices = await phone.GetByTestId("approval-choice").AllInnerTextsAsync();
+            Assert.Contains(number, choices);
+            var button = refusal == "wrong number"
+                ? phone.GetByRole(AriaRole.Button, new() { Name = choices.First(c => c != number), Exact = true })
+                : phone.GetByRole(AriaRole.Button, new() { Name = "This wasn't me" });
+            await button.ClickAsync();
+
+            // Both ends say so; no dialog opened on the phone and the attacker is not signed in.
+            await Assertions.Expect(phone.GetByRole(AriaRole.Heading, new() { Name = "Sign-in refused" })).ToBeVisibleAsync();
+            await Assertions.Expect(attacker.GetByRole(AriaRole.Heading, new() { Name = "Sign-in refused" })).ToBeVisibleAsync();
+            await attacker.GotoAsync("/account");
+            await attacker.WaitForURLAsync(new Regex("/login\\?returnUrl="));
+            await attacker.Context.CloseAsync();
+        }
+
+        await phone.GotoAsync("/account/activity");
+        await Assertions.Expect(phone.GetByText(new Regex("^Blocked a sign-in approval from"))).ToHaveCountAsync(2);
+        await phone.Context.CloseAsync();
+    }
 }

@@ -17,7 +17,9 @@ public sealed class BrowserFixture : IAsyncLifetime
     {
         // A dialog nobody answers (no matching passkey on this device) gives up after a few seconds, as a person would.
         App = AppApiClient.Configure(PortalAppFactory.WithSystemClock(), AppCallback.ToString())
-            .WithSetting("Passkeys:DialogTimeout", "00:00:04");
+            .WithSetting("Passkeys:DialogTimeout", "00:00:04")
+            // Open pages of ended sessions re-check every two seconds here (at most a minute in production).
+            .WithSetting("Security:SessionRevalidationInterval", "00:00:02");
     }
 
     public PortalAppFactory App { get; }

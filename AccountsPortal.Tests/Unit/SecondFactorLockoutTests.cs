@@ -33,7 +33,7 @@ public sealed class SecondFactorLockoutTests
     }
 
     [Fact]
-    public async Task Nine_wrong_codes_then_a_right_one_start_the_count_again()
+    public async Task A_right_code_gives_no_wrong_guess_back_until_the_window_ends()
     {
         using var app = new PortalAppFactory();
         var bench = new TotpBench(app);
@@ -47,9 +47,29 @@ public sealed class SecondFactorLockoutTests
             await bench.VerifyAsync(first, "000000");
         }
 
+        // The owner signs in between a guesser's codes: the guesser still has one wrong code left, not ten.
         Assert.True((await bench.VerifyAsync(first, bench.CodeAt(secret, TimeSpan.Zero))).Succeeded);
         var second = await bench.Passkeys.StartLoginAsync(userId);
-        Assert.Equal(TwoFactorMessages.WrongCode, (await bench.VerifyAsync(second, "000000")).Error);
+        Assert.Equal(TwoFactorMessages.LockedOut(TimeSpan.FromMinutes(15)), (await bench.VerifyAsync(second, "000000")).Error);
+        Assert.Equal(10, await bench.FailuresAsync(userId));
+
+        // A window without a lock ends by itself: after it, the count starts again.
+        using var quiet = new PortalAppFactory();
+        var calm = new TotpBench(quiet);
+        var calmUser = await calm.Passkeys.CreateUserAsync();
+        var calmSecret = await calm.EnableAsync(calmUser);
+        quiet.Time.Advance(TimeSpan.FromSeconds(60));
+        var calmSession = await calm.Passkeys.StartLoginAsync(calmUser);
+        for (var i = 0; i < 9; i++)
+        {
+            await calm.VerifyAsync(calmSession, "000000");
+        }
+
+        quiet.Time.Advance(TimeSpan.FromMinutes(15));
+        var fresh = await calm.Passkeys.StartLoginAsync(calmUser);
+        Assert.Equal(TwoFactorMessages.WrongCode, (await calm.VerifyAsync(fresh, "000000")).Error);
+        Assert.Equal(1, await calm.FailuresAsync(calmUser));
+        Assert.True((await calm.VerifyAsync(fresh, calm.CodeAt(calmSecret, TimeSpan.Zero))).Succeeded);
     }
 
     [Fact]

@@ -34,10 +34,16 @@ public static class AccountsExtensions
         services.AddScoped<SignedInSessions>();
         services.AddOptions<Microsoft.AspNetCore.Authentication.Cookies.CookieAuthenticationOptions>(IdentityConstants.ApplicationScheme)
             .Configure<BrowserSessionStore>((cookie, store) => cookie.SessionStore = store);
-        services.Configure<SecurityStampValidatorOptions>(validator =>
+        services.AddOptions<SecurityOptions>()
+            .Bind(builder.Configuration.GetSection(SecurityOptions.SectionName))
+            .Validate(
+                o => o.SessionRevalidationInterval > TimeSpan.Zero && o.SessionRevalidationInterval <= SecurityOptions.MaxSessionRevalidationInterval,
+                "Security:SessionRevalidationInterval must be more than zero and at most one minute.")
+            .ValidateOnStart();
+        services.AddOptions<SecurityStampValidatorOptions>().Configure<Microsoft.Extensions.Options.IOptions<SecurityOptions>>((validator, security) =>
         {
             // Every request of a browser re-checks its stamp at least this often (the session store checks at once).
-            validator.ValidationInterval = SecurityStampRevalidation.Interval;
+            validator.ValidationInterval = security.Value.SessionRevalidationInterval;
             validator.OnRefreshingPrincipal = context =>
             {
                 // Keep the browser session id: "this browser" and remote sign-out depend on it.

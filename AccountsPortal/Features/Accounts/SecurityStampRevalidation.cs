@@ -9,19 +9,17 @@ using Microsoft.Extensions.Options;
 namespace AccountsPortal.Features.Accounts;
 
 /// <summary>
-/// Re-checks a live circuit's sign-in every <see cref="Interval"/>: its browser session must still exist
+/// Re-checks a live circuit's sign-in every <see cref="SecurityOptions.SessionRevalidationInterval"/> (at most a minute): its browser session must still exist
 /// and carry the account's current security stamp. A browser signed out elsewhere, or ended by a change
 /// to the account's factors, so stops being treated as signed in by long-lived interactive pages.
 /// </summary>
 internal sealed class SecurityStampRevalidation(
     ILoggerFactory loggerFactory,
     IServiceScopeFactory scopeFactory,
-    IOptions<IdentityOptions> options) : RevalidatingServerAuthenticationStateProvider(loggerFactory)
+    IOptions<IdentityOptions> options,
+    IOptions<SecurityOptions> security) : RevalidatingServerAuthenticationStateProvider(loggerFactory)
 {
-    /// <summary>How long an open page of an ended session may keep working: at most one minute.</summary>
-    public static readonly TimeSpan Interval = TimeSpan.FromMinutes(1);
-
-    protected override TimeSpan RevalidationInterval => Interval;
+    protected override TimeSpan RevalidationInterval => security.Value.SessionRevalidationInterval;
 
     protected override async Task<bool> ValidateAuthenticationStateAsync(AuthenticationState authenticationState, CancellationToken cancellationToken)
     {

@@ -31,9 +31,9 @@ public sealed class SecondFactorLockout(AttemptLimits attempts, IOptions<TwoFact
         return await RemainingAsync(userId, cancellationToken);
     }
 
-    /// <summary>A success ends the run of failures.</summary>
-    public Task ResetAsync(string userId, CancellationToken cancellationToken = default) =>
-        attempts.SucceedAsync(AttemptLimits.SecondFactorKey(userId), cancellationToken);
+    /// <summary>A success gives back its reservation; the window's wrong guesses stay counted.</summary>
+    public Task ReleaseAsync(string userId, CancellationToken cancellationToken = default) =>
+        attempts.ReleaseAsync(AttemptLimits.SecondFactorKey(userId), cancellationToken);
 
     /// <summary>Wrong guesses counted in the current window.</summary>
     public Task<int> FailuresAsync(string userId, CancellationToken cancellationToken = default) =>

@@ -78,7 +78,7 @@ public sealed class TotpLogin(
             return await FailAsync(session.UserId, TwoFactorMessages.UsedCode, cancellationToken);
         }
 
-        await lockout.ResetAsync(session.UserId, cancellationToken);
+        await lockout.ReleaseAsync(session.UserId, cancellationToken);
         if (!await loginSessions.MarkVerifiedAsync(session.Id, proof, approvalAllowed, cancellationToken: cancellationToken))
         {
             return SecondFactorResult.SessionGone;

@@ -8,7 +8,7 @@ public sealed class TwoFactorOptions
     /// <summary>The issuer authenticator apps show next to the account.</summary>
     public string Issuer { get; set; } = "AccountsPortal";
 
-    /// <summary>Consecutive wrong codes or recovery keys after which the account refuses them for <see cref="LockoutDuration"/>.</summary>
+    /// <summary>Wrong codes or recovery keys per window (<see cref="LockoutDuration"/> long) after which the account refuses them for <see cref="LockoutDuration"/>; a right one in between does not give them back.</summary>
     public int MaxFailedAttempts { get; set; } = 10;
 
     public TimeSpan LockoutDuration { get; set; } = TimeSpan.FromMinutes(15);

@@ -84,7 +84,7 @@ public sealed class TwoFactorRecovery(
         }
 
         await transaction.CommitAsync(cancellationToken);
-        await lockout.ResetAsync(session.UserId, cancellationToken);
+        await lockout.ReleaseAsync(session.UserId, cancellationToken);
         await events.RecordAsync(session.UserId, Activity.SecurityEventKind.RecoveryKeyUsed, cancellationToken: cancellationToken);
         logger.LogInformation("Recovery key used to verify a login for {UserId}; a new key was issued", session.UserId);
         return new RecoveryResult(session.UserId, newWords, session.SecondFactor, null, session.ClientId);

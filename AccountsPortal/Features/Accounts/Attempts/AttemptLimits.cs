@@ -79,13 +79,14 @@ public sealed class AttemptLimits(PortalDbContext db, TimeProvider time)
         return locked == 1;
     }
 
-    /// <summary>A right guess ends the run of failures and any lock it caused.</summary>
-    public Task SucceedAsync(string key, CancellationToken cancellationToken = default) =>
-        db.AttemptCounters.Where(c => c.Key == key)
-            .ExecuteUpdateAsync(set => set
-                .SetProperty(c => c.Reserved, 0)
-                .SetProperty(c => c.Failures, 0)
-                .SetProperty(c => c.LockedUntil, (DateTimeOffset?)null), cancellationToken);
+    /// <summary>
+    /// Gives back the reservation of a right guess. The wrong guesses of the window stay counted: a
+    /// sign-in by the owner does not hand a parallel guesser a fresh set of attempts, so at most
+    /// <see cref="AttemptPolicy.MaxFailures"/> wrong guesses are evaluated per window, whatever succeeds meanwhile.
+    /// </summary>
+    public Task ReleaseAsync(string key, CancellationToken cancellationToken = default) =>
+        db.AttemptCounters.Where(c => c.Key == key && c.Reserved > 0)
+            .ExecuteUpdateAsync(set => set.SetProperty(c => c.Reserved, c => c.Reserved - 1), cancellationToken);
 
     /// <summary>How long the key still refuses attempts, or null when it is not locked.</summary>
     public async Task<TimeSpan?> RemainingAsync(string key, CancellationToken cancellationToken = default)

@@ -75,7 +75,7 @@ public sealed class PasswordSignIn(
 
         if (await VerifyAsync(user, password, cancellationToken))
         {
-            await attempts.SucceedAsync(key, cancellationToken);
+            await attempts.ReleaseAsync(key, cancellationToken);
             return new PasswordCheck(PasswordCheckOutcome.Succeeded, user);
         }
 
