@@ -1,6 +1,8 @@
 using AccountsPortal.Features.Passkeys;
 using AccountsPortal.Tests.TestSupport;
 using Bunit;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using PasskeysPage = AccountsPortal.Features.Passkeys.Passkeys;
 
 namespace AccountsPortal.Tests.Components;
@@ -88,7 +90,8 @@ public sealed class PasskeysPageTests : PortalComponentTest
 
         Add(page, "Laptop");
         page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["create"]));
-        App.Time.Advance(TimeSpan.FromMinutes(6));
+        // Past the challenge's lifetime (5 minutes) but within the call's grace: the late answer arrives and is refused.
+        App.Time.Advance(TimeSpan.FromMinutes(5) + TimeSpan.FromSeconds(1));
         create.SetResult(new BrowserCredential(true, authenticator.CreateCredential(LastOptions("create")), null, null));
 
         page.WaitForAssertion(() => Assert.Equal(PasskeyMessages.RequestExpired, page.Find("[role=alert]").TextContent.Trim()));
@@ -104,6 +107,82 @@ public sealed class PasskeysPageTests : PortalComponentTest
 
         page.WaitForAssertion(() => Assert.Contains("invisible control characters", page.Find("[role=alert]").TextContent));
         Assert.Empty(PasskeyModule.Invocations["create"]);
+        Assert.Empty(await Bench.PasskeysAsync(userId));
+    }
+
+    [Theory]
+    [InlineData(1, 20_000)]
+    [InlineData(3, 300)]
+    [InlineData(64, 4)]
+    public async Task A_name_of_few_letters_carrying_thousands_of_combining_marks_gets_the_length_message(int letters, int marksPerLetter)
+    {
+        // A handful of text elements, tens of KB: the text-element count alone would let it through.
+        var name = string.Concat(Enumerable.Repeat("a" + new string('\u0301', marksPerLetter), letters));
+        Assert.InRange(new System.Globalization.StringInfo(name).LengthInTextElements, 1, 64);
+        var (page, userId) = await RenderForNewUserAsync();
+        var create = PasskeyModule.Setup<BrowserCredential>("create", _ => true);
+
+        Add(page, name);
+
+        page.WaitForAssertion(() => Assert.Equal("A passkey name can be at most 64 characters.", page.Find("[role=alert]").TextContent.Trim()));
+        Assert.Empty(PasskeyModule.Invocations["create"]);
+        Assert.Empty(await Bench.PasskeysAsync(userId));
+
+        // The same name sent straight to the services (a circuit message does not have to come from this form).
+        using var authenticator = Bench.NewAuthenticator();
+        var start = await Bench.BeginRegistrationAsync(userId);
+        var outcome = await Bench.CompleteRegistrationAsync(userId, start.CeremonyId!, name, authenticator.CreateCredential(start.OptionsJson!));
+        Assert.Equal("A passkey name can be at most 64 characters.", outcome.Error);
+        Assert.Empty(await Bench.PasskeysAsync(userId));
+    }
+
+    [Fact]
+    public async Task Names_up_to_the_byte_limit_are_kept_and_renaming_follows_the_same_rule()
+    {
+        var (page, userId) = await RenderForNewUserAsync();
+        using var authenticator = Bench.NewAuthenticator();
+        var passkeyId = await Bench.RegisterAsync(userId, authenticator, "Key");
+        // 64 family emoji would be 64 text elements but 1,600 bytes; 10 of them (250 bytes) fit.
+        var family = "\U0001F468\u200D\U0001F469\u200D\U0001F467\u200D\U0001F466";
+        var management = Services.GetRequiredService<PasskeyManagement>();
+
+        Assert.True((await management.RenameAsync(userId, passkeyId, string.Concat(Enumerable.Repeat(family, 10)))).Succeeded);
+        var refused = await management.RenameAsync(userId, passkeyId, string.Concat(Enumerable.Repeat(family, 11)));
+
+        Assert.Equal("A passkey name can be at most 64 characters.", refused.Error);
+        Assert.Equal(string.Concat(Enumerable.Repeat(family, 10)), Assert.Single(await Bench.PasskeysAsync(userId)).Name);
+        page.Dispose();
+    }
+
+    [Fact]
+    public async Task A_create_dialog_that_outlives_its_ceremony_fails_clearly_and_the_page_keeps_working()
+    {
+        var (page, userId) = await RenderForNewUserAsync();
+        PasskeyModule.Setup<BrowserCredential>("create", _ => true);
+        PasskeyModule.SetupVoid("abort").SetVoidResult();
+        var browser = Services.GetRequiredService<PasskeyBrowser>();
+        var lifetime = App.Services.GetRequiredService<IOptions<PasskeyOptions>>().Value.RegistrationChallengeLifetime;
+
+        Add(page, "Phone");
+        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["create"]));
+        App.Time.Advance(TimeSpan.FromSeconds(61));
+        Assert.Empty(page.FindAll("[role=alert]"));
+        App.Time.Advance(browser.CallTimeout(lifetime));
+
+        page.WaitForAssertion(() => Assert.Equal("The passkey could not be created: " + BrowserCredential.TimedOut.Message, page.Find("[role=alert]").TextContent.Trim()));
+        Assert.False(page.FindAll("button").Single(b => b.TextContent.Contains("Add passkey")).HasAttribute("disabled"));
+        Assert.Empty(await Bench.PasskeysAsync(userId));
+    }
+
+    [Fact]
+    public async Task A_lost_connection_during_the_create_dialog_is_a_failure_not_a_crash()
+    {
+        var (page, userId) = await RenderForNewUserAsync();
+        PasskeyModule.Setup<BrowserCredential>("create", _ => true).SetException(new Microsoft.JSInterop.JSDisconnectedException("gone"));
+
+        Add(page, "Phone");
+
+        page.WaitForAssertion(() => Assert.StartsWith("The passkey could not be created:", page.Find("[role=alert]").TextContent.Trim()));
         Assert.Empty(await Bench.PasskeysAsync(userId));
     }
 

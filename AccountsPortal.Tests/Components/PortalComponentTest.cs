@@ -21,6 +21,9 @@ public abstract class PortalComponentTest : BunitContext, IAsyncLifetime
     {
         JSInterop.Mode = JSRuntimeMode.Loose;
         Services.AddMudServices();
+        // The portal's clock and settings, not defaults of the test container (MudBlazor brings a TimeProvider of its own).
+        Services.AddSingleton<TimeProvider>(App.Time);
+        Services.AddSingleton(App.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<PasskeyOptions>>());
         Services.AddScoped<PasskeyBrowser>();
         authorization = AddAuthorization();
         PersistentState = AddBunitPersistentComponentState();

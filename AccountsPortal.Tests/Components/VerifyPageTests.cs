@@ -140,6 +140,108 @@ public sealed class VerifyPageTests : PortalComponentTest
     }
 
     [Fact]
+    public async Task A_dialog_open_longer_than_a_minute_keeps_waiting_and_fails_with_try_again_after_the_ceremony()
+    {
+        var (sessionId, authenticator) = await LoginAwaitingPasskeyAsync();
+        PasskeyModule.Setup<BrowserCredential>("get", _ => true);
+        PasskeyModule.SetupVoid("abort").SetVoidResult();
+        var browser = Services.GetRequiredService<PasskeyBrowser>();
+        var lifetime = App.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<PasskeyOptions>>().Value.LoginChallengeLifetime;
+
+        var page = RenderVerify(sessionId, startedHere: true);
+        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["get"]));
+        var call = PasskeyModule.Invocations["get"].Single();
+
+        // A cross-device (QR code) sign-in past Blazor's default 60 s: the call is still waited for.
+        App.Time.Advance(TimeSpan.FromSeconds(90));
+        Assert.Equal("Prompting", Stage(page));
+        Assert.False(call.CancellationToken!.Value.IsCancellationRequested);
+        Assert.True(browser.CallTimeout(lifetime) >= lifetime);
+
+        // Once the ceremony is over, the page gives up by itself, closes the dialog and offers Try again.
+        App.Time.Advance(browser.CallTimeout(lifetime) - TimeSpan.FromSeconds(90));
+        page.WaitForAssertion(() => Assert.Equal("Failed", Stage(page)));
+        Assert.True(call.CancellationToken!.Value.IsCancellationRequested);
+        Assert.Equal("Your browser could not use a passkey: " + BrowserCredential.TimedOut.Message, page.Find("[role=alert]").TextContent.Trim());
+        Assert.Contains(page.FindAll("button"), b => b.TextContent.Contains("Try again"));
+        Assert.Single(PasskeyModule.Invocations["abort"]);
+        Assert.Equal(LoginSessionState.AwaitingSecondFactor, (await Bench.SessionAsync(sessionId)).State);
+        authenticator.Dispose();
+    }
+
+    public static TheoryData<string> InteropFailures => new() { "timeout", "disconnected", "cancelled", "js error", "unreadable result" };
+
+    [Theory]
+    [MemberData(nameof(InteropFailures))]
+    public async Task Every_way_the_interop_call_can_fail_lands_in_the_failed_state(string failure)
+    {
+        var (sessionId, authenticator) = await LoginAwaitingPasskeyAsync();
+        var get = PasskeyModule.Setup<BrowserCredential>("get", _ => true);
+        var page = RenderVerify(sessionId, startedHere: true);
+        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["get"]));
+
+        switch (failure)
+        {
+            case "timeout":
+                get.SetException(new TaskCanceledException("The JS call timed out."));
+                break;
+            case "disconnected":
+                get.SetException(new Microsoft.JSInterop.JSDisconnectedException("The circuit is gone."));
+                break;
+            case "cancelled":
+                get.SetCanceled();
+                break;
+            case "js error":
+                get.SetException(new Microsoft.JSInterop.JSException("TypeError: x is undefined"));
+                break;
+            default:
+                get.SetException(new InvalidOperationException("The result could not be read."));
+                break;
+        }
+
+        page.WaitForAssertion(() => Assert.Equal("Failed", Stage(page)));
+        page.FindAll("button").Single(b => b.TextContent.Contains("Try again")).Click();
+        page.WaitForAssertion(() => Assert.Equal(2, PasskeyModule.Invocations["get"].Count));
+        Assert.Equal(0, (await Bench.SessionAsync(sessionId)).FailedAttempts);
+        authenticator.Dispose();
+    }
+
+    /// <summary>
+    /// The browser path (this page, with what the browser's module returns) gives the same answers as the API
+    /// path (<see cref="Api.ClientInputTests"/>): the checks live in <see cref="PasskeyLogin"/>, which both call.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(PasskeyRules.All), MemberType = typeof(PasskeyRules))]
+    public async Task The_counter_backup_and_ownership_rules_hold_on_the_browser_path_as_on_the_api(string rule)
+    {
+        var userId = await Bench.CreateUserAsync();
+        using var own = Bench.NewAuthenticator();
+        using var stranger = Bench.NewAuthenticator();
+        await Bench.RegisterAsync(userId, own);
+        await PasskeyRules.PrepareAsync(rule, Bench, userId, own, stranger);
+        var sessionId = await Bench.StartLoginAsync(userId);
+        var get = PasskeyModule.Setup<BrowserCredential>("get", _ => true);
+
+        var page = RenderVerify(sessionId, startedHere: true);
+        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["get"]));
+        var (answer, message) = PasskeyRules.Answer(rule, LastOptions("get"), own, stranger);
+        get.SetResult(new BrowserCredential(true, answer, null, null));
+
+        if (message is null)
+        {
+            var navigation = Services.GetRequiredService<NavigationManager>();
+            page.WaitForAssertion(() => Assert.EndsWith(LoginSessionService.CompletionUrl(sessionId), navigation.Uri));
+            Assert.Equal(LoginSessionState.Verified, (await Bench.SessionAsync(sessionId)).State);
+        }
+        else
+        {
+            page.WaitForAssertion(() => Assert.Equal(message, page.Find("[role=alert]").TextContent.Trim()));
+            Assert.Equal(LoginSessionState.AwaitingSecondFactor, (await Bench.SessionAsync(sessionId)).State);
+            Assert.Equal(1, (await Bench.SessionAsync(sessionId)).FailedAttempts);
+        }
+    }
+
+    [Fact]
     public async Task A_refused_assertion_shows_the_reason_and_counts_the_attempt()
     {
         var (sessionId, authenticator) = await LoginAwaitingPasskeyAsync();

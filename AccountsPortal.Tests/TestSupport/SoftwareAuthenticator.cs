@@ -62,7 +62,7 @@ public sealed class SoftwareAuthenticator(string rpId, string origin) : IDisposa
             | (overrides.UserPresent ?? true ? UserPresentFlag : 0)
             | (UserVerified ? UserVerifiedFlag : 0)
             | (credential.BackupEligible ? BackupEligibleFlag : 0)
-            | (credential.BackupEligible && Synced ? BackedUpFlag : 0));
+            | (overrides.BackedUp ?? (credential.BackupEligible && Synced) ? BackedUpFlag : 0));
         var authenticatorData = Concat(
             SHA256.HashData(Encoding.UTF8.GetBytes(overrides.RpId ?? rpId)),
             [flags],
@@ -83,8 +83,8 @@ public sealed class SoftwareAuthenticator(string rpId, string origin) : IDisposa
         attestation.WriteByteString(authenticatorData);
         attestation.WriteEndMap();
 
-        var clientData = ClientData(overrides.Type ?? "webauthn.create", overrides.Challenge ?? challenge, overrides.Origin ?? origin);
-        return Serialize(new JsonObject
+        var clientData = ClientData(overrides.Type ?? "webauthn.create", overrides.Challenge ?? challenge, overrides.Origin ?? origin, overrides.ClientDataMembers);
+        return Serialize(overrides, new JsonObject
         {
             ["id"] = Base64Url.EncodeToString(credential.Id),
             ["rawId"] = Base64Url.EncodeToString(credential.Id),
@@ -95,7 +95,7 @@ public sealed class SoftwareAuthenticator(string rpId, string origin) : IDisposa
             {
                 ["clientDataJSON"] = Base64Url.EncodeToString(clientData),
                 ["attestationObject"] = Base64Url.EncodeToString(attestation.Encode()),
-                ["transports"] = new JsonArray("internal", "hybrid"),
+                ["transports"] = new JsonArray([.. (overrides.Transports ?? ["internal", "hybrid"]).Select(t => JsonValue.Create(t))]),
             },
         });
     }
@@ -122,12 +122,12 @@ public sealed class SoftwareAuthenticator(string rpId, string origin) : IDisposa
         var flags = (byte)((overrides.UserPresent ?? true ? UserPresentFlag : 0)
             | (overrides.UserVerified ?? UserVerified ? UserVerifiedFlag : 0)
             | (backupEligible ? BackupEligibleFlag : 0)
-            | (backupEligible && Synced ? BackedUpFlag : 0));
+            | (overrides.BackedUp ?? (backupEligible && Synced) ? BackedUpFlag : 0));
         var authenticatorData = Concat(
             SHA256.HashData(Encoding.UTF8.GetBytes(overrides.RpId ?? rpId)),
             [flags],
             BigEndian(overrides.SignCount ?? credential.SignCount));
-        var clientData = ClientData(overrides.Type ?? "webauthn.get", overrides.Challenge ?? challenge, overrides.Origin ?? origin);
+        var clientData = ClientData(overrides.Type ?? "webauthn.get", overrides.Challenge ?? challenge, overrides.Origin ?? origin, overrides.ClientDataMembers);
         var signature = credential.Key.SignData(
             Concat(authenticatorData, SHA256.HashData(clientData)), HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence);
 
@@ -147,7 +147,7 @@ public sealed class SoftwareAuthenticator(string rpId, string origin) : IDisposa
         }
 
         var userHandle = overrides.OmitUserHandle ? null : overrides.UserHandle ?? credential.UserHandle;
-        return Serialize(new JsonObject
+        return Serialize(overrides, new JsonObject
         {
             ["id"] = Base64Url.EncodeToString(credential.Id),
             ["rawId"] = Base64Url.EncodeToString(credential.Id),
@@ -172,14 +172,22 @@ public sealed class SoftwareAuthenticator(string rpId, string origin) : IDisposa
         }
     }
 
-    private static byte[] ClientData(string type, string challenge, string origin) =>
-        JsonSerializer.SerializeToUtf8Bytes(new JsonObject
+    private static byte[] ClientData(string type, string challenge, string origin, IReadOnlyDictionary<string, JsonNode?>? members)
+    {
+        var clientData = new JsonObject
         {
             ["type"] = type,
             ["challenge"] = challenge,
             ["origin"] = origin,
             ["crossOrigin"] = false,
-        });
+        };
+        foreach (var (name, value) in members ?? new Dictionary<string, JsonNode?>())
+        {
+            clientData[name] = value?.DeepClone();
+        }
+
+        return JsonSerializer.SerializeToUtf8Bytes(clientData);
+    }
 
     /// <summary>The public key as a COSE_Key map: EC2, ES256, P-256, x, y.</summary>
     private static byte[] CoseKey(ECDsa key)
@@ -217,7 +225,21 @@ public sealed class SoftwareAuthenticator(string rpId, string origin) : IDisposa
 
     private static byte[] Concat(params byte[][] parts) => [.. parts.SelectMany(part => part)];
 
-    private static string Serialize(JsonObject json) => json.ToJsonString();
+    /// <summary>The credential as the client sends it, with the members a test asked to add or replace.</summary>
+    private static string Serialize(CeremonyOverrides overrides, JsonObject json)
+    {
+        foreach (var (name, value) in overrides.CredentialMembers ?? new Dictionary<string, JsonNode?>())
+        {
+            json[name] = value?.DeepClone();
+        }
+
+        foreach (var (name, value) in overrides.ResponseMembers ?? new Dictionary<string, JsonNode?>())
+        {
+            json["response"]![name] = value?.DeepClone();
+        }
+
+        return json.ToJsonString();
+    }
 }
 
 /// <summary>A credential the software authenticator holds.</summary>
@@ -240,6 +262,18 @@ public abstract record CeremonyOverrides
     public bool? UserPresent { get; init; }
 
     public bool? BackupEligible { get; init; }
+
+    /// <summary>The BS flag, whatever BE says (by default: backup eligible and <see cref="SoftwareAuthenticator.Synced"/>).</summary>
+    public bool? BackedUp { get; init; }
+
+    /// <summary>Members added to (or replacing those in) clientDataJSON, e.g. <c>topOrigin</c>; signed like the rest.</summary>
+    public IReadOnlyDictionary<string, JsonNode?>? ClientDataMembers { get; init; }
+
+    /// <summary>Members added to (or replacing those in) the credential JSON, e.g. <c>clientExtensionResults</c>.</summary>
+    public IReadOnlyDictionary<string, JsonNode?>? CredentialMembers { get; init; }
+
+    /// <summary>Members added to (or replacing those in) the credential's <c>response</c>, e.g. <c>userHandle: ""</c>.</summary>
+    public IReadOnlyDictionary<string, JsonNode?>? ResponseMembers { get; init; }
 }
 
 /// <summary>Ways to get a registration wrong on purpose.</summary>
@@ -247,6 +281,9 @@ public sealed record RegistrationOverrides : CeremonyOverrides
 {
     /// <summary>Reuse a credential id (as a second authenticator claiming the same id would).</summary>
     public byte[]? CredentialId { get; init; }
+
+    /// <summary><c>response.transports</c> as sent (by default "internal" and "hybrid").</summary>
+    public string[]? Transports { get; init; }
 }
 
 /// <summary>Ways to get an assertion wrong on purpose.</summary>

@@ -13,6 +13,9 @@ public enum VirtualAuthenticatorKind
 
     /// <summary>An older U2F security key.</summary>
     U2fSecurityKey,
+
+    /// <summary>A faulty platform authenticator that says its credentials are backed up (BS=1) but not backup eligible (BE=0).</summary>
+    BackedUpButNotEligible,
 }
 
 /// <summary>A CDP virtual authenticator attached to one page (<c>WebAuthn.addVirtualAuthenticator</c>).</summary>
@@ -34,9 +37,10 @@ public sealed class VirtualAuthenticator
         await session.SendAsync("WebAuthn.enable", new Dictionary<string, object> { ["enableUI"] = false });
         var options = kind switch
         {
-            VirtualAuthenticatorKind.PlatformWithUserVerification => Options("ctap2", "internal", residentKey: true, userVerification: true, synced: true),
-            VirtualAuthenticatorKind.UsbSecurityKey => Options("ctap2", "usb", residentKey: false, userVerification: false, synced: false),
-            VirtualAuthenticatorKind.U2fSecurityKey => Options("u2f", "usb", residentKey: false, userVerification: false, synced: false),
+            VirtualAuthenticatorKind.PlatformWithUserVerification => Options("ctap2", "internal", residentKey: true, userVerification: true, synced: true, backedUp: true),
+            VirtualAuthenticatorKind.UsbSecurityKey => Options("ctap2", "usb", residentKey: false, userVerification: false, synced: false, backedUp: false),
+            VirtualAuthenticatorKind.U2fSecurityKey => Options("u2f", "usb", residentKey: false, userVerification: false, synced: false, backedUp: false),
+            VirtualAuthenticatorKind.BackedUpButNotEligible => Options("ctap2", "internal", residentKey: true, userVerification: true, synced: false, backedUp: true),
             _ => throw new ArgumentOutOfRangeException(nameof(kind)),
         };
         var result = await session.SendAsync("WebAuthn.addVirtualAuthenticator", new Dictionary<string, object> { ["options"] = options });
@@ -73,11 +77,12 @@ public sealed class VirtualAuthenticator
         return args;
     }
 
-    /// <param name="synced">Whether new credentials are backup eligible and backed up, like a password manager's.</param>
-    private static Dictionary<string, object> Options(string protocol, string transport, bool residentKey, bool userVerification, bool synced) => new()
+    /// <param name="synced">Whether new credentials are backup eligible (BE), like a password manager's.</param>
+    /// <param name="backedUp">Whether they say they are backed up (BS); a real authenticator says so only when <paramref name="synced"/>.</param>
+    private static Dictionary<string, object> Options(string protocol, string transport, bool residentKey, bool userVerification, bool synced, bool backedUp) => new()
     {
         ["defaultBackupEligibility"] = synced,
-        ["defaultBackupState"] = synced,
+        ["defaultBackupState"] = backedUp,
         ["protocol"] = protocol,
         ["transport"] = transport,
         ["hasResidentKey"] = residentKey,

@@ -118,7 +118,7 @@ public sealed class PasskeyLogin(
         AuthenticatorAssertionRawResponse? assertion;
         try
         {
-            assertion = JsonSerializer.Deserialize<AuthenticatorAssertionRawResponse>(credentialJson);
+            assertion = ClientCredentialJson.ReadAssertion(credentialJson);
         }
         catch (Exception exception) when (WebAuthnFailures.IsMalformedInput(exception))
         {
@@ -128,6 +128,11 @@ public sealed class PasskeyLogin(
         if (assertion?.RawId is not { Length: > 0 } rawId || assertion.Response?.AuthenticatorData is not { Length: >= 37 } authenticatorData)
         {
             return PasskeyMessages.Unreadable;
+        }
+
+        if (ClientCredentialJson.CheckClientData(assertion.Response.ClientDataJson, relyingParty.Origins) is { } clientDataFailure)
+        {
+            return clientDataFailure;
         }
 
         // Fido2NetLib does not check ownership when userHandle is null: look the credential up for this user only.

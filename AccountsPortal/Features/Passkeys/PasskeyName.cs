@@ -3,11 +3,27 @@ using System.Text;
 
 namespace AccountsPortal.Features.Passkeys;
 
-/// <summary>The rules for a passkey's name: trimmed, NFC-normalised, 1 to N characters, no control or bidi-override characters.</summary>
+/// <summary>
+/// The rules for a passkey's name: trimmed, NFC-normalised, 1 to N text elements (what a person counts as
+/// characters) and at most <see cref="MaxBytes"/> bytes of UTF-8, no control or bidi-override characters.
+/// </summary>
 public static class PasskeyName
 {
+    /// <summary>
+    /// The most UTF-8 bytes a stored name may take, whatever its text elements: one letter can carry
+    /// thousands of combining marks. Also the database column's size, in characters.
+    /// </summary>
+    public const int MaxBytes = 256;
+
+    /// <param name="maxLength">Text elements allowed (<c>Passkeys:MaxNameLength</c>); a longer name, or one over <see cref="MaxBytes"/>, gets the same length message.</param>
     public static PasskeyNameResult Normalize(string? input, int maxLength)
     {
+        // Anything whose UTF-16 form is this long is over the byte limit: refused before normalising it.
+        if (input is { Length: > MaxBytes * 2 })
+        {
+            return TooLong(maxLength);
+        }
+
         var name = (input ?? "").Normalize(NormalizationForm.FormC).Trim();
         if (name.Length == 0)
         {
@@ -19,14 +35,15 @@ public static class PasskeyName
             return PasskeyNameResult.Fail("The name contains invisible control characters. Use letters, digits, spaces and punctuation.");
         }
 
-        var length = new StringInfo(name).LengthInTextElements;
-        if (length > maxLength)
+        if (Encoding.UTF8.GetByteCount(name) > MaxBytes || new StringInfo(name).LengthInTextElements > maxLength)
         {
-            return PasskeyNameResult.Fail($"A passkey name can be at most {maxLength} characters.");
+            return TooLong(maxLength);
         }
 
         return new PasskeyNameResult(name, null);
     }
+
+    private static PasskeyNameResult TooLong(int maxLength) => PasskeyNameResult.Fail($"A passkey name can be at most {maxLength} characters.");
 
     // Control characters, line separators and the characters that reorder text (Trojan Source) could
     // make a name look like something else in the list.

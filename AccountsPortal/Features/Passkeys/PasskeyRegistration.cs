@@ -1,4 +1,3 @@
-using System.Text.Json;
 using AccountsPortal.Data;
 using Fido2NetLib;
 using Fido2NetLib.Objects;
@@ -75,7 +74,7 @@ public sealed class PasskeyRegistration(
         AuthenticatorAttestationRawResponse? attestation;
         try
         {
-            attestation = JsonSerializer.Deserialize<AuthenticatorAttestationRawResponse>(credentialJson);
+            attestation = ClientCredentialJson.ReadAttestation(credentialJson);
         }
         catch (Exception exception) when (WebAuthnFailures.IsMalformedInput(exception))
         {
@@ -85,6 +84,11 @@ public sealed class PasskeyRegistration(
         if (attestation?.RawId is not { Length: > 0 } rawId || attestation.Response is null)
         {
             return PasskeyOutcome.Fail(PasskeyMessages.Unreadable);
+        }
+
+        if (ClientCredentialJson.CheckClientData(attestation.Response.ClientDataJson, relyingParty.Origins) is { } clientDataFailure)
+        {
+            return PasskeyOutcome.Fail(clientDataFailure);
         }
 
         if (await db.Passkeys.AnyAsync(p => p.CredentialId == rawId, cancellationToken))

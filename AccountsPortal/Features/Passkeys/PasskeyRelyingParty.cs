@@ -17,6 +17,20 @@ public sealed class PasskeyRelyingParty(IOptions<PasskeyOptions> options)
         ChallengeSize = 32,
     };
 
+    /// <summary>The configured origins, compared exactly (ordinal) with the client data's <c>origin</c>.</summary>
+    public IReadOnlySet<string> Origins { get; } = new HashSet<string>(options.Value.Origins, StringComparer.Ordinal);
+
+    /// <summary>
+    /// Whether <paramref name="origin"/> is written as a browser serialises an origin (HTML "ASCII
+    /// serialization of an origin"): scheme://host[:port] with a lower-case host, no default port, and
+    /// no user info, path, query or fragment. Only such a string can equal a client data <c>origin</c>.
+    /// </summary>
+    public static bool IsSerializedOrigin(string origin) =>
+        Uri.TryCreate(origin, UriKind.Absolute, out var uri)
+        && uri.Scheme is "https" or "http"
+        && string.Equals(origin, uri.GetLeftPart(UriPartial.Authority), StringComparison.Ordinal)
+        && uri.UserInfo.Length == 0;
+
     /// <summary>The WebAuthn user handle of an account: its id's bytes, which carry no personal data.</summary>
     public static byte[] UserHandleOf(string userId) => Encoding.UTF8.GetBytes(userId);
 

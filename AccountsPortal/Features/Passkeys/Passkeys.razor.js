@@ -65,13 +65,24 @@ function toJson(credential) {
     return json;
 }
 
+// The dialog this page opened last; a new ceremony, or the server giving up on one, closes it.
+let pending = null;
+
+export function abort() {
+    pending?.abort();
+    pending = null;
+}
+
 async function run(ceremony, maxLength) {
     if (!window.PublicKeyCredential || !navigator.credentials) {
         return { ok: false, name: "NotSupportedError", message: "This browser does not support passkeys." };
     }
+    abort();
+    const controller = new AbortController();
+    pending = controller;
     const started = performance.now();
     try {
-        const credential = await ceremony();
+        const credential = await ceremony(controller.signal);
         if (!credential) return { ok: false, name: "NotAllowedError", message: "No passkey was chosen." };
         const text = JSON.stringify(toJson(credential));
         if (text.length > maxLength) return { ok: false, name: "DataError", message: "The passkey's answer is too large." };
@@ -85,13 +96,15 @@ async function run(ceremony, maxLength) {
             name = "UserActivationRequired";
         }
         return { ok: false, name, message: String(error?.message || error) };
+    } finally {
+        if (pending === controller) pending = null;
     }
 }
 
 export function create(optionsJson, maxLength) {
-    return run(() => navigator.credentials.create({ publicKey: creationOptions(optionsJson) }), maxLength);
+    return run(signal => navigator.credentials.create({ publicKey: creationOptions(optionsJson), signal }), maxLength);
 }
 
 export function get(optionsJson, maxLength) {
-    return run(() => navigator.credentials.get({ publicKey: requestOptions(optionsJson) }), maxLength);
+    return run(signal => navigator.credentials.get({ publicKey: requestOptions(optionsJson), signal }), maxLength);
 }

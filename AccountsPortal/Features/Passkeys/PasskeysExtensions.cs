@@ -12,7 +12,11 @@ public static class PasskeysExtensions
         services.AddOptions<PasskeyOptions>()
             .Bind(builder.Configuration.GetSection(PasskeyOptions.SectionName))
             .Validate(o => o.Origins.Count > 0, "Passkeys:Origins must list the exact origins (scheme://host:port) the portal is served from.")
+            .Validate(
+                o => o.Origins.All(PasskeyRelyingParty.IsSerializedOrigin),
+                "Passkeys:Origins must be written as browsers send them: scheme://host[:port], lower-case host, no default port, no path or trailing slash.")
             .Validate(o => o.MaxPasskeysPerUser > 0 && o.MaxNameLength > 0, "Passkeys limits must be positive.")
+            .Validate(o => o.MaxNameLength <= PasskeyName.MaxBytes, $"Passkeys:MaxNameLength can be at most {PasskeyName.MaxBytes}.")
             .ValidateOnStart();
 
         // Relying party id and origins come from configuration only, never from the request's Host header.
