@@ -83,9 +83,10 @@ internal static class ClientCredentialJson
     /// <returns>Null when the client data passes; otherwise the message to show.</returns>
     public static string? CheckClientData(byte[]? clientDataJson, IReadOnlySet<string> origins)
     {
+        // Client data that is not what a browser writes is not signed by this passkey's ceremony: "not verified", as Fido2NetLib says.
         if (clientDataJson is null)
         {
-            return PasskeyMessages.Unreadable;
+            return PasskeyMessages.NotVerified;
         }
 
         try
@@ -95,7 +96,7 @@ internal static class ClientCredentialJson
             if (root.ValueKind != JsonValueKind.Object
                 || !root.TryGetProperty("origin", out var origin) || origin.ValueKind != JsonValueKind.String)
             {
-                return PasskeyMessages.Unreadable;
+                return PasskeyMessages.NotVerified;
             }
 
             if (!origins.Contains(origin.GetString()!))
@@ -112,7 +113,7 @@ internal static class ClientCredentialJson
         }
         catch (JsonException)
         {
-            return PasskeyMessages.Unreadable;
+            return PasskeyMessages.NotVerified;
         }
     }
 }

@@ -22,10 +22,14 @@ public sealed class AccountRegistration(
     /// </summary>
     public const string DuplicateEmailMessage = "This email address cannot be used to create an account. If you already have one, log in instead.";
 
+    /// <param name="email">
+    /// Stored in Unicode NFC, the form the account lookup normalises to (Identity's <c>NormalizeEmail</c>):
+    /// "\u212Aate@…" (KELVIN SIGN) is stored, found, limited and locked as "Kate@…".
+    /// </param>
     /// <param name="clientIp">The caller's address, for the per-IP rate limit.</param>
     public async Task<RegistrationResult> RegisterAsync(string email, string password, System.Net.IPAddress? clientIp = null, CancellationToken cancellationToken = default)
     {
-        email = email.Trim();
+        email = email.Trim().Normalize(System.Text.NormalizationForm.FormC);
         if (rateLimiter.TryAcquireForEmail(clientIp, users.NormalizeEmail(email)) is not null)
         {
             return RegistrationResult.Fail([Attempts.AttemptMessages.RateLimited], rateLimited: true);
