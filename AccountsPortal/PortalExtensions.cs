@@ -3,6 +3,7 @@ using AccountsPortal.Data;
 using AccountsPortal.Features.Accounts;
 using AccountsPortal.Features.Activity;
 using AccountsPortal.Features.Apps;
+using AccountsPortal.Features.Email;
 using AccountsPortal.Features.Health;
 using AccountsPortal.Features.Passkeys;
 using AccountsPortal.Features.Preferences;
@@ -24,6 +25,7 @@ public static class PortalExtensions
         builder.AddPortalData();
         builder.AddReverseProxySupport();
         builder.AddActivity();
+        builder.AddEmail();
         builder.AddAccounts();
         builder.AddPasskeys();
         builder.AddTwoFactor();

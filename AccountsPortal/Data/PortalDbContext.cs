@@ -1,5 +1,6 @@
 using AccountsPortal.Features.Accounts;
 using AccountsPortal.Features.Activity;
+using AccountsPortal.Features.Email;
 using AccountsPortal.Features.Apps;
 using AccountsPortal.Features.Accounts.LoginSessions;
 using AccountsPortal.Features.Accounts.RecoveryKeys;
@@ -37,6 +38,8 @@ public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options)
     public DbSet<AppToken> AppTokens => Set<AppToken>();
 
     public DbSet<SecurityEvent> SecurityEvents => Set<SecurityEvent>();
+
+    public DbSet<OutboxMessage> OutboxMessages => Set<OutboxMessage>();
 
     protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
     {
