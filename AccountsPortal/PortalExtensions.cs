@@ -3,6 +3,7 @@ using AccountsPortal.Data;
 using AccountsPortal.Features.Accounts;
 using AccountsPortal.Features.Activity;
 using AccountsPortal.Features.Apps;
+using AccountsPortal.Features.Confirmation;
 using AccountsPortal.Features.Email;
 using AccountsPortal.Features.Health;
 using AccountsPortal.Features.Passkeys;
@@ -29,6 +30,7 @@ public static class PortalExtensions
         builder.AddAccounts();
         builder.AddPasskeys();
         builder.AddTwoFactor();
+        builder.AddConfirmation();
         builder.AddApps();
         builder.AddHealth();
         return builder;

@@ -276,15 +276,19 @@ public sealed class PasskeyRegistrationTests(PortalAppFactory app) : IClassFixtu
         var passkeyId = await bench.RegisterAsync(owner, authenticator, "Original");
 
         var management = (Func<IServiceProvider, PasskeyManagement>)(s => s.GetRequiredService<PasskeyManagement>());
-        Assert.False((await bench.WithAsync(s => management(s).RenameAsync(stranger, passkeyId, "Stolen"))).Succeeded);
-        Assert.False((await bench.WithAsync(s => management(s).DeleteAsync(stranger, passkeyId))).Succeeded);
+        var strangerBrowser = await bench.SignedInBrowserAsync(stranger);
+        var ownerBrowser = await bench.SignedInBrowserAsync(owner);
+        Assert.False((await bench.WithAsync(s => management(s).RenameAsync(stranger, passkeyId, "Stolen", strangerBrowser))).Succeeded);
+        Assert.False((await bench.WithAsync(s => management(s).DeleteAsync(stranger, passkeyId, strangerBrowser))).Succeeded);
+        // The owner's passkey from the owner's id but a stranger's confirmed browser: refused, needs the owner's own confirmation.
+        Assert.Equal(Features.Accounts.Sessions.RecentConfirmation.Required, (await bench.WithAsync(s => management(s).DeleteAsync(owner, passkeyId, strangerBrowser))).Error);
         Assert.Equal("Original", Assert.Single(await bench.PasskeysAsync(owner)).Name);
 
-        Assert.Equal("Enter a name for the passkey.", (await bench.WithAsync(s => management(s).RenameAsync(owner, passkeyId, " "))).Error);
-        Assert.True((await bench.WithAsync(s => management(s).RenameAsync(owner, passkeyId, " Renamed "))).Succeeded);
+        Assert.Equal("Enter a name for the passkey.", (await bench.WithAsync(s => management(s).RenameAsync(owner, passkeyId, " ", ownerBrowser))).Error);
+        Assert.True((await bench.WithAsync(s => management(s).RenameAsync(owner, passkeyId, " Renamed ", ownerBrowser))).Succeeded);
         Assert.Equal("Renamed", Assert.Single(await bench.PasskeysAsync(owner)).Name);
 
-        Assert.True((await bench.WithAsync(s => management(s).DeleteAsync(owner, passkeyId))).Succeeded);
+        Assert.True((await bench.WithAsync(s => management(s).DeleteAsync(owner, passkeyId, ownerBrowser))).Succeeded);
         Assert.Empty(await bench.PasskeysAsync(owner));
         Assert.Null(await bench.WithAsync(s => s.GetRequiredService<SecondFactorDirectory>().RequiredForAsync(owner)));
     }

@@ -9,17 +9,18 @@ namespace AccountsPortal.Tests.Api;
 public sealed class RecoveryKeyRegenerationTests(PortalAppFactory app) : IClassFixture<PortalAppFactory>
 {
     [Fact]
-    public async Task A_new_key_is_shown_once_after_the_password_and_the_old_one_stops_working()
+    public async Task A_new_key_is_shown_once_after_a_recent_confirmation_and_the_old_one_stops_working()
     {
         using var person = new PortalScenario(app);
         var email = PortalScenario.NewEmail();
         var oldKey = RecoveryKeyCodec.Parse(string.Join(' ', await person.SignUpAndReadRecoveryKeyAsync(email))).Key!;
         var userId = await app.WithDbAsync(db => db.Users.Where(u => u.Email == email).Select(u => u.Id).SingleAsync());
 
+        // Signed up (and so in) a moment ago: that counts as a confirmation.
         var page = await (await person.Http.GetAsync("/account/recovery-key")).ReadHtmlAsync();
         Assert.Contains("cannot be shown again", page.Body!.TextContent);
         var (shown, locations) = await person.FollowAsync(
-            await person.Http.SubmitAsync(page, "/account/recovery-key", "new-recovery-key", new Dictionary<string, string> { ["Input.Password"] = PortalScenario.StrongPassword }));
+            await person.Http.SubmitAsync(page, "/account/recovery-key", "new-recovery-key", new Dictionary<string, string>()));
 
         Assert.Equal(["/account/recovery-key/new"], locations);
         var newKey = RecoveryKeyCodec.Parse(string.Join(' ', PortalScenario.RecoveryKeyWords(await shown.ReadHtmlAsync()))).Key!;
@@ -30,20 +31,29 @@ public sealed class RecoveryKeyRegenerationTests(PortalAppFactory app) : IClassF
     }
 
     [Fact]
-    public async Task A_wrong_password_keeps_the_current_key()
+    public async Task Without_a_recent_confirmation_the_page_asks_for_one_and_a_post_changes_nothing()
     {
+        using var app = new PortalAppFactory();
         using var person = new PortalScenario(app);
         await person.SignUpAndReadRecoveryKeyAsync(PortalScenario.NewEmail());
+        var freshPage = await (await person.Http.GetAsync("/account/recovery-key")).ReadHtmlAsync();
         var before = await app.WithDbAsync(db => db.RecoveryKeys.AsNoTracking().Select(k => new { k.UserId, k.KeyHash }).ToListAsync());
 
-        var response = await person.Http.SubmitAsync("/account/recovery-key", "new-recovery-key", new Dictionary<string, string> { ["Input.Password"] = "not my password" });
+        // Someone with this cookie, six minutes later: the sign-in no longer counts as a confirmation.
+        app.Time.Advance(TimeSpan.FromMinutes(6));
+        var stalePage = await (await person.Http.GetAsync("/account/recovery-key")).ReadHtmlAsync();
+        var response = await person.Http.SubmitAsync(freshPage, "/account/recovery-key", "new-recovery-key", new Dictionary<string, string>());
 
-        Assert.Equal("That password is not right.", (await response.ReadHtmlAsync()).QuerySelector("[role=alert]")!.TextContent.Trim());
+        var confirm = stalePage.QuerySelectorAll("a").Single(a => a.TextContent.Contains("Confirm it's you"));
+        Assert.StartsWith("/account/confirm?returnUrl=%2Faccount%2Frecovery-key", confirm.GetAttribute("href"));
+        Assert.DoesNotContain(stalePage.Forms, f => f.QuerySelector("input[name=_handler][value='new-recovery-key']") is not null);
+        // The page no longer renders the form, so a post of it (kept from earlier) is refused unread.
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Equivalent(before, await app.WithDbAsync(db => db.RecoveryKeys.AsNoTracking().Select(k => new { k.UserId, k.KeyHash }).ToListAsync()));
     }
 
     [Fact]
-    public async Task Disabling_the_authenticator_app_needs_the_password()
+    public async Task Disabling_the_authenticator_app_needs_a_recent_confirmation_of_this_browser()
     {
         var bench = new TotpBench(app);
         using var person = new PortalScenario(app);
@@ -51,13 +61,15 @@ public sealed class RecoveryKeyRegenerationTests(PortalAppFactory app) : IClassF
         await person.SignUpAndReadRecoveryKeyAsync(email);
         var userId = await app.WithDbAsync(db => db.Users.Where(u => u.Email == email).Select(u => u.Id).SingleAsync());
         await bench.EnableAsync(userId);
+        var browser = await bench.Passkeys.SignedInBrowserAsync(userId);
+        app.Time.Advance(TimeSpan.FromMinutes(5) + TimeSpan.FromSeconds(1));
 
-        var wrong = await bench.Passkeys.WithAsync(s => s.GetRequiredService<TotpSetup>().DisableAsync(userId, "not my password"));
-        Assert.Equal(TwoFactorMessages.WrongPassword, wrong);
+        var stale = await bench.Passkeys.WithAsync(s => s.GetRequiredService<TotpSetup>().DisableAsync(userId, browser));
+        Assert.Equal(Features.Accounts.Sessions.RecentConfirmation.Required, stale);
         Assert.Equal(1, await app.WithDbAsync(db => db.TotpAuthenticators.CountAsync(t => t.UserId == userId)));
 
-        var right = await bench.Passkeys.WithAsync(s => s.GetRequiredService<TotpSetup>().DisableAsync(userId, PortalScenario.StrongPassword));
-        Assert.Null(right);
+        var fresh = await bench.Passkeys.SignedInBrowserAsync(userId);
+        Assert.Null(await bench.Passkeys.WithAsync(s => s.GetRequiredService<TotpSetup>().DisableAsync(userId, fresh)));
         Assert.Equal(0, await app.WithDbAsync(db => db.TotpAuthenticators.CountAsync(t => t.UserId == userId)));
     }
 }

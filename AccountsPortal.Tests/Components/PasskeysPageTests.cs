@@ -12,7 +12,7 @@ public sealed class PasskeysPageTests : PortalComponentTest
     private async Task<(IRenderedComponent<PasskeysPage> Page, string UserId)> RenderForNewUserAsync()
     {
         var userId = await Bench.CreateUserAsync();
-        SignIn(userId);
+        await SignInAsync(userId);
         var page = Render<PasskeysPage>();
         page.WaitForAssertion(() => Assert.Contains("You have no passkeys", page.Find("[data-testid=passkey-status]").TextContent));
         return (page, userId);
@@ -145,9 +145,10 @@ public sealed class PasskeysPageTests : PortalComponentTest
         // 64 family emoji would be 64 text elements but 1,600 bytes; 10 of them (250 bytes) fit.
         var family = "\U0001F468\u200D\U0001F469\u200D\U0001F467\u200D\U0001F466";
         var management = Services.GetRequiredService<PasskeyManagement>();
+        var browser = await Bench.SignedInBrowserAsync(userId);
 
-        Assert.True((await management.RenameAsync(userId, passkeyId, string.Concat(Enumerable.Repeat(family, 10)))).Succeeded);
-        var refused = await management.RenameAsync(userId, passkeyId, string.Concat(Enumerable.Repeat(family, 11)));
+        Assert.True((await management.RenameAsync(userId, passkeyId, string.Concat(Enumerable.Repeat(family, 10)), browser)).Succeeded);
+        var refused = await management.RenameAsync(userId, passkeyId, string.Concat(Enumerable.Repeat(family, 11)), browser);
 
         Assert.Equal("A passkey name can be at most 64 characters.", refused.Error);
         Assert.Equal(string.Concat(Enumerable.Repeat(family, 10)), Assert.Single(await Bench.PasskeysAsync(userId)).Name);
@@ -194,7 +195,7 @@ public sealed class PasskeysPageTests : PortalComponentTest
         authenticator.Aaguid = Guid.Parse("ea9b8d66-4d01-1d21-3ce4-b6b48cb575d4");
         authenticator.Synced = true;
         await Bench.RegisterAsync(userId, authenticator, "<b>Phone</b>");
-        SignIn(userId);
+        await SignInAsync(userId);
 
         var page = Render<PasskeysPage>();
 

@@ -33,7 +33,8 @@ public abstract class PortalComponentTest : BunitContext, IAsyncLifetime
         SetRendererInfo(new RendererInfo("Server", isInteractive: true));
     }
 
-    protected PortalAppFactory App { get; } = AppApiClient.Configure(new PortalAppFactory());
+    // Confirmations last longer than a registration's challenge here, so a test can let the challenge expire alone.
+    protected PortalAppFactory App { get; } = AppApiClient.Configure(new PortalAppFactory()).WithSetting("Security:ReauthenticationWindow", "00:10:00");
 
     protected PasskeyBench Bench => new(App);
 
@@ -44,10 +45,15 @@ public abstract class PortalComponentTest : BunitContext, IAsyncLifetime
 
     public Task InitializeAsync() => Task.CompletedTask;
 
-    protected void SignIn(string userId, string email = "someone@example.test")
+    /// <summary>Renders as a browser of the user that signed in (and so confirmed it's them) just now; returns its session id.</summary>
+    protected async Task<string> SignInAsync(string userId, string email = "someone@example.test")
     {
+        var session = await Bench.SignedInBrowserAsync(userId);
         authorization.SetAuthorized(email);
-        authorization.SetClaims(new Claim(ClaimTypes.NameIdentifier, userId), new Claim(ClaimTypes.Email, email));
+        authorization.SetClaims(
+            new Claim(ClaimTypes.NameIdentifier, userId), new Claim(ClaimTypes.Email, email),
+            new Claim(Features.Accounts.Sessions.BrowserSessionStore.SessionIdClaim, session));
+        return session;
     }
 
     /// <summary>The options JSON the page passed to the module's <paramref name="function"/> on its last call.</summary>

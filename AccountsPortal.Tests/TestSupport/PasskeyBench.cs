@@ -42,8 +42,28 @@ public sealed class PasskeyBench(PortalAppFactory app)
     public Task<CeremonyStart> BeginRegistrationAsync(string userId) =>
         WithAsync(s => s.GetRequiredService<PasskeyRegistration>().BeginAsync(userId));
 
-    public Task<PasskeyOutcome> CompleteRegistrationAsync(string userId, string ceremonyId, string? name, string? credentialJson) =>
-        WithAsync(s => s.GetRequiredService<PasskeyRegistration>().CompleteAsync(userId, ceremonyId, name, credentialJson));
+    /// <summary>Completes a registration from a browser session of the user that signed in (and so confirmed) just now.</summary>
+    public async Task<PasskeyOutcome> CompleteRegistrationAsync(string userId, string ceremonyId, string? name, string? credentialJson)
+    {
+        var session = await SignedInBrowserAsync(userId);
+        return await WithAsync(s => s.GetRequiredService<PasskeyRegistration>().CompleteAsync(userId, ceremonyId, name, credentialJson, session));
+    }
+
+    /// <summary>
+    /// A browser session of the user as a sign-in creates it (the ticket in the session store, with the account's
+    /// current security stamp), signed in — and so confirmed — now. Returns its id.
+    /// </summary>
+    public Task<string> SignedInBrowserAsync(string userId) => WithAsync(s => SignedInBrowserAsync(s, userId));
+
+    /// <summary>As <see cref="SignedInBrowserAsync(string)"/>, with the services of a scope the caller has.</summary>
+    public static async Task<string> SignedInBrowserAsync(IServiceProvider s, string userId)
+    {
+        var users = s.GetRequiredService<UserManager<PortalUser>>();
+        var user = await users.FindByIdAsync(userId) ?? throw new InvalidOperationException("No such user.");
+        var principal = await s.GetRequiredService<IUserClaimsPrincipalFactory<PortalUser>>().CreateAsync(user);
+        var ticket = new Microsoft.AspNetCore.Authentication.AuthenticationTicket(principal, IdentityConstants.ApplicationScheme);
+        return await s.GetRequiredService<Features.Accounts.Sessions.BrowserSessionStore>().StoreAsync(ticket, null!, CancellationToken.None);
+    }
 
     /// <summary>Registers a passkey end to end and asserts it worked.</summary>
     public async Task<long> RegisterAsync(string userId, SoftwareAuthenticator authenticator, string name = "Test key")

@@ -15,7 +15,8 @@ public sealed class TotpBench(PortalAppFactory app)
         var enrollment = Passkeys.WithAsync(s => Task.FromResult(s.GetRequiredService<TotpSetup>().NewEnrollment("someone@example.test")));
         var secret = (await enrollment).SecretBase32;
         var bytes = Base32Encoding.ToBytes(secret);
-        var error = await Passkeys.WithAsync(s => s.GetRequiredService<TotpSetup>().ConfirmAsync(userId, secret, CodeAt(bytes, TimeSpan.Zero), replaceExisting: false));
+        var session = await Passkeys.SignedInBrowserAsync(userId);
+        var error = await Passkeys.WithAsync(s => s.GetRequiredService<TotpSetup>().ConfirmAsync(userId, secret, CodeAt(bytes, TimeSpan.Zero), replaceExisting: false, session));
         Assert.Null(error);
         return bytes;
     }

@@ -166,13 +166,14 @@ public sealed class TotpLoginTests(PortalAppFactory app) : IClassFixture<PortalA
         Assert.Contains("digits=6", setup.OtpAuthUri);
         Assert.Contains("period=30", setup.OtpAuthUri);
 
+        var browser = await bench.Passkeys.SignedInBrowserAsync(userId);
         var wrong = await bench.Passkeys.WithAsync(s => Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions
-            .GetRequiredService<TotpSetup>(s).ConfirmAsync(userId, setup.SecretBase32, bench.CodeAt(secret, TimeSpan.FromMinutes(5)), false));
+            .GetRequiredService<TotpSetup>(s).ConfirmAsync(userId, setup.SecretBase32, bench.CodeAt(secret, TimeSpan.FromMinutes(5)), false, browser));
         Assert.Equal(TwoFactorMessages.WrongCode, wrong);
         Assert.Equal(0, await app.WithDbAsync(db => db.TotpAuthenticators.CountAsync(t => t.UserId == userId)));
 
         var right = await bench.Passkeys.WithAsync(s => Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions
-            .GetRequiredService<TotpSetup>(s).ConfirmAsync(userId, setup.SecretBase32, bench.CodeAt(secret, TimeSpan.Zero), false));
+            .GetRequiredService<TotpSetup>(s).ConfirmAsync(userId, setup.SecretBase32, bench.CodeAt(secret, TimeSpan.Zero), false, browser));
         Assert.Null(right);
         var stored = await app.WithDbAsync(db => db.TotpAuthenticators.SingleAsync(t => t.UserId == userId));
         Assert.DoesNotContain(setup.SecretBase32, stored.ProtectedSecret);

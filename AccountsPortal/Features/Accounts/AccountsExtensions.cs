@@ -32,6 +32,7 @@ public static class AccountsExtensions
 
         services.AddSingleton<BrowserSessionStore>();
         services.AddScoped<SignedInSessions>();
+        services.AddScoped<RecentConfirmation>();
         services.AddOptions<Microsoft.AspNetCore.Authentication.Cookies.CookieAuthenticationOptions>(IdentityConstants.ApplicationScheme)
             .Configure<BrowserSessionStore>((cookie, store) => cookie.SessionStore = store);
         services.AddOptions<SecurityOptions>()
@@ -39,6 +40,7 @@ public static class AccountsExtensions
             .Validate(
                 o => o.SessionRevalidationInterval > TimeSpan.Zero && o.SessionRevalidationInterval <= SecurityOptions.MaxSessionRevalidationInterval,
                 "Security:SessionRevalidationInterval must be more than zero and at most one minute.")
+            .Validate(o => o.ReauthenticationWindow > TimeSpan.Zero, "Security:ReauthenticationWindow must be more than zero.")
             .ValidateOnStart();
         services.AddOptions<SecurityStampValidatorOptions>().Configure<Microsoft.Extensions.Options.IOptions<SecurityOptions>>((validator, security) =>
         {

@@ -14,4 +14,10 @@ public sealed class SecurityOptions
     /// zero and at most one minute; default one minute.
     /// </summary>
     public TimeSpan SessionRevalidationInterval { get; set; } = MaxSessionRevalidationInterval;
+
+    /// <summary>
+    /// How long a confirmation ("Confirm it's you", or the sign-in itself) lets this browser make security
+    /// changes: factors, recovery key, password, email, signing out others. More than zero; default 5 minutes.
+    /// </summary>
+    public TimeSpan ReauthenticationWindow { get; set; } = TimeSpan.FromMinutes(5);
 }

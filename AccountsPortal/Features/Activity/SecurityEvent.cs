@@ -40,6 +40,8 @@ public enum SecurityEventKind
     SignInRefusedWhileLocked,
     SignInApprovalBlocked,
     OtherSessionsEnded,
+    IdentityConfirmed,
+    IdentityConfirmationFailed,
 }
 
 internal sealed class SecurityEventConfiguration : IEntityTypeConfiguration<SecurityEvent>

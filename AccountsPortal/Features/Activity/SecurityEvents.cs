@@ -47,6 +47,8 @@ public sealed class SecurityEvents(PortalDbContext db, TimeProvider time)
         SecurityEventKind.SignInRefusedWhileLocked => "Sign-in attempt refused: the account was locked",
         SecurityEventKind.SignInApprovalBlocked => $"Blocked a sign-in approval from {securityEvent.Detail}",
         SecurityEventKind.OtherSessionsEnded => $"Every other browser and app was signed out: {securityEvent.Detail}",
+        SecurityEventKind.IdentityConfirmed => $"Confirmed it's you{With(securityEvent.Detail)}",
+        SecurityEventKind.IdentityConfirmationFailed => $"Failed to confirm it's you{With(securityEvent.Detail)}",
         _ => securityEvent.Kind.ToString(),
     };
 

@@ -28,12 +28,12 @@ public sealed class PasskeyCeremonies(PortalDbContext db, TimeProvider time)
         return ceremony.Id;
     }
 
-    /// <summary>The login ceremony of a session that handed out <paramref name="challenge"/>, for answers that carry no ceremony id.</summary>
-    public Task<string?> FindLoginCeremonyAsync(string loginSessionId, string? challenge, CancellationToken cancellationToken) =>
+    /// <summary>The ceremony of <paramref name="purpose"/> bound to a session that handed out <paramref name="challenge"/>, for answers that carry no ceremony id.</summary>
+    public Task<string?> FindCeremonyAsync(CeremonyPurpose purpose, string boundTo, string? challenge, CancellationToken cancellationToken) =>
         string.IsNullOrEmpty(challenge)
             ? Task.FromResult<string?>(null)
             : db.PasskeyCeremonies.AsNoTracking()
-                .Where(c => c.LoginSessionId == loginSessionId && c.Purpose == CeremonyPurpose.Login && c.Challenge == challenge)
+                .Where(c => c.LoginSessionId == boundTo && c.Purpose == purpose && c.Challenge == challenge)
                 .Select(c => c.Id)
                 .FirstOrDefaultAsync(cancellationToken);
 

@@ -16,7 +16,7 @@ public sealed class PasskeyCeremony
 
     public required string UserId { get; set; }
 
-    /// <summary>For login ceremonies, the login session the challenge belongs to.</summary>
+    /// <summary>The session the challenge belongs to: the login session (login) or the browser session ("Confirm it's you").</summary>
     public string? LoginSessionId { get; set; }
 
     public required string OptionsJson { get; set; }
@@ -35,6 +35,9 @@ public enum CeremonyPurpose
 {
     Registration = 0,
     Login = 1,
+
+    /// <summary>"Confirm it's you" before a security change; bound to the browser session.</summary>
+    Confirmation = 2,
 }
 
 internal sealed class PasskeyCeremonyConfiguration : IEntityTypeConfiguration<PasskeyCeremony>

@@ -4,9 +4,17 @@ using Microsoft.Extensions.Options;
 
 namespace AccountsPortal.Features.Passkeys;
 
-/// <summary>Lists, renames and deletes an account's passkeys; every query is scoped to the account.</summary>
+/// <summary>
+/// Lists, renames and deletes an account's passkeys; every query is scoped to the account. Renaming and
+/// deleting are security changes: they need the browser's recent confirmation (<see cref="Accounts.Sessions.RecentConfirmation"/>).
+/// </summary>
 public sealed class PasskeyManagement(
-    PortalDbContext db, IOptions<PasskeyOptions> options, Activity.SecurityEvents events, Accounts.AccountSecurity accountSecurity, ILogger<PasskeyManagement> logger)
+    PortalDbContext db,
+    IOptions<PasskeyOptions> options,
+    Accounts.Sessions.RecentConfirmation confirmation,
+    Activity.SecurityEvents events,
+    Accounts.AccountSecurity accountSecurity,
+    ILogger<PasskeyManagement> logger)
 {
     public async Task<IReadOnlyList<PasskeySummary>> ListAsync(string userId, CancellationToken cancellationToken = default)
     {
@@ -19,12 +27,18 @@ public sealed class PasskeyManagement(
             .Select(p => new PasskeySummary(p.Id, p.Name, KnownAuthenticators.ProviderOf(p.Aaguid), p.IsBackedUp, p.PossiblyCloned, p.CreatedAt, p.LastUsedAt))];
     }
 
-    public async Task<PasskeyOutcome> RenameAsync(string userId, long passkeyId, string? name, CancellationToken cancellationToken = default)
+    /// <param name="browserSessionId">The browser renaming it, which must have confirmed it's the owner recently.</param>
+    public async Task<PasskeyOutcome> RenameAsync(string userId, long passkeyId, string? name, string? browserSessionId, CancellationToken cancellationToken = default)
     {
         var valid = PasskeyName.Normalize(name, options.Value.MaxNameLength);
         if (!valid.IsValid)
         {
             return PasskeyOutcome.Fail(valid.Error!);
+        }
+
+        if (!await confirmation.IsFreshAsync(userId, browserSessionId, cancellationToken))
+        {
+            return PasskeyOutcome.Fail(Accounts.Sessions.RecentConfirmation.Required);
         }
 
         var oldName = await NameOfAsync(userId, passkeyId, cancellationToken);
@@ -39,9 +53,17 @@ public sealed class PasskeyManagement(
         return PasskeyOutcome.Success(passkeyId);
     }
 
-    /// <param name="keepBrowserSessionId">The browser deleting the passkey: it stays signed in while every other session and app token ends.</param>
-    public async Task<PasskeyOutcome> DeleteAsync(string userId, long passkeyId, string? keepBrowserSessionId = null, CancellationToken cancellationToken = default)
+    /// <param name="keepBrowserSessionId">
+    /// The browser deleting the passkey, which must have confirmed it's the owner recently (the recovery key
+    /// counts for the last passkey); it stays signed in while every other session and app token ends.
+    /// </param>
+    public async Task<PasskeyOutcome> DeleteAsync(string userId, long passkeyId, string? keepBrowserSessionId, CancellationToken cancellationToken = default)
     {
+        if (!await confirmation.IsFreshAsync(userId, keepBrowserSessionId, cancellationToken))
+        {
+            return PasskeyOutcome.Fail(Accounts.Sessions.RecentConfirmation.Required);
+        }
+
         var name = await NameOfAsync(userId, passkeyId, cancellationToken);
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         var deleted = await db.Passkeys.Where(p => p.Id == passkeyId && p.UserId == userId).ExecuteDeleteAsync(cancellationToken);

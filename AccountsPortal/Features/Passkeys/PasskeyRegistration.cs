@@ -16,6 +16,7 @@ public sealed class PasskeyRegistration(
     TimeProvider time,
     Activity.SecurityEvents events,
     Accounts.AccountSecurity accountSecurity,
+    Accounts.Sessions.RecentConfirmation confirmation,
     ILogger<PasskeyRegistration> logger)
 {
     private PasskeyOptions Options => options.Value;
@@ -50,14 +51,22 @@ public sealed class PasskeyRegistration(
         return new CeremonyStart(ceremonyId, json, null);
     }
 
-    /// <param name="keepBrowserSessionId">The browser adding the passkey: it stays signed in while every other session and app token ends.</param>
+    /// <param name="keepBrowserSessionId">
+    /// The browser adding the passkey, which must have confirmed it's the owner recently; it stays signed in
+    /// while every other session and app token ends.
+    /// </param>
     public async Task<PasskeyOutcome> CompleteAsync(
-        string userId, string ceremonyId, string? name, string? credentialJson, string? keepBrowserSessionId = null, CancellationToken cancellationToken = default)
+        string userId, string ceremonyId, string? name, string? credentialJson, string? keepBrowserSessionId, CancellationToken cancellationToken = default)
     {
         var validName = PasskeyName.Normalize(name, Options.MaxNameLength);
         if (!validName.IsValid)
         {
             return PasskeyOutcome.Fail(validName.Error!);
+        }
+
+        if (!await confirmation.IsFreshAsync(userId, keepBrowserSessionId, cancellationToken))
+        {
+            return PasskeyOutcome.Fail(Accounts.Sessions.RecentConfirmation.Required);
         }
 
         if (string.IsNullOrEmpty(credentialJson) || credentialJson.Length > Options.MaxCredentialJsonLength)

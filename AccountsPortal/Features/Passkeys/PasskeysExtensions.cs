@@ -25,6 +25,7 @@ public static class PasskeysExtensions
         services.AddSingleton<PasskeyRelyingParty>();
         services.AddScoped<PasskeyCeremonies>();
         services.AddScoped<PasskeyRegistration>();
+        services.AddScoped<PasskeyAssertions>();
         services.AddScoped<PasskeyLogin>();
         services.AddScoped<PasskeyManagement>();
         services.AddScoped<PasskeyBrowser>();

@@ -1,19 +1,14 @@
-using AccountsPortal.Data;
 using AccountsPortal.Features.Accounts;
 using AccountsPortal.Features.Accounts.LoginSessions;
-using Microsoft.EntityFrameworkCore;
 
 namespace AccountsPortal.Features.TwoFactor;
 
 /// <summary>The code step of a login for accounts whose second factor is an authenticator app.</summary>
 public sealed class TotpLogin(
-    PortalDbContext db,
-    TotpSecrets secrets,
+    TotpCodeCheck codes,
     LoginSessionService loginSessions,
     SecondFactorDirectory secondFactors,
-    SecondFactorLockout lockout,
     Accounts.Attempts.AttemptRateLimiter rateLimiter,
-    TimeProvider time,
     ILogger<TotpLogin> logger)
 {
     /// <summary>Verifies a code for a login session, only for a holder of <paramref name="proof"/>.</summary>
@@ -49,36 +44,12 @@ public sealed class TotpLogin(
             return SecondFactorResult.Fail(TwoFactorMessages.PasskeyRequired, SecondFactorFailure.PasskeyRequired);
         }
 
-        var normalized = TotpCode.Normalize(code);
-        if (normalized is null)
+        var checkedCode = await codes.CheckAsync(session.UserId, code, cancellationToken);
+        if (!checkedCode.Succeeded)
         {
-            return SecondFactorResult.Fail(TwoFactorMessages.CodeFormat);
+            return checkedCode;
         }
 
-        // Reserved before the code is checked: parallel guesses past the limit are never evaluated.
-        if (await lockout.TryReserveAsync(session.UserId, cancellationToken) is { } remaining)
-        {
-            return SecondFactorResult.Locked(remaining);
-        }
-
-        var protectedSecret = await db.TotpAuthenticators.AsNoTracking()
-            .Where(t => t.UserId == session.UserId).Select(t => t.ProtectedSecret).SingleAsync(cancellationToken);
-        var step = TotpSecrets.MatchingStep(secrets.Unprotect(protectedSecret), normalized, time.GetUtcNow());
-        if (step is null)
-        {
-            return await FailAsync(session.UserId, TwoFactorMessages.WrongCode, cancellationToken);
-        }
-
-        // Each time step is accepted at most once per account, whichever login or node asks.
-        var advanced = await db.TotpAuthenticators
-            .Where(t => t.UserId == session.UserId && t.LastAcceptedStep < step)
-            .ExecuteUpdateAsync(set => set.SetProperty(t => t.LastAcceptedStep, step.Value), cancellationToken);
-        if (advanced != 1)
-        {
-            return await FailAsync(session.UserId, TwoFactorMessages.UsedCode, cancellationToken);
-        }
-
-        await lockout.ReleaseAsync(session.UserId, cancellationToken);
         if (!await loginSessions.MarkVerifiedAsync(session.Id, proof, approvalAllowed, cancellationToken: cancellationToken))
         {
             return SecondFactorResult.SessionGone;
@@ -86,13 +57,6 @@ public sealed class TotpLogin(
 
         logger.LogInformation("Authenticator code verified a login for {UserId}", session.UserId);
         return SecondFactorResult.Verified;
-    }
-
-    private async Task<SecondFactorResult> FailAsync(string userId, string message, CancellationToken cancellationToken)
-    {
-        return await lockout.RecordFailureAsync(userId, cancellationToken) is { } remaining
-            ? SecondFactorResult.Locked(remaining)
-            : SecondFactorResult.Fail(message);
     }
 }
 

@@ -8,11 +8,14 @@ using AccountsPortal.Features.Accounts;
 
 namespace AccountsPortal.Features.TwoFactor;
 
-/// <summary>Turns an authenticator app on, off, or over to a new secret for a signed-in account.</summary>
+/// <summary>
+/// Turns an authenticator app on, off, or over to a new secret for a signed-in account. Each is a security
+/// change: it needs the browser's recent confirmation (<see cref="Accounts.Sessions.RecentConfirmation"/>).
+/// </summary>
 public sealed class TotpSetup(
     PortalDbContext db,
     TotpSecrets secrets,
-    Accounts.SignIn.PasswordSignIn passwords,
+    Accounts.Sessions.RecentConfirmation confirmation,
     AccountSecurity accountSecurity,
     TimeProvider time,
     IOptions<TwoFactorOptions> options,
@@ -32,14 +35,22 @@ public sealed class TotpSetup(
     }
 
     /// <summary>Stores the secret once a code from the app proves it was scanned; that code's step is used up.</summary>
-    /// <param name="keepBrowserSessionId">The browser making the change: it stays signed in while every other session and app token ends.</param>
+    /// <param name="keepBrowserSessionId">
+    /// The browser making the change, which must have confirmed it's the owner recently; it stays signed in
+    /// while every other session and app token ends.
+    /// </param>
     public async Task<string?> ConfirmAsync(
-        string userId, string secretBase32, string? code, bool replaceExisting, string? keepBrowserSessionId = null, CancellationToken cancellationToken = default)
+        string userId, string secretBase32, string? code, bool replaceExisting, string? keepBrowserSessionId, CancellationToken cancellationToken = default)
     {
         var normalized = TotpCode.Normalize(code);
         if (normalized is null)
         {
             return TwoFactorMessages.CodeFormat;
+        }
+
+        if (!await confirmation.IsFreshAsync(userId, keepBrowserSessionId, cancellationToken))
+        {
+            return Accounts.Sessions.RecentConfirmation.Required;
         }
 
         var secret = Base32Encoding.ToBytes(secretBase32);
@@ -73,17 +84,15 @@ public sealed class TotpSetup(
         return null;
     }
 
-    /// <summary>Checks the account's password (counting toward the login lockout) before a change that weakens or replaces the factor.</summary>
-    public async Task<bool> CheckPasswordAsync(string userId, string? password, System.Net.IPAddress? clientIp = null) =>
-        (await passwords.CheckForAccountAsync(userId, password, clientIp)).Outcome == Accounts.SignIn.PasswordCheckOutcome.Succeeded;
-
-    /// <param name="keepBrowserSessionId">The browser making the change: it stays signed in while every other session and app token ends.</param>
-    public async Task<string?> DisableAsync(
-        string userId, string? password, string? keepBrowserSessionId = null, System.Net.IPAddress? clientIp = null, CancellationToken cancellationToken = default)
+    /// <param name="keepBrowserSessionId">
+    /// The browser making the change, which must have confirmed it's the owner recently (the recovery key
+    /// counts); it stays signed in while every other session and app token ends.
+    /// </param>
+    public async Task<string?> DisableAsync(string userId, string? keepBrowserSessionId, CancellationToken cancellationToken = default)
     {
-        if (!await CheckPasswordAsync(userId, password, clientIp))
+        if (!await confirmation.IsFreshAsync(userId, keepBrowserSessionId, cancellationToken))
         {
-            return TwoFactorMessages.WrongPassword;
+            return Accounts.Sessions.RecentConfirmation.Required;
         }
 
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);

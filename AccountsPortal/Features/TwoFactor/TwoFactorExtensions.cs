@@ -14,6 +14,7 @@ public static class TwoFactorExtensions
         services.AddSingleton<TotpSecrets>();
         services.AddScoped<SecondFactorLockout>();
         services.AddScoped<TotpSetup>();
+        services.AddScoped<TotpCodeCheck>();
         services.AddScoped<TotpLogin>();
         services.AddScoped<TwoFactorRecovery>();
         services.AddScoped<ISecondFactor, TotpSecondFactor>();

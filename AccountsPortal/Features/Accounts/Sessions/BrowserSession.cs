@@ -25,6 +25,12 @@ public sealed class BrowserSession
     public DateTimeOffset LastSeenAt { get; set; }
 
     public DateTimeOffset? ExpiresAt { get; set; }
+
+    /// <summary>
+    /// When this browser last proved it is the account's owner: the sign-in, or "Confirm it's you". Security
+    /// changes need it within <see cref="SecurityOptions.ReauthenticationWindow"/> (<see cref="RecentConfirmation"/>).
+    /// </summary>
+    public DateTimeOffset? ConfirmedAt { get; set; }
 }
 
 internal sealed class BrowserSessionConfiguration : IEntityTypeConfiguration<BrowserSession>

@@ -48,6 +48,8 @@ public sealed class BrowserSessionStore(
             CreatedAt = now,
             LastSeenAt = now,
             ExpiresAt = ticket.Properties.ExpiresUtc,
+            // A sign-in counts as a confirmation at its time: it passed the account's factors a moment ago.
+            ConfirmedAt = now,
         });
         await db.SaveChangesAsync(cancellationToken);
         return id;

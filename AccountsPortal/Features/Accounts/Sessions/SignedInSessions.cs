@@ -17,7 +17,9 @@ public interface ISignedInApps
 public sealed record SignedInEntry(string Key, string Name, DateTimeOffset CreatedAt, DateTimeOffset LastSeenAt, bool IsCurrent);
 
 /// <summary>The browsers and apps signed in to an account, and signing them out.</summary>
-public sealed class SignedInSessions(PortalDbContext db, ISignedInApps apps, TimeProvider time, Activity.SecurityEvents events, ILogger<SignedInSessions> logger)
+/// <remarks>Signing others out is a security change: it needs this browser's recent confirmation (<see cref="RecentConfirmation"/>).</remarks>
+public sealed class SignedInSessions(
+    PortalDbContext db, ISignedInApps apps, RecentConfirmation confirmation, TimeProvider time, Activity.SecurityEvents events, ILogger<SignedInSessions> logger)
 {
     public async Task<IReadOnlyList<SignedInEntry>> BrowsersAsync(string userId, string? currentSessionId, CancellationToken cancellationToken = default)
     {
@@ -34,8 +36,16 @@ public sealed class SignedInSessions(PortalDbContext db, ISignedInApps apps, Tim
     public Task<IReadOnlyList<SignedInEntry>> AppsAsync(string userId, CancellationToken cancellationToken = default) =>
         apps.ListAsync(userId, cancellationToken);
 
-    public async Task<bool> SignOutBrowserAsync(string userId, string sessionId, CancellationToken cancellationToken = default)
+    /// <summary>Signs out one browser of the account.</summary>
+    /// <param name="currentSessionId">The browser asking, which must have confirmed it's the owner recently.</param>
+    /// <returns>Null when signed out; <see cref="RecentConfirmation.Required"/> or "no longer signed in" otherwise.</returns>
+    public async Task<string?> SignOutBrowserAsync(string userId, string sessionId, string? currentSessionId, CancellationToken cancellationToken = default)
     {
+        if (!await confirmation.IsFreshAsync(userId, currentSessionId, cancellationToken))
+        {
+            return RecentConfirmation.Required;
+        }
+
         var name = await db.BrowserSessions.Where(s => s.Id == sessionId && s.UserId == userId).Select(s => s.UserAgent).SingleOrDefaultAsync(cancellationToken);
         var removed = await db.BrowserSessions.Where(s => s.Id == sessionId && s.UserId == userId).ExecuteDeleteAsync(cancellationToken);
         if (removed == 1)
@@ -44,28 +54,43 @@ public sealed class SignedInSessions(PortalDbContext db, ISignedInApps apps, Tim
             logger.LogInformation("Browser session signed out by {UserId}", userId);
         }
 
-        return removed == 1;
+        return removed == 1 ? null : NotSignedIn;
     }
 
-    public async Task<bool> SignOutAppAsync(string userId, long appTokenId, CancellationToken cancellationToken = default)
+    /// <summary>Signs out one app of the account; as <see cref="SignOutBrowserAsync"/>.</summary>
+    public async Task<string?> SignOutAppAsync(string userId, long appTokenId, string? currentSessionId, CancellationToken cancellationToken = default)
     {
+        if (!await confirmation.IsFreshAsync(userId, currentSessionId, cancellationToken))
+        {
+            return RecentConfirmation.Required;
+        }
+
         var signedOut = await apps.SignOutAsync(userId, appTokenId, cancellationToken);
         if (signedOut)
         {
             await events.RecordAsync(userId, Activity.SecurityEventKind.SignedOutElsewhere, "an app", cancellationToken);
         }
 
-        return signedOut;
+        return signedOut ? null : NotSignedIn;
     }
 
-    /// <summary>Signs out every other browser and every app; the browser asking stays signed in.</summary>
-    public async Task SignOutEverywhereElseAsync(string userId, string? currentSessionId, CancellationToken cancellationToken = default)
+    /// <summary>Signs out every other browser and every app; the browser asking stays signed in. As <see cref="SignOutBrowserAsync"/>.</summary>
+    public async Task<string?> SignOutEverywhereElseAsync(string userId, string? currentSessionId, CancellationToken cancellationToken = default)
     {
+        if (!await confirmation.IsFreshAsync(userId, currentSessionId, cancellationToken))
+        {
+            return RecentConfirmation.Required;
+        }
+
         await db.BrowserSessions.Where(s => s.UserId == userId && s.Id != currentSessionId).ExecuteDeleteAsync(cancellationToken);
         await apps.SignOutAllAsync(userId, cancellationToken);
         await events.RecordAsync(userId, Activity.SecurityEventKind.SignedOutElsewhere, "every other browser and app", cancellationToken);
         logger.LogInformation("{UserId} signed out everywhere else", userId);
+        return null;
     }
+
+    /// <summary>The browser or app was already signed out.</summary>
+    public const string NotSignedIn = "That browser or app is no longer signed in.";
 
     /// <summary>Whether a browser session still exists: long-lived pages check this to notice a remote sign-out.</summary>
     public Task<bool> ExistsAsync(string sessionId, CancellationToken cancellationToken = default) =>
