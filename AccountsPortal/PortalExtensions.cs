@@ -6,6 +6,7 @@ using AccountsPortal.Features.Apps;
 using AccountsPortal.Features.Confirmation;
 using AccountsPortal.Features.Email;
 using AccountsPortal.Features.Health;
+using AccountsPortal.Features.Notifications;
 using AccountsPortal.Features.Passkeys;
 using AccountsPortal.Features.Preferences;
 using AccountsPortal.Features.TwoFactor;
@@ -27,6 +28,7 @@ public static class PortalExtensions
         builder.AddReverseProxySupport();
         builder.AddActivity();
         builder.AddEmail();
+        builder.AddNotifications();
         builder.AddAccounts();
         builder.AddPasskeys();
         builder.AddTwoFactor();

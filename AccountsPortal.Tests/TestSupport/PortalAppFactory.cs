@@ -34,6 +34,9 @@ public sealed class PortalAppFactory : WebApplicationFactory<Program>
         this.fakeClock = fakeClock;
         DatabasePath = Path.Combine(directory.FullName, "portal.db");
         settings["Database:SqlitePath"] = DatabasePath;
+        // Emails are written as .eml files next to the database, never into the repository's App_Data.
+        MailDirectory = Path.Combine(directory.FullName, "mail");
+        settings["Email:PickupDirectory"] = MailDirectory;
         settings["Passkeys:RelyingPartyId"] = "localhost";
         settings["Passkeys:Origins:0"] = InMemoryOrigin;
         // High enough not to get in the way of tests that sign up and log in many times from one address;
@@ -46,6 +49,9 @@ public sealed class PortalAppFactory : WebApplicationFactory<Program>
     public static PortalAppFactory WithSystemClock() => new(fakeClock: false);
 
     public string DatabasePath { get; }
+
+    /// <summary>The pickup directory this portal writes its emails to (one .eml file per message).</summary>
+    public string MailDirectory { get; }
 
     /// <summary>Starts at the real time (cookies live in real time); tests move it forward.</summary>
     public FakeTimeProvider Time { get; } = new(DateTimeOffset.UtcNow);

@@ -234,6 +234,10 @@ namespace AccountsPortal.Data.Migrations
                     b.Property<long?>("ExpiresAt")
                         .HasColumnType("INTEGER");
 
+                    b.Property<string>("Ip")
+                        .HasMaxLength(45)
+                        .HasColumnType("TEXT");
+
                     b.Property<long>("LastSeenAt")
                         .HasColumnType("INTEGER");
 

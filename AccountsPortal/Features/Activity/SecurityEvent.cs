@@ -42,6 +42,12 @@ public enum SecurityEventKind
     OtherSessionsEnded,
     IdentityConfirmed,
     IdentityConfirmationFailed,
+    PasswordChanged,
+    PasswordReset,
+    PasswordResetRequested,
+    EmailChanged,
+    EmailVerified,
+    NewDeviceSignedIn,
 }
 
 internal sealed class SecurityEventConfiguration : IEntityTypeConfiguration<SecurityEvent>

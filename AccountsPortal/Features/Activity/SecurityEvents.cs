@@ -3,8 +3,8 @@ using Microsoft.EntityFrameworkCore;
 
 namespace AccountsPortal.Features.Activity;
 
-/// <summary>Records security events and reads an account's recent ones.</summary>
-public sealed class SecurityEvents(PortalDbContext db, TimeProvider time)
+/// <summary>Records security events and reads an account's recent ones; observers (the owner's notifications) hear of each.</summary>
+public sealed class SecurityEvents(PortalDbContext db, TimeProvider time, IEnumerable<ISecurityEventObserver> observers)
 {
     public const int MaxDetailLength = 256;
     public const int PageSize = 50;
@@ -21,6 +21,10 @@ public sealed class SecurityEvents(PortalDbContext db, TimeProvider time)
         db.SecurityEvents.Add(securityEvent);
         await db.SaveChangesAsync(cancellationToken);
         db.Entry(securityEvent).State = EntityState.Detached;
+        foreach (var observer in observers)
+        {
+            await observer.OnRecordedAsync(securityEvent, cancellationToken);
+        }
     }
 
     public async Task<IReadOnlyList<SecurityEvent>> RecentAsync(string userId, CancellationToken cancellationToken = default) =>
@@ -49,8 +53,16 @@ public sealed class SecurityEvents(PortalDbContext db, TimeProvider time)
         SecurityEventKind.OtherSessionsEnded => $"Every other browser and app was signed out: {securityEvent.Detail}",
         SecurityEventKind.IdentityConfirmed => $"Confirmed it's you{With(securityEvent.Detail)}",
         SecurityEventKind.IdentityConfirmationFailed => $"Failed to confirm it's you{With(securityEvent.Detail)}",
+        SecurityEventKind.PasswordChanged => "Password changed",
+        SecurityEventKind.PasswordReset => "Password reset by email",
+        SecurityEventKind.PasswordResetRequested => "Password reset link sent by email",
+        SecurityEventKind.EmailChanged => $"Email address changed{To(securityEvent.Detail)}",
+        SecurityEventKind.EmailVerified => $"Email address verified: {securityEvent.Detail}",
+        SecurityEventKind.NewDeviceSignedIn => $"Signed in from a browser or app not seen before: {securityEvent.Detail}",
         _ => securityEvent.Kind.ToString(),
     };
 
     private static string With(string? detail) => detail is null ? "" : $" with {detail}";
+
+    private static string To(string? detail) => detail is null ? "" : $" to {detail}";
 }

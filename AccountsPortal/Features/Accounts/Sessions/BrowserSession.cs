@@ -17,6 +17,9 @@ public sealed class BrowserSession
 
     public string? UserAgent { get; set; }
 
+    /// <summary>The address the browser signed in from (IPv4 or IPv6 text), for the owner's notifications.</summary>
+    public string? Ip { get; set; }
+
     /// <summary>The account's security stamp in the ticket; a session whose stamp is no longer the account's has ended.</summary>
     public string? SecurityStamp { get; set; }
 
@@ -40,6 +43,7 @@ internal sealed class BrowserSessionConfiguration : IEntityTypeConfiguration<Bro
         builder.Property(session => session.Id).HasMaxLength(64);
         builder.Property(session => session.UserAgent).HasMaxLength(BrowserSessionStore.MaxUserAgentLength);
         builder.Property(session => session.SecurityStamp).HasMaxLength(64);
+        builder.Property(session => session.Ip).HasMaxLength(45);
         builder.HasIndex(session => session.UserId);
         builder.HasOne<PortalUser>().WithMany().HasForeignKey(session => session.UserId).OnDelete(DeleteBehavior.Cascade);
     }

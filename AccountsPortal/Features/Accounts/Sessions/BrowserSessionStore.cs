@@ -44,6 +44,7 @@ public sealed class BrowserSessionStore(
             UserId = ticket.Principal.FindFirstValue(ClaimTypes.NameIdentifier) ?? "",
             ProtectedTicket = Protect(ticket),
             UserAgent = string.IsNullOrEmpty(userAgent) ? null : userAgent[..Math.Min(userAgent.Length, MaxUserAgentLength)],
+            Ip = httpContext?.Connection.RemoteIpAddress?.ToString(),
             SecurityStamp = ticket.Principal.FindFirstValue(StampClaimType),
             CreatedAt = now,
             LastSeenAt = now,

@@ -5,7 +5,7 @@
 namespace AccountsPortal.Data.Migrations
 {
     /// <inheritdoc />
-    public partial class ConfirmItsYou : Migration
+    public partial class ConfirmItsYouAndNotifications : Migration
     {
         /// <inheritdoc />
         protected override void Up(MigrationBuilder migrationBuilder)
@@ -15,6 +15,13 @@ namespace AccountsPortal.Data.Migrations
                 table: "BrowserSessions",
                 type: "INTEGER",
                 nullable: true);
+
+            migrationBuilder.AddColumn<string>(
+                name: "Ip",
+                table: "BrowserSessions",
+                type: "TEXT",
+                maxLength: 45,
+                nullable: true);
         }
 
         /// <inheritdoc />
@@ -22,6 +29,10 @@ namespace AccountsPortal.Data.Migrations
         {
             migrationBuilder.DropColumn(
                 name: "ConfirmedAt",
+                table: "BrowserSessions");
+
+            migrationBuilder.DropColumn(
+                name: "Ip",
                 table: "BrowserSessions");
         }
     }

@@ -11,8 +11,8 @@ using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 namespace AccountsPortal.Data.Migrations
 {
     [DbContext(typeof(PortalDbContext))]
-    [Migration("20261130021338_ConfirmItsYou")]
-    partial class ConfirmItsYou
+    [Migration("20261130021630_ConfirmItsYouAndNotifications")]
+    partial class ConfirmItsYouAndNotifications
     {
         /// <inheritdoc />
         protected override void BuildTargetModel(ModelBuilder modelBuilder)
@@ -236,6 +236,10 @@ namespace AccountsPortal.Data.Migrations
 
                     b.Property<long?>("ExpiresAt")
                         .HasColumnType("INTEGER");
+
+                    b.Property<string>("Ip")
+                        .HasMaxLength(45)
+                        .HasColumnType("TEXT");
 
                     b.Property<long>("LastSeenAt")
                         .HasColumnType("INTEGER");

@@ -1,0 +1,101 @@
+using AccountsPortal.Features.Activity;
+using AccountsPortal.Features.Notifications;
+using AccountsPortal.Features.Passkeys;
+using AccountsPortal.Features.TwoFactor;
+using AccountsPortal.Tests.TestSupport;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace AccountsPortal.Tests.Api;
+
+/// <summary>The owner's emails, read back from the pickup directory as .eml files.</summary>
+public sealed class NotificationTests
+{
+    private const string Chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+
+    private static string Text(MimeKit.MimeMessage message) => (message.TextBody ?? "").ReplaceLineEndings("\n");
+
+    [Fact]
+    public async Task Each_security_change_emails_the_owner_what_when_from_where_and_what_to_do()
+    {
+        using var app = new PortalAppFactory().StartKestrel();
+        var bench = new PasskeyBench(app);
+        var totp = new TotpBench(app);
+        using var person = new PortalScenario(app);
+        person.Http.DefaultRequestHeaders.UserAgent.ParseAdd(Chrome);
+        var email = PortalScenario.NewEmail();
+        await person.SignUpAndReadRecoveryKeyAsync(email);
+        var userId = await app.WithDbAsync(db => db.Users.Where(u => u.Email == email).Select(u => u.Id).SingleAsync());
+
+        // Through the pages' services (a circuit has no request: the browser session stands in), and through form posts.
+        using var authenticator = bench.NewAuthenticator();
+        var passkeyId = await bench.RegisterAsync(userId, authenticator, "Phone");
+        var browser = await bench.SignedInBrowserAsync(userId);
+        await bench.WithAsync(s => s.GetRequiredService<PasskeyManagement>().DeleteAsync(userId, passkeyId, browser));
+        await totp.EnableAsync(userId);
+        await bench.WithAsync(async s => await s.GetRequiredService<TotpSetup>().DisableAsync(userId, await PasskeyBench.SignedInBrowserAsync(s, userId)));
+        using var guesser = new PortalScenario(app);
+        guesser.Http.DefaultRequestHeaders.UserAgent.ParseAdd(Chrome);
+        for (var i = 0; i < 5; i++)
+        {
+            await guesser.LogInAsync(email, "not the password");
+        }
+
+        var subjects = (await Mailbox.MessagesToAsync(app, email)).Select(m => m.Subject).ToList();
+        Assert.Equal(
+        [
+            "A passkey was added to your account",
+            "A passkey was deleted from your account",
+            "Your authenticator app was turned on",
+            "Your authenticator app was turned off",
+            "Sign-in to your account was locked",
+        ], subjects);
+
+        var locked = await Mailbox.SingleAsync(app, email, "Sign-in to your account was locked");
+        Assert.Equal(email, locked.To.Mailboxes.Single().Address);
+        var text = Text(locked);
+        Assert.Contains("Too many wrong passwords were entered for your account", text);
+        Assert.Contains("Browser or app: Chrome on Linux", text);
+        Assert.Contains("IP address: 127.0.0.1", text);
+        Assert.Matches(@"When: \d{1,2} \w{3} \d{4}, \d{2}:\d{2} UTC", text);
+        Assert.Contains($"{app.ServerAddress!.ToString().TrimEnd('/')}/account/activity", text);
+        Assert.Contains("Chrome on Linux", locked.HtmlBody);
+
+        var added = Text(await Mailbox.SingleAsync(app, email, "A passkey was added to your account"));
+        Assert.Contains("A passkey named \"Phone\" was added to your account.", added);
+        Assert.Contains("If this wasn't you", added);
+    }
+
+    [Fact]
+    public async Task A_refused_change_sends_nothing()
+    {
+        using var app = new PortalAppFactory();
+        var bench = new PasskeyBench(app);
+        var (userId, email) = await bench.CreateAccountAsync();
+        using var authenticator = bench.NewAuthenticator();
+        var passkeyId = await bench.RegisterAsync(userId, authenticator, "Phone");
+        var before = (await Mailbox.MessagesToAsync(app, email)).Count;
+        var stale = await bench.SignedInBrowserAsync(userId);
+        app.Time.Advance(TimeSpan.FromMinutes(6));
+
+        var refused = await bench.WithAsync(s => s.GetRequiredService<PasskeyManagement>().DeleteAsync(userId, passkeyId, stale));
+
+        Assert.NotNull(refused.Error);
+        Assert.Equal(before, (await Mailbox.MessagesToAsync(app, email)).Count);
+    }
+
+    [Fact]
+    public void Every_notified_kind_has_a_subject_and_the_others_none()
+    {
+        var notified = Enum.GetValues<SecurityEventKind>().Where(k => SecurityNotifications.Describe(k, "x") is not null).ToList();
+
+        Assert.Equal(
+        [
+            SecurityEventKind.AccountLockedOut, SecurityEventKind.PasskeyAdded, SecurityEventKind.PasskeyDeleted,
+            SecurityEventKind.AuthenticatorAppEnabled, SecurityEventKind.AuthenticatorAppReconfigured, SecurityEventKind.AuthenticatorAppDisabled,
+            SecurityEventKind.SecondFactorLockedOut, SecurityEventKind.RecoveryKeyUsed, SecurityEventKind.RecoveryKeyRegenerated,
+            SecurityEventKind.SignInApprovalBlocked, SecurityEventKind.PasswordChanged, SecurityEventKind.PasswordReset,
+            SecurityEventKind.EmailChanged, SecurityEventKind.NewDeviceSignedIn,
+        ], notified);
+    }
+}

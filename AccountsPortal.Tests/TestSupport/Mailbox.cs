@@ -1,0 +1,51 @@
+using AccountsPortal.Features.Email;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.EntityFrameworkCore;
+using MimeKit;
+
+namespace AccountsPortal.Tests.TestSupport;
+
+/// <summary>The portal's pickup directory read as a mailbox: every .eml file the outbox wrote, parsed with MimeKit.</summary>
+public static class Mailbox
+{
+    /// <summary>
+    /// Sends what is due (as the worker would) until nothing committed is left unsent — the background worker may
+    /// hold a message it claimed a moment ago — then returns the messages to <paramref name="to"/>, oldest first.
+    /// </summary>
+    public static async Task<IReadOnlyList<MimeMessage>> MessagesToAsync(PortalAppFactory app, string to)
+    {
+        for (var round = 0; ; round++)
+        {
+            await using (var scope = app.Services.CreateAsyncScope())
+            {
+                await scope.ServiceProvider.GetRequiredService<OutboxDispatcher>().SendDueAsync();
+            }
+
+            var unsent = await app.WithDbAsync(db => db.OutboxMessages.CountAsync(m => m.SentAt == null && m.FailedAt == null));
+            if (unsent == 0)
+            {
+                break;
+            }
+
+            if (round == 200)
+            {
+                throw new InvalidOperationException($"{unsent} emails stayed unsent.");
+            }
+
+            await Task.Delay(50);
+        }
+
+        if (!Directory.Exists(app.MailDirectory))
+        {
+            return [];
+        }
+
+        return [.. Directory.GetFiles(app.MailDirectory, "*.eml").Order(StringComparer.Ordinal)
+            .Select(file => MimeMessage.Load(file))
+            .Where(message => message.To.Mailboxes.Any(m => string.Equals(m.Address, to, StringComparison.OrdinalIgnoreCase)))];
+    }
+
+    /// <summary>The one message to <paramref name="to"/> whose subject is <paramref name="subject"/>.</summary>
+    public static async Task<MimeMessage> SingleAsync(PortalAppFactory app, string to, string subject) =>
+        Assert.Single(await MessagesToAsync(app, to), m => m.Subject == subject);
+}
