@@ -26,7 +26,8 @@ public static class AccountsExtensions
         services.AddIdentityCore<PortalUser>(ConfigureIdentityDefaults)
             .AddEntityFrameworkStores<PortalDbContext>()
             .AddSignInManager()
-            .AddDefaultTokenProviders();
+            .AddDefaultTokenProviders()
+            .AddTokenProvider<Passwords.TimedTokenProvider>(Passwords.TimedTokenProvider.ProviderName);
         // Operators may override any of the defaults above from the "Identity" section.
         services.Configure<IdentityOptions>(builder.Configuration.GetSection("Identity"));
 
@@ -81,6 +82,7 @@ public static class AccountsExtensions
         services.AddScoped<LoginSessionService>();
         services.AddScoped<LoginCompletion>();
         services.AddScoped<PasswordSignIn>();
+        services.AddScoped<Passwords.PasswordChanges>();
         services.AddScoped<AccountRegistration>();
         services.AddScoped<RecoveryKeyService>();
         services.AddSingleton<RecoveryKeyHandoff>();
@@ -96,6 +98,8 @@ public static class AccountsExtensions
         // The user name is the email, so allow every character an email may hold.
         options.User.AllowedUserNameCharacters = string.Empty;
         options.SignIn.RequireConfirmedAccount = false;
+        // Reset links expire on the portal's clock (one hour) and work once.
+        options.Tokens.PasswordResetTokenProvider = Passwords.TimedTokenProvider.ProviderName;
 
         // Length over composition rules: long passphrases are both easier to remember and harder to guess.
         options.Password.RequiredLength = 12;
