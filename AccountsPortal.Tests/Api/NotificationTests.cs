@@ -67,6 +67,31 @@ public sealed class NotificationTests
     }
 
     [Fact]
+    public async Task A_sign_in_from_a_browser_or_app_not_seen_before_is_told_once()
+    {
+        using var app = AppApiClient.Configure(new PortalAppFactory()).StartKestrel();
+        using var phone = new PortalScenario(app);
+        var email = PortalScenario.NewEmail();
+        await phone.SignUpAndReadRecoveryKeyAsync(email);
+        // The browser that signed up signs in again: seen before.
+        await phone.FollowAsync(await phone.LogInAsync(email));
+        Assert.DoesNotContain(await Mailbox.MessagesToAsync(app, email), m => m.Subject == "New sign-in to your account");
+
+        using var laptop = new PortalScenario(app);
+        laptop.Http.DefaultRequestHeaders.UserAgent.ParseAdd(Chrome);
+        await laptop.FollowAsync(await laptop.LogInAsync(email));
+        await laptop.FollowAsync(await laptop.LogInAsync(email));
+        using var client = new AppApiClient(new HttpClient { BaseAddress = app.ServerAddress });
+        await client.LogInAsync(email);
+        await client.LogInAsync(email);
+
+        var told = (await Mailbox.MessagesToAsync(app, email)).Where(m => m.Subject == "New sign-in to your account").Select(m => m.TextBody!).ToList();
+        Assert.Equal(2, told.Count);
+        Assert.Contains("not seen before: Chrome on Linux at 127.0.0.1.", told[0]);
+        Assert.Contains($"not seen before: {AppApiClient.ClientName} (an app) at 127.0.0.1.", told[1]);
+    }
+
+    [Fact]
     public async Task A_refused_change_sends_nothing()
     {
         using var app = new PortalAppFactory();

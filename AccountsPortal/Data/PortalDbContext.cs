@@ -41,6 +41,8 @@ public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options)
 
     public DbSet<OutboxMessage> OutboxMessages => Set<OutboxMessage>();
 
+    public DbSet<Features.Notifications.KnownDevice> KnownDevices => Set<Features.Notifications.KnownDevice>();
+
     protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
     {
         // SQLite has no date type: store instants as sortable integers so that expiry checks run in SQL.

@@ -12,6 +12,7 @@ public sealed class AppTokens(
     TimeProvider time,
     IOptions<AppsOptions> options,
     Activity.SecurityEvents events,
+    Notifications.KnownDevices devices,
     ILogger<AppTokens> logger)
 {
     // Last-seen times are written at most this often, so that API calls do not each cost a write.
@@ -45,7 +46,9 @@ public sealed class AppTokens(
             return null;
         }
 
-        await events.RecordAsync(userId, Activity.SecurityEventKind.AppSignedIn, clients.Find(clientId)?.Name ?? clientId, cancellationToken);
+        var appName = clients.Find(clientId)?.Name ?? clientId;
+        await events.RecordAsync(userId, Activity.SecurityEventKind.AppSignedIn, appName, cancellationToken);
+        await devices.AppSignedInAsync(userId, clientId, appName, cancellationToken);
         logger.LogInformation("App token {TokenId} issued to {ClientId} for {UserId}", entity.Id, clientId, userId);
         return new IssuedToken(token, entity.ExpiresAt);
     }

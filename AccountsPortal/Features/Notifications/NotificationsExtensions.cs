@@ -8,6 +8,7 @@ public static class NotificationsExtensions
     {
         builder.Services.AddHttpContextAccessor();
         builder.Services.AddScoped<ActorContext>();
+        builder.Services.AddScoped<KnownDevices>();
         builder.Services.AddScoped<ISecurityEventObserver, SecurityNotifications>();
         return builder;
     }

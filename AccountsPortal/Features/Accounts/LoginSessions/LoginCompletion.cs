@@ -12,7 +12,8 @@ public sealed class LoginCompletion(
     LoginSessionService loginSessions,
     UserManager<PortalUser> users,
     SignInManager<PortalUser> signInManager,
-    Activity.SecurityEvents events)
+    Activity.SecurityEvents events,
+    Notifications.KnownDevices devices)
 {
     public const string AuthCookieName = "AccountsPortal.Auth";
 
@@ -54,6 +55,7 @@ public sealed class LoginCompletion(
             "totp" => "an authenticator app",
             _ => null,
         }, cancellationToken);
+        await devices.BrowserSignedInAsync(context, user.Id, cancellationToken);
         PendingLoginCookie.Delete(context);
         return LocalReturnUrl.Sanitize(returnUrl is not null && LocalReturnUrl.IsLocal(returnUrl) ? returnUrl : consumed.ReturnUrl);
     }

@@ -11,7 +11,7 @@ using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 namespace AccountsPortal.Data.Migrations
 {
     [DbContext(typeof(PortalDbContext))]
-    [Migration("20261130021630_ConfirmItsYouAndNotifications")]
+    [Migration("20261130022650_ConfirmItsYouAndNotifications")]
     partial class ConfirmItsYouAndNotifications
     {
         /// <inheritdoc />
@@ -436,6 +436,32 @@ namespace AccountsPortal.Data.Migrations
                     b.ToTable("OutboxMessages", (string)null);
                 });
 
+            modelBuilder.Entity("AccountsPortal.Features.Notifications.KnownDevice", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("DeviceKey")
+                        .IsRequired()
+                        .HasMaxLength(160)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("FirstSeenAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("UserId")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("UserId", "DeviceKey")
+                        .IsUnique();
+
+                    b.ToTable("KnownDevices");
+                });
+
             modelBuilder.Entity("AccountsPortal.Features.Passkeys.Passkey", b =>
                 {
                     b.Property<long>("Id")
@@ -756,6 +782,15 @@ namespace AccountsPortal.Data.Migrations
                 });
 
             modelBuilder.Entity("AccountsPortal.Features.Apps.AppToken", b =>
+                {
+                    b.HasOne("AccountsPortal.Features.Accounts.PortalUser", null)
+                        .WithMany()
+                        .HasForeignKey("UserId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
+            modelBuilder.Entity("AccountsPortal.Features.Notifications.KnownDevice", b =>
                 {
                     b.HasOne("AccountsPortal.Features.Accounts.PortalUser", null)
                         .WithMany()

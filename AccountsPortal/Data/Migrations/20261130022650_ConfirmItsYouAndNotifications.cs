@@ -1,0 +1,69 @@
+﻿using Microsoft.EntityFrameworkCore.Migrations;
+
+#nullable disable
+
+namespace AccountsPortal.Data.Migrations
+{
+    /// <inheritdoc />
+    public partial class ConfirmItsYouAndNotifications : Migration
+    {
+        /// <inheritdoc />
+        protected override void Up(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.AddColumn<long>(
+                name: "ConfirmedAt",
+                table: "BrowserSessions",
+                type: "INTEGER",
+                nullable: true);
+
+            migrationBuilder.AddColumn<string>(
+                name: "Ip",
+                table: "BrowserSessions",
+                type: "TEXT",
+                maxLength: 45,
+                nullable: true);
+
+            migrationBuilder.CreateTable(
+                name: "KnownDevices",
+                columns: table => new
+                {
+                    Id = table.Column<long>(type: "INTEGER", nullable: false)
+                        .Annotation("Sqlite:Autoincrement", true),
+                    UserId = table.Column<string>(type: "TEXT", nullable: false),
+                    DeviceKey = table.Column<string>(type: "TEXT", maxLength: 160, nullable: false),
+                    FirstSeenAt = table.Column<long>(type: "INTEGER", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_KnownDevices", x => x.Id);
+                    table.ForeignKey(
+                        name: "FK_KnownDevices_AspNetUsers_UserId",
+                        column: x => x.UserId,
+                        principalTable: "AspNetUsers",
+                        principalColumn: "Id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+
+            migrationBuilder.CreateIndex(
+                name: "IX_KnownDevices_UserId_DeviceKey",
+                table: "KnownDevices",
+                columns: new[] { "UserId", "DeviceKey" },
+                unique: true);
+        }
+
+        /// <inheritdoc />
+        protected override void Down(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.DropTable(
+                name: "KnownDevices");
+
+            migrationBuilder.DropColumn(
+                name: "ConfirmedAt",
+                table: "BrowserSessions");
+
+            migrationBuilder.DropColumn(
+                name: "Ip",
+                table: "BrowserSessions");
+        }
+    }
+}

@@ -1,0 +1,66 @@
+using AccountsPortal.Data;
+using AccountsPortal.Features.Accounts;
+using AccountsPortal.Features.Activity;
+using Microsoft.EntityFrameworkCore;
+
+namespace AccountsPortal.Features.Notifications;
+
+/// <summary>
+/// Remembers which browsers and apps signed in to an account, and records a <see cref="SecurityEventKind.NewDeviceSignedIn"/>
+/// event (which emails the owner) for a sign-in from one not seen before — except the account's very first, its sign-up.
+/// One INSERT … ON CONFLICT DO NOTHING decides "new", so parallel sign-ins of one browser tell the owner once.
+/// </summary>
+public sealed class KnownDevices(PortalDbContext db, SecurityEvents events, ActorContext actors, TimeProvider time)
+{
+    public const string CookieName = "AccountsPortal.Device";
+
+    /// <summary>How long a browser is remembered without signing in again.</summary>
+    public static readonly TimeSpan CookieLifetime = TimeSpan.FromDays(400);
+
+    /// <summary>After a browser sign-in: reads (or gives the browser) its device cookie and remembers it for the account.</summary>
+    public async Task BrowserSignedInAsync(HttpContext context, string userId, CancellationToken cancellationToken = default)
+    {
+        var secret = context.Request.Cookies[CookieName];
+        if (string.IsNullOrEmpty(secret) || secret.Length > 128)
+        {
+            secret = SecretTokens.New();
+        }
+
+        // Renewed at every sign-in, so a browser in use is never forgotten.
+        context.Response.Cookies.Append(CookieName, secret, new CookieOptions
+        {
+            HttpOnly = true,
+            Secure = context.Request.IsHttps,
+            SameSite = SameSiteMode.Lax,
+            IsEssential = true,
+            Path = "/",
+            Expires = time.GetUtcNow() + CookieLifetime,
+        });
+        var actor = await actors.DescribeAsync(cancellationToken);
+        await RememberAsync(userId, "browser:" + Convert.ToHexStringLower(SecretTokens.Hash(secret)), $"{actor.Device} at {actor.Ip ?? "an unknown address"}", cancellationToken);
+    }
+
+    /// <summary>After an app got a token for the account.</summary>
+    public async Task AppSignedInAsync(string userId, string clientId, string appName, CancellationToken cancellationToken = default)
+    {
+        var actor = await actors.DescribeAsync(cancellationToken);
+        await RememberAsync(userId, "app:" + clientId, $"{appName} (an app) at {actor.Ip ?? "an unknown address"}", cancellationToken);
+    }
+
+    private async Task RememberAsync(string userId, string deviceKey, string description, CancellationToken cancellationToken)
+    {
+        var firstEver = !await db.KnownDevices.AnyAsync(d => d.UserId == userId, cancellationToken);
+        var now = time.GetUtcNow();
+        var inserted = await db.Database.ExecuteSqlInterpolatedAsync(
+            $"""INSERT INTO "KnownDevices" ("UserId", "DeviceKey", "FirstSeenAt") VALUES ({userId}, {deviceKey}, {Stored(now)}) ON CONFLICT ("UserId", "DeviceKey") DO NOTHING""",
+            cancellationToken);
+        if (inserted == 1 && !firstEver)
+        {
+            await events.RecordAsync(userId, SecurityEventKind.NewDeviceSignedIn, description, cancellationToken);
+        }
+    }
+
+    // The stored form of an instant (PortalDbContext converts instants to sortable integers), for the raw INSERT.
+    private static long Stored(DateTimeOffset instant) =>
+        (long)new Microsoft.EntityFrameworkCore.Storage.ValueConversion.DateTimeOffsetToBinaryConverter().ConvertToProvider(instant)!;
+}
