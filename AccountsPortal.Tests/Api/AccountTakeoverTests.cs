@@ -96,7 +96,7 @@ public sealed class AccountTakeoverTests
         await new PasskeyBench(app).WithAsync(async s =>
         {
             var users = s.GetRequiredService<Microsoft.AspNetCore.Identity.UserManager<PortalUser>>();
-            return await users.CreateAsync(new PortalUser { UserName = email, Email = email }, PortalScenario.StrongPassword);
+            return await users.CreateAsync(new PortalUser { UserName = email, Email = email, EmailConfirmed = true }, PortalScenario.StrongPassword);
         });
         using var client = new AppApiClient(app.CreatePortalClient());
 
@@ -284,7 +284,7 @@ public sealed class AccountTakeoverTests
         {
             var users = scope.ServiceProvider.GetRequiredService<Microsoft.AspNetCore.Identity.UserManager<PortalUser>>();
             var email = PortalScenario.NewEmail();
-            var user = new PortalUser { UserName = email, Email = email };
+            var user = new PortalUser { UserName = email, Email = email, EmailConfirmed = true };
             Assert.True((await users.CreateAsync(user, PortalScenario.StrongPassword)).Succeeded);
             userId = user.Id;
         }

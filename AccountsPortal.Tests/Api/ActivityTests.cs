@@ -26,11 +26,13 @@ public sealed class ActivityTests(PortalAppFactory app) : IClassFixture<PortalAp
 
         var page = await (await person.Http.GetAsync("/account/activity")).ReadHtmlAsync();
         var listed = page.QuerySelectorAll("[data-testid=security-event]").Select(e => e.TextContent).ToList();
-        Assert.Equal(4, listed.Count);
-        Assert.StartsWith("Signed in", listed[0]);
-        Assert.StartsWith("Wrong password entered", listed[1]);
-        Assert.StartsWith("Signed in", listed[2]);
-        Assert.StartsWith("Account created", listed[3]);
+        Assert.Equal(6, listed.Count);
+        Assert.StartsWith("Signed in from a browser or app not seen before", listed[0]);
+        Assert.StartsWith("Signed in", listed[1]);
+        Assert.StartsWith("Wrong password entered", listed[2]);
+        Assert.StartsWith("Signed in", listed[3]);
+        Assert.StartsWith($"Email address verified: {email}", listed[4]);
+        Assert.StartsWith("Account created", listed[5]);
     }
 
     [Fact]

@@ -44,6 +44,7 @@ public sealed class NotificationTests
         var subjects = (await Mailbox.MessagesToAsync(app, email)).Select(m => m.Subject).ToList();
         Assert.Equal(
         [
+            "Verify your email address",
             "A passkey was added to your account",
             "A passkey was deleted from your account",
             "Your authenticator app was turned on",

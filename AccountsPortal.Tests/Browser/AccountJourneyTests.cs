@@ -21,6 +21,11 @@ public sealed class AccountJourneyTests(BrowserFixture browser)
         await page.GetByLabel("Confirm password").FillAsync(PortalScenario.StrongPassword);
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign up" }).ClickAsync();
 
+        // The address is verified first: the page says what is pending, the code comes by email.
+        await page.WaitForURLAsync("**/signup/verify");
+        await Assertions.Expect(page.GetByTestId("verify-email-address")).ToContainTextAsync(email);
+        await page.GetByLabel("Code").FillAsync(await Mailbox.LatestCodeAsync(browser.App, email));
+        await page.GetByRole(AriaRole.Button, new() { Name = "Verify" }).ClickAsync();
         await page.WaitForURLAsync("**/account/recovery-key/new");
         var words = await page.GetByTestId("recovery-key-words").Locator("li").AllInnerTextsAsync();
         Assert.Equal(24, words.Count);

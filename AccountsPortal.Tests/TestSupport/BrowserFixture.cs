@@ -29,6 +29,12 @@ public sealed class BrowserFixture : IAsyncLifetime
 
     public Uri BaseAddress => App.ServerAddress!;
 
+    // The portal behind each running fixture's origin, so journeys given only a page can read that portal's mail.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, PortalAppFactory> Serving = new();
+
+    /// <summary>The portal the page is on (by its origin).</summary>
+    public static PortalAppFactory AppOf(IPage page) => Serving[new Uri(page.Url).GetLeftPart(UriPartial.Authority)];
+
     public async Task InitializeAsync()
     {
         if (!File.Exists(ChromiumPath))
@@ -37,6 +43,7 @@ public sealed class BrowserFixture : IAsyncLifetime
         }
 
         App.StartKestrel();
+        Serving[BaseAddress.ToString().TrimEnd('/')] = App;
         playwright = await Playwright.CreateAsync();
         browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
         {

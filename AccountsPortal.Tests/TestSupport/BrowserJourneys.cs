@@ -15,6 +15,10 @@ public static class BrowserJourneys
         await page.GetByLabel("Password", new() { Exact = true }).FillAsync(PortalScenario.StrongPassword);
         await page.GetByLabel("Confirm password").FillAsync(PortalScenario.StrongPassword);
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign up" }).ClickAsync();
+        // The address is verified with the code emailed to it (read from the portal's pickup directory).
+        await page.WaitForURLAsync("**/signup/verify");
+        await page.GetByLabel("Code").FillAsync(await Mailbox.LatestCodeAsync(BrowserFixture.AppOf(page), email));
+        await page.GetByRole(AriaRole.Button, new() { Name = "Verify" }).ClickAsync();
         await page.WaitForURLAsync("**/account/recovery-key/new");
         var words = await page.GetByTestId("recovery-key-words").Locator("li").AllInnerTextsAsync();
         await page.GetByLabel("I have saved my recovery key").CheckAsync();

@@ -42,10 +42,18 @@ public static class Mailbox
 
         return [.. Directory.GetFiles(app.MailDirectory, "*.eml").Order(StringComparer.Ordinal)
             .Select(file => MimeMessage.Load(file))
-            .Where(message => message.To.Mailboxes.Any(m => string.Equals(m.Address, to, StringComparison.OrdinalIgnoreCase)))];
+            .Where(message => message.To.Mailboxes.Any(m => string.Equals(
+                m.Address.Normalize(System.Text.NormalizationForm.FormC), to.Normalize(System.Text.NormalizationForm.FormC), StringComparison.OrdinalIgnoreCase)))];
     }
 
     /// <summary>The one message to <paramref name="to"/> whose subject is <paramref name="subject"/>.</summary>
     public static async Task<MimeMessage> SingleAsync(PortalAppFactory app, string to, string subject) =>
         Assert.Single(await MessagesToAsync(app, to), m => m.Subject == subject);
+
+    /// <summary>The 6-digit code in the newest "verify" email to <paramref name="to"/>.</summary>
+    public static async Task<string> LatestCodeAsync(PortalAppFactory app, string to)
+    {
+        var message = (await MessagesToAsync(app, to)).Last(m => m.Subject is "Verify your email address" or "Confirm your new email address");
+        return System.Text.RegularExpressions.Regex.Match(message.TextBody!, @"Your code is (\d{6})\.").Groups[1].Value;
+    }
 }

@@ -43,6 +43,8 @@ public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options)
 
     public DbSet<Features.Notifications.KnownDevice> KnownDevices => Set<Features.Notifications.KnownDevice>();
 
+    public DbSet<Features.Accounts.EmailAddresses.EmailVerification> EmailVerifications => Set<Features.Accounts.EmailAddresses.EmailVerification>();
+
     protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
     {
         // SQLite has no date type: store instants as sortable integers so that expiry checks run in SQL.

@@ -84,6 +84,8 @@ public static class AccountsExtensions
         services.AddScoped<PasswordSignIn>();
         services.AddScoped<Passwords.PasswordChanges>();
         services.AddScoped<AccountRegistration>();
+        services.AddScoped<EmailAddresses.EmailVerifications>();
+        services.AddScoped<EmailAddresses.VerifiedSignIn>();
         services.AddScoped<RecoveryKeyService>();
         services.AddSingleton<RecoveryKeyHandoff>();
         return builder;

@@ -20,6 +20,7 @@ public static class ApiProblems
     public const string PasskeyRequired = "PASSKEY_REQUIRED";
     public const string WrongSecondFactor = "WRONG_SECOND_FACTOR";
     public const string InvalidToken = "INVALID_TOKEN";
+    public const string EmailNotVerified = "EMAIL_NOT_VERIFIED";
 
     public static IResult Problem(int status, string code, string title, TimeSpan? retryAfter = null) =>
         new ProblemWithRetryAfter(

@@ -87,6 +87,12 @@ internal static class AppApiEndpoints
         }
 
         var user = check.User!;
+        if (!user.EmailConfirmed)
+        {
+            // Told only to someone who knows the password: the address must be verified in the portal first.
+            return ApiProblems.Problem(403, ApiProblems.EmailNotVerified, "Verify your email address: log in to the portal once, it sends you a code.");
+        }
+
         if (await secondFactors.RequiredForAsync(user.Id, cancellationToken) is null)
         {
             return await tokens.IssueAsync(user.Id, client.ClientId, user.SecurityStamp, cancellationToken) is { } issued

@@ -1,26 +1,27 @@
 using AccountsPortal.Data;
-using AccountsPortal.Features.Accounts.RecoveryKeys;
+using AccountsPortal.Features.Accounts.EmailAddresses;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 
 namespace AccountsPortal.Features.Accounts.SignUp;
 
-/// <summary>Creates an account and its first recovery key together: either both exist or neither.</summary>
+/// <summary>
+/// Creates an account whose address is not yet verified, and emails it a code (<see cref="EmailVerifications"/>).
+/// The account can do nothing until the code is entered: then its address is verified, its recovery key issued
+/// and it signs in (<see cref="VerifiedSignIn"/>). An address that already has an account gets exactly the same
+/// answer — the same page, cookie and work — while its owner is emailed that someone tried to sign up with it.
+/// </summary>
 public sealed class AccountRegistration(
     PortalDbContext db,
     UserManager<PortalUser> users,
-    RecoveryKeyService recoveryKeys,
+    EmailVerifications verifications,
     Activity.SecurityEvents events,
     Attempts.AttemptRateLimiter rateLimiter,
     TimeProvider time,
     ILogger<AccountRegistration> logger)
 {
-    /// <summary>
-    /// Said for an email that already has an account, in the same words as any other refusal of the address:
-    /// the refusal does not say that an account exists (a sign-up that succeeds still shows the address was free,
-    /// until sign-up verifies addresses by email).
-    /// </summary>
-    public const string DuplicateEmailMessage = "This email address cannot be used to create an account. If you already have one, log in instead.";
+    /// <summary>Said for an address Identity refuses as an address (never for one that is taken: that answers like a new sign-up).</summary>
+    public const string InvalidEmailMessage = "This email address cannot be used to create an account.";
 
     /// <param name="email">
     /// Stored in Unicode NFC, the form the account lookup normalises to (Identity's <c>NormalizeEmail</c>):
@@ -30,12 +31,30 @@ public sealed class AccountRegistration(
     public async Task<RegistrationResult> RegisterAsync(string email, string password, System.Net.IPAddress? clientIp = null, CancellationToken cancellationToken = default)
     {
         email = email.Trim().Normalize(System.Text.NormalizationForm.FormC);
-        if (rateLimiter.TryAcquireForEmail(clientIp, users.NormalizeEmail(email)) is not null)
+        var normalized = users.NormalizeEmail(email);
+        if (rateLimiter.TryAcquireForEmail(clientIp, normalized) is not null)
         {
             return RegistrationResult.Fail([Attempts.AttemptMessages.RateLimited], rateLimited: true);
         }
 
         var user = new PortalUser { UserName = email, Email = email, CreatedAt = time.GetUtcNow() };
+        // The password's rules do not depend on whether the address is taken: checked first, for every address alike.
+        var rules = new List<string>();
+        foreach (var validator in users.PasswordValidators)
+        {
+            rules.AddRange((await validator.ValidateAsync(users, user, password)).Errors.Select(e => e.Description));
+        }
+
+        if (rules.Count > 0)
+        {
+            return RegistrationResult.Fail([.. rules.Distinct()]);
+        }
+
+        var existing = await db.Users.AsNoTracking().Where(u => u.NormalizedEmail == normalized).Select(u => u.Email).FirstOrDefaultAsync(cancellationToken);
+        if (existing is not null)
+        {
+            return await AlreadyRegisteredAsync(user, password, existing, cancellationToken);
+        }
 
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         try
@@ -43,34 +62,50 @@ public sealed class AccountRegistration(
             var created = await users.CreateAsync(user, password);
             if (!created.Succeeded)
             {
-                return RegistrationResult.Fail(DescribeErrors(created.Errors));
+                if (created.Errors.Any(e => e.Code is nameof(IdentityErrorDescriber.DuplicateEmail) or nameof(IdentityErrorDescriber.DuplicateUserName)))
+                {
+                    await transaction.RollbackAsync(cancellationToken);
+                    return await AlreadyRegisteredAsync(user, password: null, email, cancellationToken);
+                }
+
+                return RegistrationResult.Fail([.. created.Errors.Select(e => e.Code is nameof(IdentityErrorDescriber.InvalidEmail) or nameof(IdentityErrorDescriber.InvalidUserName)
+                    ? InvalidEmailMessage : e.Description).Distinct()]);
             }
 
-            var words = await recoveryKeys.IssueAsync(user.Id, cancellationToken);
             await events.RecordAsync(user.Id, Activity.SecurityEventKind.AccountCreated, cancellationToken: cancellationToken);
             await transaction.CommitAsync(cancellationToken);
-            logger.LogInformation("Account {UserId} created", user.Id);
-            return new RegistrationResult(user, words, []);
         }
         catch (DbUpdateException)
         {
-            // Two sign-ups with one email at once: the unique index on the user name lets only one through.
-            return RegistrationResult.Fail([DuplicateEmailMessage]);
+            // Two sign-ups with one address at once: the unique index lets one through; the other answers alike.
+            await transaction.RollbackAsync(cancellationToken);
+            db.ChangeTracker.Clear();
+            return await AlreadyRegisteredAsync(user, password: null, email, cancellationToken);
         }
+
+        logger.LogInformation("Account {UserId} created; its address awaits verification", user.Id);
+        var (secret, expiresAt) = await verifications.StartAsync(EmailVerificationPurpose.SignUp, user.Id, email, LocalReturnUrl.Default, cancellationToken);
+        return new RegistrationResult(secret, expiresAt, []);
     }
 
-    private static string[] DescribeErrors(IEnumerable<IdentityError> errors) =>
-        [.. errors
-            .Select(error => error.Code is nameof(IdentityErrorDescriber.DuplicateEmail) or nameof(IdentityErrorDescriber.DuplicateUserName)
-                    or nameof(IdentityErrorDescriber.InvalidEmail) or nameof(IdentityErrorDescriber.InvalidUserName)
-                ? DuplicateEmailMessage
-                : error.Description)
-            .Distinct()];
+    /// <summary>The answer for a taken address: the same work (a password hash), the same page and cookie; the owner is emailed.</summary>
+    private async Task<RegistrationResult> AlreadyRegisteredAsync(PortalUser decoy, string? password, string ownerEmail, CancellationToken cancellationToken)
+    {
+        if (password is not null)
+        {
+            users.PasswordHasher.HashPassword(decoy, password);
+        }
+
+        var (secret, expiresAt) = await verifications.StartAsync(EmailVerificationPurpose.SignUp, null, ownerEmail, null, cancellationToken);
+        logger.LogInformation("Sign-up with an address that already has an account; its owner was told");
+        return new RegistrationResult(secret, expiresAt, []);
+    }
 }
 
-public sealed record RegistrationResult(PortalUser? User, IReadOnlyList<string>? RecoveryKeyWords, IReadOnlyList<string> Errors, bool RateLimited = false)
+/// <param name="VerificationSecret">For the browser's verification cookie; null when refused.</param>
+public sealed record RegistrationResult(string? VerificationSecret, DateTimeOffset ExpiresAt, IReadOnlyList<string> Errors, bool RateLimited = false)
 {
-    public bool Succeeded => User is not null;
+    public bool Succeeded => VerificationSecret is not null;
 
-    public static RegistrationResult Fail(IReadOnlyList<string> errors, bool rateLimited = false) => new(null, null, errors, rateLimited);
+    public static RegistrationResult Fail(IReadOnlyList<string> errors, bool rateLimited = false) => new(null, default, errors, rateLimited);
 }

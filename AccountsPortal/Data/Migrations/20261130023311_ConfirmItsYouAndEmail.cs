@@ -5,7 +5,7 @@
 namespace AccountsPortal.Data.Migrations
 {
     /// <inheritdoc />
-    public partial class ConfirmItsYouAndNotifications : Migration
+    public partial class ConfirmItsYouAndEmail : Migration
     {
         /// <inheritdoc />
         protected override void Up(MigrationBuilder migrationBuilder)
@@ -22,6 +22,33 @@ namespace AccountsPortal.Data.Migrations
                 type: "TEXT",
                 maxLength: 45,
                 nullable: true);
+
+            migrationBuilder.CreateTable(
+                name: "EmailVerifications",
+                columns: table => new
+                {
+                    Id = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    UserId = table.Column<string>(type: "TEXT", nullable: true),
+                    Purpose = table.Column<string>(type: "TEXT", maxLength: 16, nullable: false),
+                    Email = table.Column<string>(type: "TEXT", maxLength: 256, nullable: false),
+                    CodeHash = table.Column<byte[]>(type: "BLOB", nullable: false),
+                    Attempts = table.Column<int>(type: "INTEGER", nullable: false),
+                    Sends = table.Column<int>(type: "INTEGER", nullable: false),
+                    ReturnUrl = table.Column<string>(type: "TEXT", maxLength: 2048, nullable: true),
+                    CreatedAt = table.Column<long>(type: "INTEGER", nullable: false),
+                    ExpiresAt = table.Column<long>(type: "INTEGER", nullable: false),
+                    ConsumedAt = table.Column<long>(type: "INTEGER", nullable: true)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_EmailVerifications", x => x.Id);
+                    table.ForeignKey(
+                        name: "FK_EmailVerifications_AspNetUsers_UserId",
+                        column: x => x.UserId,
+                        principalTable: "AspNetUsers",
+                        principalColumn: "Id",
+                        onDelete: ReferentialAction.Cascade);
+                });
 
             migrationBuilder.CreateTable(
                 name: "KnownDevices",
@@ -45,6 +72,16 @@ namespace AccountsPortal.Data.Migrations
                 });
 
             migrationBuilder.CreateIndex(
+                name: "IX_EmailVerifications_ExpiresAt",
+                table: "EmailVerifications",
+                column: "ExpiresAt");
+
+            migrationBuilder.CreateIndex(
+                name: "IX_EmailVerifications_UserId",
+                table: "EmailVerifications",
+                column: "UserId");
+
+            migrationBuilder.CreateIndex(
                 name: "IX_KnownDevices_UserId_DeviceKey",
                 table: "KnownDevices",
                 columns: new[] { "UserId", "DeviceKey" },
@@ -54,6 +91,9 @@ namespace AccountsPortal.Data.Migrations
         /// <inheritdoc />
         protected override void Down(MigrationBuilder migrationBuilder)
         {
+            migrationBuilder.DropTable(
+                name: "EmailVerifications");
+
             migrationBuilder.DropTable(
                 name: "KnownDevices");
 
