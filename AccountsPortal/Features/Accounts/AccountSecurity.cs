@@ -22,7 +22,9 @@ public sealed class AccountSecurity(
     /// </summary>
     /// <param name="keepBrowserSessionId">The browser session that made the change; it stays signed in.</param>
     /// <param name="reason">What changed, for the owner's activity list ("passkey added").</param>
-    public async Task<string> RotateAsync(string userId, string? keepBrowserSessionId, string reason, CancellationToken cancellationToken = default)
+    /// <param name="keptClaims">Claims to replace in the kept session's ticket (after an email change: its name and email).</param>
+    public async Task<string> RotateAsync(
+        string userId, string? keepBrowserSessionId, string reason, CancellationToken cancellationToken = default, IReadOnlyDictionary<string, string>? keptClaims = null)
     {
         var stamp = Guid.NewGuid().ToString("N").ToUpperInvariant();
         var concurrencyStamp = Guid.NewGuid().ToString();
@@ -32,7 +34,7 @@ public sealed class AccountSecurity(
         var endedBrowsers = await db.BrowserSessions.Where(s => s.UserId == userId && s.Id != keepBrowserSessionId).ExecuteDeleteAsync(cancellationToken);
         if (keepBrowserSessionId is not null)
         {
-            await browserSessions.RestampAsync(db, keepBrowserSessionId, userId, stamp, cancellationToken);
+            await browserSessions.RestampAsync(db, keepBrowserSessionId, userId, stamp, cancellationToken, keptClaims);
         }
 
         var endedApps = await apps.SignOutAllAsync(userId, cancellationToken);

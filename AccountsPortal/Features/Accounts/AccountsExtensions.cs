@@ -86,6 +86,7 @@ public static class AccountsExtensions
         services.AddScoped<AccountRegistration>();
         services.AddScoped<EmailAddresses.EmailVerifications>();
         services.AddScoped<EmailAddresses.VerifiedSignIn>();
+        services.AddScoped<EmailAddresses.EmailChanges>();
         services.AddScoped<RecoveryKeyService>();
         services.AddSingleton<RecoveryKeyHandoff>();
         return builder;

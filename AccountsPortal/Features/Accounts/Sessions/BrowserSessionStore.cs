@@ -120,7 +120,9 @@ public sealed class BrowserSessionStore(
     /// Puts the account's new security stamp into a kept session's ticket, in the caller's context (and
     /// transaction), so the browser that changed its account's security stays signed in.
     /// </summary>
-    public async Task RestampAsync(PortalDbContext db, string key, string userId, string stamp, CancellationToken cancellationToken)
+    /// <param name="claims">Other claims to replace in the kept ticket (after an email change: the name and email).</param>
+    public async Task RestampAsync(
+        PortalDbContext db, string key, string userId, string stamp, CancellationToken cancellationToken, IReadOnlyDictionary<string, string>? claims = null)
     {
         var stored = await db.BrowserSessions.AsNoTracking()
             .Where(s => s.Id == key && s.UserId == userId).Select(s => s.ProtectedTicket).SingleOrDefaultAsync(cancellationToken);
@@ -130,6 +132,11 @@ public sealed class BrowserSessionStore(
         }
 
         ReplaceClaim(ticket, StampClaimType, stamp);
+        foreach (var (type, value) in claims ?? new Dictionary<string, string>())
+        {
+            ReplaceClaim(ticket, type, value);
+        }
+
         var ticketBytes = Protect(ticket);
         await db.BrowserSessions.Where(s => s.Id == key && s.UserId == userId)
             .ExecuteUpdateAsync(set => set.SetProperty(s => s.ProtectedTicket, ticketBytes).SetProperty(s => s.SecurityStamp, stamp), cancellationToken);

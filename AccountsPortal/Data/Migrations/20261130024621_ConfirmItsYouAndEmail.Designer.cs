@@ -11,7 +11,7 @@ using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 namespace AccountsPortal.Data.Migrations
 {
     [DbContext(typeof(PortalDbContext))]
-    [Migration("20261130023311_ConfirmItsYouAndEmail")]
+    [Migration("20261130024621_ConfirmItsYouAndEmail")]
     partial class ConfirmItsYouAndEmail
     {
         /// <inheritdoc />
