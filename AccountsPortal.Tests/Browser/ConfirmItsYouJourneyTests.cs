@@ -236,6 +236,46 @@ public sealed class ConfirmItsYouJourneyTests(ShortConfirmationWindowBrowserFixt
         await page.Context.CloseAsync();
     }
 
+    [Fact]
+    public async Task A_new_recovery_key_after_the_window_goes_through_the_confirm_page_and_back()
+    {
+        var page = await browser.NewPageAsync();
+        var (email, recoveryKey) = await BrowserJourneys.SignUpAsync(page);
+        var userId = await UserIdAsync(email);
+
+        await ShortConfirmationWindowBrowserFixture.WaitPastTheWindowAsync();
+        await page.GotoAsync("/account/recovery-key");
+        await Assertions.Expect(page.GetByText("For your security, confirm it's you first.")).ToBeVisibleAsync();
+        await Assertions.Expect(page.GetByRole(AriaRole.Button, new() { Name = "Generate a new recovery key" })).ToHaveCountAsync(0);
+        await page.GetByRole(AriaRole.Link, new() { Name = "Confirm it's you" }).ClickAsync();
+
+        await page.WaitForURLAsync(new Regex("/account/confirm\\?returnUrl=%2Faccount%2Frecovery-key&"));
+        await page.WaitForInteractiveAsync();
+        var panel = page.GetByTestId("confirm-its-you");
+        await Assertions.Expect(panel).ToContainTextAsync("For your security, confirm it's you before you generate a new recovery key.");
+        await Assertions.Expect(panel.GetByRole(AriaRole.Button, new() { Name = "Use your recovery key instead" })).ToHaveCountAsync(0);
+        var before = await SnapshotAsync(userId);
+
+        await panel.GetByLabel("Password").FillAsync("not the password");
+        await panel.GetByRole(AriaRole.Button, new() { Name = "Confirm" }).ClickAsync();
+        await Assertions.Expect(panel.GetByRole(AriaRole.Alert)).ToHaveTextAsync(Confirmations.WrongPassword);
+        Assert.Equal(before, await SnapshotAsync(userId));
+        Assert.True(await RecoveryKeyMatchesAsync(userId, recoveryKey));
+
+        // Confirmed: back on the recovery key page, which now offers a new key.
+        await panel.GetByLabel("Password").FillAsync(PortalScenario.StrongPassword);
+        await panel.GetByRole(AriaRole.Button, new() { Name = "Confirm" }).ClickAsync();
+        await page.WaitForURLAsync(new Regex("/account/recovery-key$"));
+        await page.GetByRole(AriaRole.Button, new() { Name = "Generate a new recovery key" }).ClickAsync();
+
+        await page.WaitForURLAsync("**/account/recovery-key/new");
+        var newKey = string.Join(' ', await page.GetByTestId("recovery-key-words").Locator("li").AllInnerTextsAsync());
+        Assert.NotEqual(recoveryKey, newKey);
+        Assert.False(await RecoveryKeyMatchesAsync(userId, recoveryKey));
+        Assert.True(await RecoveryKeyMatchesAsync(userId, newKey));
+        await page.Context.CloseAsync();
+    }
+
     /// <summary>The "Confirm it's you" dialog over the page.</summary>
     private static ILocator ConfirmDialog(IPage page) =>
         page.GetByRole(AriaRole.Dialog).Filter(new() { Has = page.GetByTestId("confirm-its-you") });
