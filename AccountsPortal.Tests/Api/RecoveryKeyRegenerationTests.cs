@@ -31,6 +31,25 @@ public sealed class RecoveryKeyRegenerationTests(PortalAppFactory app) : IClassF
     }
 
     [Fact]
+    public async Task The_browser_that_generates_a_new_key_stays_signed_in_when_that_post_also_rechecks_its_session()
+    {
+        using var app = new PortalAppFactory();
+        using var person = new PortalScenario(app);
+        await person.SignUpAndReadRecoveryKeyAsync(PortalScenario.NewEmail());
+        var page = await (await person.Http.GetAsync("/account/recovery-key")).ReadHtmlAsync();
+
+        // Past the session revalidation interval (a minute at most), within the confirmation window (five minutes):
+        // the post is the request on which the cookie is rechecked and renewed, after the new key rotated the stamp.
+        app.Time.Advance(TimeSpan.FromMinutes(2));
+        var (shown, locations) = await person.FollowAsync(
+            await person.Http.SubmitAsync(page, "/account/recovery-key", "new-recovery-key", new Dictionary<string, string>()));
+
+        Assert.Equal(["/account/recovery-key/new"], locations);
+        Assert.Equal(Features.Accounts.RecoveryKeys.RecoveryKeyCodec.WordsPerKey, PortalScenario.RecoveryKeyWords(await shown.ReadHtmlAsync()).Length);
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await person.Http.GetAsync("/account")).StatusCode);
+    }
+
+    [Fact]
     public async Task Without_a_recent_confirmation_the_page_asks_for_one_and_a_post_changes_nothing()
     {
         using var app = new PortalAppFactory();

@@ -5,8 +5,9 @@ namespace AccountsPortal.Tests.TestSupport;
 /// <summary>
 /// One headless Debian Chromium (/usr/bin/chromium, never a downloaded browser) for a collection of
 /// browser tests, with one portal on Kestrel for them. Every test gets a fresh browser context.
+/// A subclass may give its portal more settings (<see cref="ShortConfirmationWindowBrowserFixture"/>).
 /// </summary>
-public sealed class BrowserFixture : IAsyncLifetime
+public class BrowserFixture : IAsyncLifetime
 {
     public const string ChromiumPath = "/usr/bin/chromium";
 
@@ -14,12 +15,24 @@ public sealed class BrowserFixture : IAsyncLifetime
     private IBrowser? browser;
 
     public BrowserFixture()
+        : this(new Dictionary<string, string?>())
     {
+    }
+
+    /// <param name="settings">Configuration values for this collection's portal, set after (and over) the shared ones.</param>
+    protected BrowserFixture(IReadOnlyDictionary<string, string?> settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+
         // A dialog nobody answers (no matching passkey on this device) gives up after a few seconds, as a person would.
         App = AppApiClient.Configure(PortalAppFactory.WithSystemClock(), AppCallback.ToString())
             .WithSetting("Passkeys:DialogTimeout", "00:00:04")
             // Open pages of ended sessions re-check every two seconds here (at most a minute in production).
             .WithSetting("Security:SessionRevalidationInterval", "00:00:02");
+        foreach (var (key, value) in settings)
+        {
+            App.WithSetting(key, value);
+        }
     }
 
     public PortalAppFactory App { get; }

@@ -54,6 +54,10 @@ public sealed class VirtualAuthenticator
         return [.. result!.Value.GetProperty("credentials").EnumerateArray()];
     }
 
+    /// <summary>Puts a credential back (one <see cref="GetCredentialsAsync"/> returned), as a synced passkey reappears on a device.</summary>
+    public Task AddCredentialAsync(JsonElement credential) =>
+        session.SendAsync("WebAuthn.addCredential", Args(("credential", credential)));
+
     public Task RemoveAllCredentialsAsync() => session.SendAsync("WebAuthn.clearCredentials", Args());
 
     /// <summary>Whether the next ceremonies pass user verification (the fingerprint "matches").</summary>

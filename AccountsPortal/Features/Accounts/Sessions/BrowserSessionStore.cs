@@ -68,8 +68,10 @@ public sealed class BrowserSessionStore(
         var now = time.GetUtcNow();
         await using var scope = scopes.CreateAsyncScope();
         // Never moves a row to another account: a sign-in as someone else always gets a new row (LoginCompletion).
+        // Never puts an older stamp back either: a request that changed its account's security re-stamped this row
+        // (RestampAsync) after it was authenticated, and renews at its end with the ticket it read before.
         await scope.ServiceProvider.GetRequiredService<PortalDbContext>().BrowserSessions
-            .Where(s => s.Id == key && s.UserId == userId)
+            .Where(s => s.Id == key && s.UserId == userId && s.SecurityStamp == stamp)
             .ExecuteUpdateAsync(set => set
                 .SetProperty(s => s.ProtectedTicket, ticketBytes)
                 .SetProperty(s => s.SecurityStamp, stamp)
