@@ -110,6 +110,38 @@ public sealed class NotificationTests
         Assert.Equal(before, (await Mailbox.MessagesToAsync(app, email)).Count);
     }
 
+    [Theory]
+    [InlineData(SecurityEventKind.RecoveryKeyUsed, "Your recovery key was used")]
+    [InlineData(SecurityEventKind.RecoveryKeyRegenerated, "A new recovery key was generated")]
+    [InlineData(SecurityEventKind.AuthenticatorAppReconfigured, "Your authenticator app was replaced")]
+    [InlineData(SecurityEventKind.SecondFactorLockedOut, "Two-factor for your account was locked")]
+    [InlineData(SecurityEventKind.SignInApprovalBlocked, "A sign-in to your account was blocked")]
+    [InlineData(SecurityEventKind.PasswordChanged, "Your password was changed")]
+    public async Task Every_notified_kind_reaches_a_verified_owner_with_its_facts_and_never_an_unverified_address(SecurityEventKind kind, string subject)
+    {
+        using var app = new PortalAppFactory();
+        var bench = new PasskeyBench(app);
+        var (userId, email) = await bench.CreateAccountAsync();
+        var (unverified, unverifiedEmail) = await bench.CreateAccountAsync();
+        await app.WithDbAsync(db => db.Users.Where(u => u.Id == unverified).ExecuteUpdateAsync(set => set.SetProperty(u => u.EmailConfirmed, false)));
+
+        await bench.WithAsync(async s =>
+        {
+            var events = s.GetRequiredService<SecurityEvents>();
+            await events.RecordAsync(userId, kind, "Chrome on Linux at 203.0.113.9");
+            await events.RecordAsync(unverified, kind, "Chrome on Linux at 203.0.113.9");
+            return true;
+        });
+
+        var message = await Mailbox.SingleAsync(app, email, subject);
+        Assert.Equal(email, message.To.Mailboxes.Single().Address);
+        Assert.Matches(@"When: \d{1,2} \w{3} \d{4}, \d{2}:\d{2} UTC", Text(message));
+        Assert.Contains("Browser or app: ", Text(message));
+        Assert.Contains("IP address: ", Text(message));
+        Assert.Contains("If this wasn't you", Text(message));
+        Assert.Empty(await Mailbox.MessagesToAsync(app, unverifiedEmail));
+    }
+
     [Fact]
     public void Every_notified_kind_has_a_subject_and_the_others_none()
     {

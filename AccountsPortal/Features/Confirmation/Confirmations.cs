@@ -39,7 +39,7 @@ public sealed record ConfirmationResult(bool Succeeded, string? Error, IReadOnly
 /// (<see cref="RecentConfirmation"/>). Each factor is checked as at login: a passkey ceremony bound to
 /// this browser session, a code whose time step is then used up, a password counted toward the login
 /// lockout; codes and recovery keys count toward the second-factor lockout; everything is rate limited
-/// per account and IP and recorded in the owner's activity.
+/// per account (and per IP when the caller's address is known: form posts, not circuits) and recorded in the owner's activity.
 /// </summary>
 public sealed class Confirmations(
     PortalDbContext db,

@@ -54,7 +54,8 @@ public sealed class SecurityNotifications(
         }
 
         // An email change is told to the address it left: the event is recorded before the new address is stored.
-        var to = await db.Users.AsNoTracking().Where(u => u.Id == securityEvent.UserId).Select(u => u.Email).SingleOrDefaultAsync(cancellationToken);
+        // Only verified addresses are written to: an address someone typed at sign-up and never proved gets nothing.
+        var to = await db.Users.AsNoTracking().Where(u => u.Id == securityEvent.UserId && u.EmailConfirmed).Select(u => u.Email).SingleOrDefaultAsync(cancellationToken);
         if (string.IsNullOrEmpty(to))
         {
             return;
