@@ -27,15 +27,7 @@ public sealed class KnownDevices(PortalDbContext db, SecurityEvents events, Acto
         }
 
         // Renewed at every sign-in, so a browser in use is never forgotten.
-        context.Response.Cookies.Append(CookieName, secret, new CookieOptions
-        {
-            HttpOnly = true,
-            Secure = context.Request.IsHttps,
-            SameSite = SameSiteMode.Lax,
-            IsEssential = true,
-            Path = "/",
-            Expires = time.GetUtcNow() + CookieLifetime,
-        });
+        SecretCookies.Append(context, CookieName, secret, time.GetUtcNow() + CookieLifetime);
         var actor = await actors.DescribeAsync(cancellationToken);
         await RememberAsync(userId, "browser:" + Convert.ToHexStringLower(SecretTokens.Hash(secret)), $"{actor.Device} at {actor.Ip ?? "an unknown address"}", cancellationToken);
     }

@@ -130,21 +130,11 @@ public sealed class EmailVerifications(
             : VerificationResult.Fail(Expired);
     }
 
-    public static void AppendCookie(HttpContext context, string secret, DateTimeOffset expiresAt) =>
-        context.Response.Cookies.Append(CookieName, secret, new CookieOptions
-        {
-            HttpOnly = true,
-            Secure = context.Request.IsHttps,
-            SameSite = SameSiteMode.Lax,
-            IsEssential = true,
-            Path = "/",
-            Expires = expiresAt,
-        });
+    public static void AppendCookie(HttpContext context, string secret, DateTimeOffset expiresAt) => SecretCookies.Append(context, CookieName, secret, expiresAt);
 
     public static string? ReadCookie(HttpContext context) => context.Request.Cookies[CookieName];
 
-    public static void DeleteCookie(HttpContext context) =>
-        context.Response.Cookies.Delete(CookieName, new CookieOptions { Path = "/", Secure = context.Request.IsHttps, HttpOnly = true });
+    public static void DeleteCookie(HttpContext context) => SecretCookies.Delete(context, CookieName);
 
     /// <summary>Six digits from what was typed (full-width digits and spaces allowed), or null.</summary>
     public static string? Normalize(string? input)

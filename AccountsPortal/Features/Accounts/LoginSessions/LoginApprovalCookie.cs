@@ -8,16 +8,7 @@ public static class LoginApprovalCookie
 {
     public const string Name = "AccountsPortal.LoginApproval";
 
-    public static void Append(HttpContext context, string secret, DateTimeOffset expiresAt) =>
-        context.Response.Cookies.Append(Name, secret, new CookieOptions
-        {
-            HttpOnly = true,
-            Secure = context.Request.IsHttps,
-            SameSite = SameSiteMode.Lax,
-            IsEssential = true,
-            Path = "/",
-            Expires = expiresAt,
-        });
+    public static void Append(HttpContext context, string secret, DateTimeOffset expiresAt) => SecretCookies.Append(context, Name, secret, expiresAt);
 
     public static string? Read(HttpContext context) => context.Request.Cookies[Name];
 }
