@@ -38,6 +38,8 @@ public sealed class AccountSecurity(
         }
 
         var endedApps = await apps.SignOutAllAsync(userId, cancellationToken);
+        // Codes emailed before the change (a sign-in's, another email change's) die with the old stamp.
+        await db.EmailVerifications.Where(v => v.UserId == userId && v.ConsumedAt == null).ExecuteDeleteAsync(cancellationToken);
         if (endedBrowsers + endedApps > 0)
         {
             await events.RecordAsync(userId, SecurityEventKind.OtherSessionsEnded, reason, cancellationToken);

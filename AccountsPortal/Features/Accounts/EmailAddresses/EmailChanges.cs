@@ -69,7 +69,7 @@ public sealed class EmailChanges(
             return EmailVerifications.Expired;
         }
 
-        var verified = await verifications.VerifyAsync(secret, code, cancellationToken);
+        var verified = await verifications.VerifyAsync(secret, code, [EmailVerificationPurpose.ChangeEmail], cancellationToken);
         if (!verified.Succeeded || verified.UserId != userId || verified.Purpose != EmailVerificationPurpose.ChangeEmail)
         {
             return verified.Error ?? EmailVerifications.Expired;
@@ -86,12 +86,16 @@ public sealed class EmailChanges(
 
         // Recorded first: the owner's notification goes to the address being left.
         await events.RecordAsync(userId, Activity.SecurityEventKind.EmailChanged, email, cancellationToken);
-        await db.Users.Where(u => u.Id == userId).ExecuteUpdateAsync(set => set
-            .SetProperty(u => u.Email, email)
-            .SetProperty(u => u.NormalizedEmail, normalized)
-            .SetProperty(u => u.UserName, email)
-            .SetProperty(u => u.NormalizedUserName, users.NormalizeName(email))
-            .SetProperty(u => u.EmailConfirmed, true), cancellationToken);
+        try
+        {
+            await StoreAsync(userId, email, normalized, cancellationToken);
+        }
+        catch (Microsoft.Data.Sqlite.SqliteException exception) when (exception.SqliteErrorCode == 19)
+        {
+            // SQLITE_CONSTRAINT: taken by a sign-up a moment ago; the unique index on the user name refuses it.
+            return Taken;
+        }
+
         await accountSecurity.RotateAsync(userId, browserSessionId, "email address changed", cancellationToken, new Dictionary<string, string>
         {
             [System.Security.Claims.ClaimTypes.Name] = email,
@@ -101,4 +105,12 @@ public sealed class EmailChanges(
         logger.LogInformation("Email address of {UserId} changed", userId);
         return null;
     }
+
+    private Task<int> StoreAsync(string userId, string email, string normalized, CancellationToken cancellationToken) =>
+        db.Users.Where(u => u.Id == userId).ExecuteUpdateAsync(set => set
+            .SetProperty(u => u.Email, email)
+            .SetProperty(u => u.NormalizedEmail, normalized)
+            .SetProperty(u => u.UserName, email)
+            .SetProperty(u => u.NormalizedUserName, users.NormalizeName(email))
+            .SetProperty(u => u.EmailConfirmed, true), cancellationToken);
 }

@@ -15,6 +15,7 @@ namespace AccountsPortal.Features.Accounts.EmailAddresses;
 /// </summary>
 public sealed class EmailVerifications(
     PortalDbContext db,
+    Attempts.AttemptLimits attempts,
     EmailOutbox outbox,
     EmailTemplate template,
     EmailLinks links,
@@ -28,9 +29,18 @@ public sealed class EmailVerifications(
     public const int MaxSends = 5;
     public const string WrongCode = "That code is not right. Check the latest email we sent.";
     public const string Expired = "This code has expired or was tried too many times. Start again.";
+    public const string TooManyForAccount = "Too many wrong codes for this account. Try again in an hour.";
 
     /// <summary>How long a code works.</summary>
     public static readonly TimeSpan Lifetime = TimeSpan.FromMinutes(15);
+
+    /// <summary>
+    /// Wrong codes per account, whichever of its codes they were tried against: a new code (another login,
+    /// another "send a new code") gives no new guesses. After the limit, codes are refused for an hour.
+    /// </summary>
+    public static readonly Attempts.AttemptPolicy AccountPolicy = new(10, TimeSpan.FromHours(1));
+
+    public static string AccountKey(string userId) => "email-code:" + userId;
 
     /// <summary>
     /// Emails a code for <paramref name="purpose"/> to <paramref name="email"/> and returns the secret for the
@@ -44,6 +54,14 @@ public sealed class EmailVerifications(
         var id = KeyOf(secret);
         var code = NewCode();
         var now = time.GetUtcNow();
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        if (userId is not null)
+        {
+            // One live code per account: asking again closes the earlier ones.
+            await db.EmailVerifications.Where(v => v.UserId == userId && v.ConsumedAt == null)
+                .ExecuteUpdateAsync(set => set.SetProperty(v => v.ConsumedAt, now), cancellationToken);
+        }
+
         var verification = new EmailVerification
         {
             Id = id,
@@ -56,7 +74,6 @@ public sealed class EmailVerifications(
             CreatedAt = now,
             ExpiresAt = now + Lifetime,
         };
-        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         db.EmailVerifications.Add(verification);
         await db.SaveChangesAsync(cancellationToken);
         db.Entry(verification).State = EntityState.Detached;
@@ -100,8 +117,13 @@ public sealed class EmailVerifications(
                 .Select(v => new PendingVerification(v.Purpose, v.Email, v.ExpiresAt, v.Sends < MaxSends))
                 .SingleOrDefaultAsync(cancellationToken);
 
-    /// <summary>Checks a code: one try counted before it is compared, the verification used up when it matches.</summary>
-    public async Task<VerificationResult> VerifyAsync(string? secret, string? code, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Checks a code for a verification of one of <paramref name="purposes"/> (a code of another purpose is not
+    /// there for this page): one try counted on the code, and one reserved on the account, before it is compared;
+    /// the verification is used up when it matches.
+    /// </summary>
+    public async Task<VerificationResult> VerifyAsync(
+        string? secret, string? code, IReadOnlyCollection<EmailVerificationPurpose> purposes, CancellationToken cancellationToken = default)
     {
         if (string.IsNullOrEmpty(secret))
         {
@@ -110,7 +132,7 @@ public sealed class EmailVerifications(
 
         var id = KeyOf(secret);
         var now = time.GetUtcNow();
-        var counted = await Live(id, now).Where(v => v.Attempts < MaxAttempts)
+        var counted = await Live(id, now).Where(v => v.Attempts < MaxAttempts && purposes.Contains(v.Purpose))
             .ExecuteUpdateAsync(set => set.SetProperty(v => v.Attempts, v => v.Attempts + 1), cancellationToken);
         if (counted != 1)
         {
@@ -118,12 +140,23 @@ public sealed class EmailVerifications(
         }
 
         var row = await db.EmailVerifications.AsNoTracking().SingleAsync(v => v.Id == id, cancellationToken);
+        if (row.UserId is not null && await attempts.TryReserveAsync(AccountKey(row.UserId), AccountPolicy, cancellationToken) is not null)
+        {
+            return VerificationResult.Fail(TooManyForAccount);
+        }
+
         var normalized = Normalize(code);
         if (normalized is null || row.UserId is null || !CryptographicOperations.FixedTimeEquals(HashOf(id, normalized), row.CodeHash))
         {
+            if (row.UserId is not null)
+            {
+                await attempts.RecordFailureAsync(AccountKey(row.UserId), AccountPolicy, cancellationToken);
+            }
+
             return VerificationResult.Fail(row.Attempts >= MaxAttempts ? Expired : WrongCode);
         }
 
+        await attempts.ReleaseAsync(AccountKey(row.UserId), cancellationToken);
         var consumed = await Live(id, now).ExecuteUpdateAsync(set => set.SetProperty(v => v.ConsumedAt, now), cancellationToken);
         return consumed == 1
             ? new VerificationResult(row.UserId, row.Purpose, row.Email, row.ReturnUrl, null)

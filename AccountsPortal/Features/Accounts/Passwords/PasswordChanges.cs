@@ -152,7 +152,9 @@ public sealed class PasswordChanges(
         var reset = await users.ResetPasswordAsync(user, token!, newPassword);
         if (!reset.Succeeded)
         {
-            return [.. reset.Errors.Select(e => e.Code == nameof(IdentityErrorDescriber.InvalidToken) ? LinkNotValid : e.Description).Distinct()];
+            // The password's own rules are said as Identity words them; anything else (a used, forged or expired
+            // token, a reset racing this one) is the link no longer being good.
+            return [.. reset.Errors.Select(e => e.Code.StartsWith("Password", StringComparison.Ordinal) ? e.Description : LinkNotValid).Distinct()];
         }
 
         await events.RecordAsync(user.Id, SecurityEventKind.PasswordReset, cancellationToken: cancellationToken);
