@@ -26,6 +26,7 @@ public static class PortalExtensions
 
         builder.AddPortalData();
         builder.AddReverseProxySupport();
+        builder.AddWebSurface();
         builder.AddActivity();
         builder.AddEmail();
         builder.AddNotifications();
@@ -47,6 +48,7 @@ public static class PortalExtensions
         }
 
         app.UseSecurityHeaders();
+        app.UseWebSurface();
 
         // People get the portal's pages for errors; the JSON API gets problem details.
         app.UseWhen(context => !IsApi(context), ui => ui.UseStatusCodePagesWithReExecute("/not-found", createScopeForStatusCodePages: true));
