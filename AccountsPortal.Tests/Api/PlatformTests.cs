@@ -34,7 +34,14 @@ public sealed class PlatformTests
 
         Assert.Equal(["DENY"], response.Headers.GetValues("X-Frame-Options"));
         Assert.Equal("no-referrer", response.Headers.GetValues("Referrer-Policy").Single());
-        Assert.Equal("frame-ancestors 'none'", response.Headers.GetValues("Content-Security-Policy").Single());
+        var policy = response.Headers.GetValues("Content-Security-Policy").Single().Split("; ");
+        foreach (var directive in new[] { "default-src 'self'", "object-src 'none'", "form-action 'self'", "connect-src 'self'", "frame-ancestors 'none'" })
+        {
+            Assert.Contains(directive, policy);
+        }
+
+        Assert.Matches("^script-src 'self' 'nonce-[A-Za-z0-9+/]{22}==' *$", Assert.Single(policy, d => d.StartsWith("script-src", StringComparison.Ordinal)));
+        Assert.DoesNotContain("unsafe-eval", string.Join(';', policy));
         Assert.Equal("nosniff", response.Headers.GetValues("X-Content-Type-Options").Single());
     }
 
