@@ -22,7 +22,12 @@ public static class PortalExtensions
         builder.Services.AddRazorComponents().AddInteractiveServerComponents();
         builder.Services.AddMudServices();
         // SecurityHeaders sends X-Frame-Options: DENY on every response; antiforgery would add SAMEORIGIN beside it.
-        builder.Services.AddAntiforgery(antiforgery => antiforgery.SuppressXFrameOptionsHeader = true);
+        builder.Services.AddAntiforgery(antiforgery =>
+        {
+            antiforgery.SuppressXFrameOptionsHeader = true;
+            // Secure whenever the request is https (the default would send it over plain http too).
+            antiforgery.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
+        });
 
         builder.AddPortalData();
         builder.AddReverseProxySupport();

@@ -514,7 +514,7 @@ public sealed class ReverseProxyTests
         using var app = new PortalAppFactory().WithSetting("ReverseProxy:Enabled", enabled).StartKestrel();
         var handler = new Microsoft.AspNetCore.Mvc.Testing.Handlers.CookieContainerHandler(new CookieContainer())
         {
-            InnerHandler = new ForwardedByProxy { InnerHandler = new SocketsHttpHandler { AllowAutoRedirect = false } },
+            InnerHandler = new ForwardedByProxy { ShowsCookiesToAJar = true, InnerHandler = new SocketsHttpHandler { AllowAutoRedirect = false } },
         };
         using var http = new HttpClient(handler) { BaseAddress = app.ServerAddress };
 
@@ -528,7 +528,8 @@ public sealed class ReverseProxyTests
         // Login signs in through the completion endpoint, which sets the cookie. The pending-login cookie
         // may be Secure, which a client on plain http would not send back: send it as the proxy would.
         Assert.True(response.IsRedirect());
-        var pending = response.Headers.GetValues("Set-Cookie").Single(c => c.StartsWith(PendingLoginCookie.Name + "=", StringComparison.Ordinal));
+        var pendingName = (secure ? "__Host-" : "") + PendingLoginCookie.Name;
+        var pending = response.Headers.GetValues("Set-Cookie").Single(c => c.StartsWith(pendingName + "=", StringComparison.Ordinal));
         using var completion = new HttpClient(new ForwardedByProxy { InnerHandler = new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false } })
         {
             BaseAddress = app.ServerAddress,
@@ -540,14 +541,28 @@ public sealed class ReverseProxyTests
         Assert.Equal(secure, authCookie.Contains("; secure", StringComparison.OrdinalIgnoreCase));
     }
 
-    /// <summary>What nginx in front of the portal adds: the client's scheme and address.</summary>
+    /// <summary>
+    /// What nginx in front of the portal adds: the client's scheme and address. The browser's side of the proxy
+    /// is https, so it sends Secure cookies back: the cookie jar behind this handler is shown them without the flag.
+    /// </summary>
     private sealed class ForwardedByProxy : DelegatingHandler
     {
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        /// <summary>Set for the handler in front of a cookie jar (which would keep Secure cookies from plain http).</summary>
+        public bool ShowsCookiesToAJar { get; init; }
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
             request.Headers.Add("X-Forwarded-Proto", "https");
             request.Headers.Add("X-Forwarded-For", "203.0.113.7");
-            return base.SendAsync(request, cancellationToken);
+            var response = await base.SendAsync(request, cancellationToken);
+            if (ShowsCookiesToAJar && response.Headers.TryGetValues("Set-Cookie", out var cookies))
+            {
+                var plain = cookies.Select(c => System.Text.RegularExpressions.Regex.Replace(c, "; secure", "", System.Text.RegularExpressions.RegexOptions.IgnoreCase)).ToList();
+                response.Headers.Remove("Set-Cookie");
+                response.Headers.Add("Set-Cookie", plain);
+            }
+
+            return response;
         }
     }
 }

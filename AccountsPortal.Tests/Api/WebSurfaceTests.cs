@@ -80,4 +80,40 @@ public sealed class WebSurfaceTests(PortalAppFactory app) : IClassFixture<Portal
         Assert.Equal(HttpStatusCode.OK, plain.StatusCode);
         Assert.False(plain.Headers.Contains("Strict-Transport-Security"));
     }
+
+    [Fact]
+    public async Task Under_https_the_sign_in_and_pending_login_cookies_are_host_prefixed_secure_and_http_only()
+    {
+        using var secure = new PortalAppFactory().WithSetting("Passkeys:Origins:0", "https://accounts.example");
+        var (_, email) = await new PasskeyBench(secure).CreateAccountAsync();
+        var cookies = new System.Net.CookieContainer();
+        using var client = secure.CreateDefaultClient(new Uri("https://accounts.example"), new Microsoft.AspNetCore.Mvc.Testing.Handlers.CookieContainerHandler(cookies));
+        var loginPage = await client.GetAsync("/login");
+
+        var passwordStep = await client.SubmitAsync("/login", "login", new Dictionary<string, string>
+        {
+            ["Input.Email"] = email,
+            ["Input.Password"] = PortalScenario.StrongPassword,
+        });
+        var completed = await client.GetAsync(passwordStep.LocationPath());
+
+        var antiforgery = Assert.Single(loginPage.Headers.GetValues("Set-Cookie"), c => c.StartsWith(".AspNetCore.Antiforgery", StringComparison.Ordinal));
+        Assert.Contains("; secure", antiforgery, StringComparison.OrdinalIgnoreCase);
+        foreach (var (response, name) in new[] { (passwordStep, "__Host-AccountsPortal.PendingLogin="), (completed, "__Host-AccountsPortal.Auth=") })
+        {
+            var cookie = Assert.Single(response.Headers.GetValues("Set-Cookie"), c => c.StartsWith(name, StringComparison.Ordinal));
+            Assert.Contains("; secure", cookie, StringComparison.OrdinalIgnoreCase);
+            Assert.Contains("; httponly", cookie, StringComparison.OrdinalIgnoreCase);
+            Assert.Contains("; path=/", cookie, StringComparison.OrdinalIgnoreCase);
+            Assert.Contains("; samesite=lax", cookie, StringComparison.OrdinalIgnoreCase);
+            Assert.DoesNotContain("domain=", cookie, StringComparison.OrdinalIgnoreCase);
+        }
+
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/account")).StatusCode);
+        // On plain http (localhost), the same cookies keep their plain names.
+        using var person = new PortalScenario(app);
+        var (_, plainEmail) = await new PasskeyBench(app).CreateAccountAsync();
+        var plain = await person.LogInAsync(plainEmail);
+        Assert.Contains(plain.Headers.GetValues("Set-Cookie"), c => c.StartsWith("AccountsPortal.PendingLogin=", StringComparison.Ordinal));
+    }
 }

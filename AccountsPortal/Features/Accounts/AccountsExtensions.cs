@@ -60,6 +60,17 @@ public static class AccountsExtensions
                 return Task.CompletedTask;
             };
         });
+        // Served over https, the sign-in cookie is Secure and __Host- prefixed: no sibling subdomain can set it.
+        services.AddOptions<Microsoft.AspNetCore.Authentication.Cookies.CookieAuthenticationOptions>(IdentityConstants.ApplicationScheme)
+            .PostConfigure<Microsoft.Extensions.Options.IOptions<Passkeys.PasskeyOptions>>((cookie, passkeys) =>
+            {
+                if (passkeys.Value.Origins.FirstOrDefault()?.StartsWith("https://", StringComparison.Ordinal) == true)
+                {
+                    cookie.Cookie.Name = SecretCookies.HostPrefix + LoginCompletion.AuthCookieName;
+                    cookie.Cookie.SecurePolicy = CookieSecurePolicy.Always;
+                    cookie.Cookie.Path = "/";
+                }
+            });
         services.ConfigureApplicationCookie(cookie =>
         {
             cookie.Cookie.Name = LoginCompletion.AuthCookieName;

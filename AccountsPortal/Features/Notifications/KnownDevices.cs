@@ -20,7 +20,7 @@ public sealed class KnownDevices(PortalDbContext db, SecurityEvents events, Acto
     /// <summary>After a browser sign-in: reads (or gives the browser) its device cookie and remembers it for the account.</summary>
     public async Task BrowserSignedInAsync(HttpContext context, string userId, CancellationToken cancellationToken = default)
     {
-        var secret = context.Request.Cookies[CookieName];
+        var secret = SecretCookies.Read(context, CookieName);
         if (string.IsNullOrEmpty(secret) || secret.Length > 128)
         {
             secret = SecretTokens.New();

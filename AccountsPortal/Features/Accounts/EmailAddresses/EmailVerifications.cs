@@ -165,7 +165,7 @@ public sealed class EmailVerifications(
 
     public static void AppendCookie(HttpContext context, string secret, DateTimeOffset expiresAt) => SecretCookies.Append(context, CookieName, secret, expiresAt);
 
-    public static string? ReadCookie(HttpContext context) => context.Request.Cookies[CookieName];
+    public static string? ReadCookie(HttpContext context) => SecretCookies.Read(context, CookieName);
 
     public static void DeleteCookie(HttpContext context) => SecretCookies.Delete(context, CookieName);
 

@@ -10,5 +10,5 @@ public static class LoginApprovalCookie
 
     public static void Append(HttpContext context, string secret, DateTimeOffset expiresAt) => SecretCookies.Append(context, Name, secret, expiresAt);
 
-    public static string? Read(HttpContext context) => context.Request.Cookies[Name];
+    public static string? Read(HttpContext context) => SecretCookies.Read(context, Name);
 }

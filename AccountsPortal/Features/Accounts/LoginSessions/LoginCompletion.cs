@@ -27,7 +27,7 @@ public sealed class LoginCompletion(
         HttpContext context, string? sessionId, string? returnUrl = null, bool signedOutFirst = false, CancellationToken cancellationToken = default)
     {
         var browserSecret = PendingLoginCookie.Read(context);
-        if (context.Request.Cookies.ContainsKey(AuthCookieName) && await loginSessions.IsStartedByAsync(sessionId, browserSecret, cancellationToken))
+        if ((context.Request.Cookies.ContainsKey(AuthCookieName) || context.Request.Cookies.ContainsKey(SecretCookies.HostPrefix + AuthCookieName)) && await loginSessions.IsStartedByAsync(sessionId, browserSecret, cancellationToken))
         {
             // The cookie handler would renew the old row under its old key (a fixation risk): end it first,
             // and never renew it when the browser kept the cookie anyway. Only the browser that passed this

@@ -7,7 +7,7 @@ public static class PendingLoginCookie
 
     public static void Append(HttpContext context, StartedLogin login) => SecretCookies.Append(context, Name, login.BrowserSecret, login.ExpiresAt);
 
-    public static string? Read(HttpContext context) => context.Request.Cookies[Name];
+    public static string? Read(HttpContext context) => SecretCookies.Read(context, Name);
 
     public static void Delete(HttpContext context) => SecretCookies.Delete(context, Name);
 }
