@@ -238,3 +238,24 @@ public sealed class SignUpTests(PortalAppFactory app) : IClassFixture<PortalAppF
         }
     }
 }
+
+/// <summary>Sign-ups and logins at once, over Kestrel: SQLite's writer is never held for a password hash.</summary>
+public sealed class SignUpLoadTests
+{
+    [Fact]
+    public async Task Fifty_parallel_sign_ups_and_ten_logins_answer_no_500()
+    {
+        using var app = new PortalAppFactory().StartKestrel();
+        var (_, email) = await new PasskeyBench(app).CreateAccountAsync();
+        var people = Enumerable.Range(0, 60).Select(_ => new PortalScenario(app)).ToList();
+
+        var responses = await Task.WhenAll(people.Select((person, i) => Task.Run(() => i < 50
+            ? person.SignUpAsync(PortalScenario.NewEmail())
+            : person.LogInAsync(email))));
+
+        Assert.DoesNotContain(responses, r => (int)r.StatusCode >= 500);
+        Assert.Equal(51, await app.WithDbAsync(db => db.Users.CountAsync()));
+        Assert.Equal(50, await app.WithDbAsync(db => db.EmailVerifications.CountAsync()));
+        people.ForEach(p => p.Dispose());
+    }
+}

@@ -56,10 +56,12 @@ public sealed class AccountRegistration(
             return await AlreadyRegisteredAsync(user, password, existing, cancellationToken);
         }
 
+        // Hashed before the transaction: SQLite's write lock is never held for the ~100 ms a hash takes.
+        user.PasswordHash = users.PasswordHasher.HashPassword(user, password);
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         try
         {
-            var created = await users.CreateAsync(user, password);
+            var created = await users.CreateAsync(user);
             if (!created.Succeeded)
             {
                 if (created.Errors.Any(e => e.Code is nameof(IdentityErrorDescriber.DuplicateEmail) or nameof(IdentityErrorDescriber.DuplicateUserName)))
