@@ -117,11 +117,13 @@ public sealed class SignUpTests(PortalAppFactory app) : IClassFixture<PortalAppF
         Assert.Equal(forNew.StatusCode, forTaken.StatusCode);
         Assert.Equal(forNew.LocationPath(), forTaken.LocationPath());
         Assert.Equal(CookieShape(forNew), CookieShape(forTaken));
-        var newPage = (await fresh.Http.GetAsync(forNew.LocationPath())).ReadHtmlAsync();
-        var takenPage = (await second.Http.GetAsync(forTaken.LocationPath())).ReadHtmlAsync();
+        var newPage = await (await fresh.Http.GetAsync(forNew.LocationPath())).ReadHtmlAsync();
+        var takenPage = await (await second.Http.GetAsync(forTaken.LocationPath())).ReadHtmlAsync();
+        // The address is shown as typed: the stored (lower-case) spelling of the taken one would give it away.
+        Assert.Equal(taken.ToUpperInvariant(), takenPage.QuerySelector("[data-testid=verify-email-address] strong")!.TextContent);
         Assert.Equal(
-            (await newPage).Body!.TextContent.Replace(freshEmail, "ADDRESS", StringComparison.Ordinal),
-            (await takenPage).Body!.TextContent.Replace(taken, "ADDRESS", StringComparison.OrdinalIgnoreCase));
+            newPage.Body!.TextContent.Replace(freshEmail, "ADDRESS", StringComparison.Ordinal),
+            takenPage.Body!.TextContent.Replace(taken.ToUpperInvariant(), "ADDRESS", StringComparison.Ordinal));
 
         // Only the real owner learns of it; no code can finish it; nothing was created.
         Assert.Single(await Mailbox.MessagesToAsync(app, taken), m => m.Subject == "Someone tried to sign up with your address");

@@ -31,7 +31,10 @@ public sealed class EmailVerification
 
     public EmailVerificationPurpose Purpose { get; set; }
 
-    /// <summary>The address the code was sent to.</summary>
+    /// <summary>
+    /// The address the code was sent to, as typed. For a taken address at sign-up, shown as typed too (its stored
+    /// case would tell it is taken) while the note goes to the address the account stores.
+    /// </summary>
     public required string Email { get; set; }
 
     /// <summary>SHA-256 of the row's key and the code.</summary>

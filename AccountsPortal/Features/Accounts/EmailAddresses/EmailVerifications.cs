@@ -20,6 +20,7 @@ public sealed class EmailVerifications(
     EmailTemplate template,
     EmailLinks links,
     Notifications.ActorContext actors,
+    Microsoft.AspNetCore.Identity.ILookupNormalizer normalizer,
     TimeProvider time,
     ILogger<EmailVerifications> logger)
 {
@@ -198,11 +199,14 @@ public sealed class EmailVerifications(
 
     public const string EmailChangePath = "/account/email";
 
-    private async Task<OutgoingEmail> AlreadyRegisteredAsync(string email, CancellationToken cancellationToken)
+    /// <summary>The note to the owner of the account <paramref name="typedEmail"/> names (at the address the account stores).</summary>
+    private async Task<OutgoingEmail> AlreadyRegisteredAsync(string typedEmail, CancellationToken cancellationToken)
     {
+        var normalized = normalizer.NormalizeEmail(typedEmail);
+        var owner = await db.Users.AsNoTracking().Where(u => u.NormalizedEmail == normalized).Select(u => u.Email).FirstOrDefaultAsync(cancellationToken) ?? typedEmail;
         var actor = await actors.DescribeAsync(cancellationToken);
         return template.Create(
-            email,
+            owner,
             "Someone tried to sign up with your address",
             [
                 "Someone tried to create a new account with this email address. You already have an account, so no new one was made and nothing was changed.",

@@ -50,10 +50,9 @@ public sealed class AccountRegistration(
             return RegistrationResult.Fail([.. rules.Distinct()]);
         }
 
-        var existing = await db.Users.AsNoTracking().Where(u => u.NormalizedEmail == normalized).Select(u => u.Email).FirstOrDefaultAsync(cancellationToken);
-        if (existing is not null)
+        if (await db.Users.AnyAsync(u => u.NormalizedEmail == normalized, cancellationToken))
         {
-            return await AlreadyRegisteredAsync(user, password, existing, cancellationToken);
+            return await AlreadyRegisteredAsync(user, password, cancellationToken);
         }
 
         // Hashed before the transaction: SQLite's write lock is never held for the ~100 ms a hash takes.
@@ -67,7 +66,7 @@ public sealed class AccountRegistration(
                 if (created.Errors.Any(e => e.Code is nameof(IdentityErrorDescriber.DuplicateEmail) or nameof(IdentityErrorDescriber.DuplicateUserName)))
                 {
                     await transaction.RollbackAsync(cancellationToken);
-                    return await AlreadyRegisteredAsync(user, password: null, email, cancellationToken);
+                    return await AlreadyRegisteredAsync(user, password: null, cancellationToken);
                 }
 
                 return RegistrationResult.Fail([.. created.Errors.Select(e => e.Code is nameof(IdentityErrorDescriber.InvalidEmail) or nameof(IdentityErrorDescriber.InvalidUserName)
@@ -82,7 +81,7 @@ public sealed class AccountRegistration(
             // Two sign-ups with one address at once: the unique index lets one through; the other answers alike.
             await transaction.RollbackAsync(cancellationToken);
             db.ChangeTracker.Clear();
-            return await AlreadyRegisteredAsync(user, password: null, email, cancellationToken);
+            return await AlreadyRegisteredAsync(user, password: null, cancellationToken);
         }
 
         logger.LogInformation("Account {UserId} created; its address awaits verification", user.Id);
@@ -90,15 +89,18 @@ public sealed class AccountRegistration(
         return new RegistrationResult(secret, expiresAt, []);
     }
 
-    /// <summary>The answer for a taken address: the same work (a password hash), the same page and cookie; the owner is emailed.</summary>
-    private async Task<RegistrationResult> AlreadyRegisteredAsync(PortalUser decoy, string? password, string ownerEmail, CancellationToken cancellationToken)
+    /// <summary>
+    /// The answer for a taken address: the same work (a password hash), the same page and cookie, showing the address
+    /// as it was typed (never as the account stores it: its case would tell); the owner is emailed.
+    /// </summary>
+    private async Task<RegistrationResult> AlreadyRegisteredAsync(PortalUser decoy, string? password, CancellationToken cancellationToken)
     {
         if (password is not null)
         {
             users.PasswordHasher.HashPassword(decoy, password);
         }
 
-        var (secret, expiresAt) = await verifications.StartAsync(EmailVerificationPurpose.SignUp, null, ownerEmail, null, cancellationToken);
+        var (secret, expiresAt) = await verifications.StartAsync(EmailVerificationPurpose.SignUp, null, decoy.Email!, null, cancellationToken);
         logger.LogInformation("Sign-up with an address that already has an account; its owner was told");
         return new RegistrationResult(secret, expiresAt, []);
     }
