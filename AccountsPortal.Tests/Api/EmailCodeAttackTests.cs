@@ -134,4 +134,24 @@ public sealed class EmailCodeAttackTests
 
         people.ForEach(p => p.Dispose());
     }
+
+    [Fact]
+    public async Task An_app_gets_no_token_for_an_account_whose_address_was_never_verified()
+    {
+        using var app = AppApiClient.Configure(new PortalAppFactory());
+        using var person = new PortalScenario(app);
+        var email = PortalScenario.NewEmail();
+        await person.SignUpAsync(email);
+        using var client = new AppApiClient(app.CreatePortalClient());
+
+        var before = await client.LogInAsync(email);
+        var tokens = await app.WithDbAsync(db => db.AppTokens.CountAsync());
+        await person.FollowAsync(await person.EnterEmailCodeAsync(email));
+        var after = await client.LogInAsync(email);
+
+        Assert.Equal(HttpStatusCode.Forbidden, before.StatusCode);
+        Assert.Equal("EMAIL_NOT_VERIFIED", await AppApiClient.ProblemCodeAsync(before));
+        Assert.Equal(0, tokens);
+        Assert.Equal(HttpStatusCode.OK, after.StatusCode);
+    }
 }
