@@ -10,6 +10,32 @@ namespace AccountsPortal.Tests.Api;
 public sealed class PlatformTests
 {
     [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task A_database_folder_and_file_the_portal_creates_are_its_owners_alone()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), $"accountsportal-perm-{Guid.NewGuid():N}", "data");
+        using var app = new PortalAppFactory().WithSetting("Database:SqlitePath", Path.Combine(folder, "portal.db"));
+        try
+        {
+            using var client = app.CreatePortalClient();
+            Assert.Equal(System.Net.HttpStatusCode.OK, (await client.GetAsync("/healthz")).StatusCode);
+
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(folder));
+            foreach (var file in Directory.GetFiles(folder, "portal.db*"))
+            {
+                Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(file));
+            }
+
+            Assert.Contains(Path.Combine(folder, "portal.db-wal"), Directory.GetFiles(folder));
+        }
+        finally
+        {
+            app.Dispose();
+            Directory.Delete(Path.GetDirectoryName(folder)!, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Healthz_reports_the_database_reachable()
     {
         using var app = new PortalAppFactory();

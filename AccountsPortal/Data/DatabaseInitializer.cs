@@ -42,13 +42,36 @@ public sealed class DatabaseInitializer(
         logger.LogInformation("Database ready at {DatabasePath}", path);
     }
 
+    /// <summary>
+    /// Makes sure the file can be written. A folder or file the portal creates is its owner's alone (0700 and 0600
+    /// on Unix; SQLite gives its -wal and -shm files the database file's mode): it holds password hashes, the Data
+    /// Protection key ring and session tickets. Existing ones keep the permissions their operator gave them.
+    /// </summary>
     private static void EnsureWritable(string path)
     {
         try
         {
-            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            var folder = Path.GetDirectoryName(path)!;
+            if (!Directory.Exists(folder))
+            {
+                if (OperatingSystem.IsWindows())
+                {
+                    Directory.CreateDirectory(folder);
+                }
+                else
+                {
+                    Directory.CreateDirectory(folder, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+                }
+            }
+
             // Opening for append proves we may write the file without changing it.
-            using var probe = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite);
+            var open = new FileStreamOptions { Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.ReadWrite };
+            if (!OperatingSystem.IsWindows())
+            {
+                open.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            }
+
+            using var probe = new FileStream(path, open);
         }
         catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
         {
