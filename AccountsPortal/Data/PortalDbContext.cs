@@ -45,6 +45,11 @@ public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options)
 
     public DbSet<Features.Accounts.EmailAddresses.EmailVerification> EmailVerifications => Set<Features.Accounts.EmailAddresses.EmailVerification>();
 
+    private static readonly DateTimeOffsetToBinaryConverter InstantConverter = new();
+
+    /// <summary>An instant as the database stores it (see <see cref="ConfigureConventions"/>), for raw SQL.</summary>
+    public static long StoredInstant(DateTimeOffset instant) => (long)InstantConverter.ConvertToProvider(instant)!;
+
     protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
     {
         // SQLite has no date type: store instants as sortable integers so that expiry checks run in SQL.

@@ -44,15 +44,11 @@ public sealed class KnownDevices(PortalDbContext db, SecurityEvents events, Acto
         var firstEver = !await db.KnownDevices.AnyAsync(d => d.UserId == userId, cancellationToken);
         var now = time.GetUtcNow();
         var inserted = await db.Database.ExecuteSqlInterpolatedAsync(
-            $"""INSERT INTO "KnownDevices" ("UserId", "DeviceKey", "FirstSeenAt") VALUES ({userId}, {deviceKey}, {Stored(now)}) ON CONFLICT ("UserId", "DeviceKey") DO NOTHING""",
+            $"""INSERT INTO "KnownDevices" ("UserId", "DeviceKey", "FirstSeenAt") VALUES ({userId}, {deviceKey}, {PortalDbContext.StoredInstant(now)}) ON CONFLICT ("UserId", "DeviceKey") DO NOTHING""",
             cancellationToken);
         if (inserted == 1 && !firstEver)
         {
             await events.RecordAsync(userId, SecurityEventKind.NewDeviceSignedIn, description, cancellationToken);
         }
     }
-
-    // The stored form of an instant (PortalDbContext converts instants to sortable integers), for the raw INSERT.
-    private static long Stored(DateTimeOffset instant) =>
-        (long)new Microsoft.EntityFrameworkCore.Storage.ValueConversion.DateTimeOffsetToBinaryConverter().ConvertToProvider(instant)!;
 }

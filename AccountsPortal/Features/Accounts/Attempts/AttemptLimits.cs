@@ -109,10 +109,6 @@ public sealed class AttemptLimits(PortalDbContext db, TimeProvider time)
     /// </summary>
     private Task CreateCounterAsync(string key, CancellationToken cancellationToken) =>
         db.Database.ExecuteSqlInterpolatedAsync(
-            $"""INSERT INTO "AttemptCounters" ("Key", "Reserved", "Failures", "WindowStart") VALUES ({key}, 0, 0, {StoredEpoch}) ON CONFLICT ("Key") DO NOTHING""",
+            $"""INSERT INTO "AttemptCounters" ("Key", "Reserved", "Failures", "WindowStart") VALUES ({key}, 0, 0, {PortalDbContext.StoredInstant(DateTimeOffset.UnixEpoch)}) ON CONFLICT ("Key") DO NOTHING""",
             cancellationToken);
-
-    // The stored form of the Unix epoch (PortalDbContext converts instants to sortable integers), for the raw INSERT.
-    private static readonly long StoredEpoch =
-        (long)new Microsoft.EntityFrameworkCore.Storage.ValueConversion.DateTimeOffsetToBinaryConverter().ConvertToProvider(DateTimeOffset.UnixEpoch)!;
 }

@@ -63,14 +63,9 @@ public sealed class EmailChanges(
             return RecentConfirmation.Required;
         }
 
-        var pending = await verifications.FindAsync(secret, cancellationToken);
-        if (pending?.Purpose != EmailVerificationPurpose.ChangeEmail)
-        {
-            return EmailVerifications.Expired;
-        }
-
+        // Only a code of an email change is looked at: VerifyAsync filters by purpose.
         var verified = await verifications.VerifyAsync(secret, code, [EmailVerificationPurpose.ChangeEmail], cancellationToken);
-        if (!verified.Succeeded || verified.UserId != userId || verified.Purpose != EmailVerificationPurpose.ChangeEmail)
+        if (!verified.Succeeded || verified.UserId != userId)
         {
             return verified.Error ?? EmailVerifications.Expired;
         }

@@ -13,7 +13,8 @@ public sealed class LoginCompletion(
     UserManager<PortalUser> users,
     SignInManager<PortalUser> signInManager,
     Activity.SecurityEvents events,
-    Notifications.KnownDevices devices)
+    Notifications.KnownDevices devices,
+    Microsoft.Extensions.Options.IOptionsMonitor<Microsoft.AspNetCore.Authentication.Cookies.CookieAuthenticationOptions> cookieOptions)
 {
     public const string AuthCookieName = "AccountsPortal.Auth";
 
@@ -27,7 +28,8 @@ public sealed class LoginCompletion(
         HttpContext context, string? sessionId, string? returnUrl = null, bool signedOutFirst = false, CancellationToken cancellationToken = default)
     {
         var browserSecret = PendingLoginCookie.Read(context);
-        if ((context.Request.Cookies.ContainsKey(AuthCookieName) || context.Request.Cookies.ContainsKey(SecretCookies.HostPrefix + AuthCookieName)) && await loginSessions.IsStartedByAsync(sessionId, browserSecret, cancellationToken))
+        var signInCookie = cookieOptions.Get(IdentityConstants.ApplicationScheme).Cookie.Name!;
+        if (context.Request.Cookies.ContainsKey(signInCookie) && await loginSessions.IsStartedByAsync(sessionId, browserSecret, cancellationToken))
         {
             // The cookie handler would renew the old row under its old key (a fixation risk): end it first,
             // and never renew it when the browser kept the cookie anyway. Only the browser that passed this
