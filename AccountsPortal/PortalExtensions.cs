@@ -52,6 +52,7 @@ public static class PortalExtensions
             app.UseExceptionHandler("/Error", createScopeForErrors: true);
         }
 
+        app.UseDatabaseFailurePages();
         app.UseSecurityHeaders();
         app.UseWebSurface();
 

@@ -1,14 +1,14 @@
 using AccountsPortal;
 using AccountsPortal.Data;
 
-var builder = WebApplication.CreateBuilder(args);
-builder.AddPortal();
-
-var app = builder.Build();
-app.MapPortal();
-
 try
 {
+    var builder = WebApplication.CreateBuilder(args);
+    builder.AddPortal();
+
+    var app = builder.Build();
+    app.MapPortal();
+
     await app.PrepareDatabaseAsync();
     await app.RunAsync();
     return 0;

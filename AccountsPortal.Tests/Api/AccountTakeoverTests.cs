@@ -344,6 +344,8 @@ public sealed class AccountTakeoverTests
         var cookieOptions = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptionsMonitor<Microsoft.AspNetCore.Authentication.Cookies.CookieAuthenticationOptions>>()
             .Get(Microsoft.AspNetCore.Identity.IdentityConstants.ApplicationScheme);
         var ticket = cookieOptions.TicketDataFormat.Unprotect(person.AuthCookie) ?? throw new InvalidOperationException("Not signed in.");
-        return Task.FromResult(ticket.Principal.FindFirst("Microsoft.AspNetCore.Authentication.Cookies-SessionId")!.Value);
+        // The cookie holds the session's key; the database keeps the browser session id made from it.
+        var key = ticket.Principal.FindFirst("Microsoft.AspNetCore.Authentication.Cookies-SessionId")!.Value;
+        return Task.FromResult(Features.Accounts.Sessions.BrowserSessionStore.SessionIdOf(key));
     }
 }

@@ -186,6 +186,27 @@ public sealed class LoginApprovalTests(PortalAppFactory app) : IClassFixture<Por
         await store.RenewAsync(key, Ticket());
         var retrieved = await store.RetrieveAsync(key);
 
-        Assert.Equal(key, retrieved!.Principal.FindFirstValue(BrowserSessionStore.SessionIdClaim));
+        Assert.Equal(BrowserSessionStore.SessionIdOf(key), retrieved!.Principal.FindFirstValue(BrowserSessionStore.SessionIdClaim));
+    }
+
+    [Fact]
+    public async Task A_browser_session_is_stored_under_the_hash_of_its_key_never_the_key()
+    {
+        var store = portal.Services.GetRequiredService<BrowserSessionStore>();
+        var userId = await Bench.CreateUserAsync();
+        var stamp = await portal.WithDbAsync(db => db.Users.Where(u => u.Id == userId).Select(u => u.SecurityStamp).SingleAsync());
+        var key = await store.StoreAsync(new AuthenticationTicket(
+            new ClaimsPrincipal(new ClaimsIdentity([new Claim(ClaimTypes.NameIdentifier, userId), new Claim("AspNet.Identity.SecurityStamp", stamp!)], "Identity.Application")),
+            new AuthenticationProperties { ExpiresUtc = portal.Time.GetUtcNow().AddHours(1) },
+            "Identity.Application"));
+
+        var row = await portal.WithDbAsync(db => db.BrowserSessions.AsNoTracking().SingleAsync(s => s.UserId == userId));
+        // Computed here, not by the store: base64url of SHA-256 over the key's UTF-8 bytes.
+        var expected = System.Buffers.Text.Base64Url.EncodeToString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(key)));
+        Assert.Equal(expected, row.Id);
+        Assert.NotEqual(key, row.Id);
+        Assert.NotNull(await store.RetrieveAsync(key));
+        // The id read from a copy of the database is no key: presented as one, it finds nothing.
+        Assert.Null(await store.RetrieveAsync(row.Id));
     }
 }

@@ -52,7 +52,8 @@ public sealed class PasskeyBench(PortalAppFactory app)
 
     /// <summary>
     /// A browser session of the user as a sign-in creates it (the ticket in the session store, with the account's
-    /// current security stamp), signed in — and so confirmed — now. Returns its id.
+    /// current security stamp), signed in — and so confirmed — now. Returns its browser session id (the row's id,
+    /// which pages and services are given; the cookie's key is not kept).
     /// </summary>
     public Task<string> SignedInBrowserAsync(string userId) => WithAsync(s => SignedInBrowserAsync(s, userId));
 
@@ -63,7 +64,8 @@ public sealed class PasskeyBench(PortalAppFactory app)
         var user = await users.FindByIdAsync(userId) ?? throw new InvalidOperationException("No such user.");
         var principal = await s.GetRequiredService<IUserClaimsPrincipalFactory<PortalUser>>().CreateAsync(user);
         var ticket = new Microsoft.AspNetCore.Authentication.AuthenticationTicket(principal, IdentityConstants.ApplicationScheme);
-        return await s.GetRequiredService<Features.Accounts.Sessions.BrowserSessionStore>().StoreAsync(ticket, null!, CancellationToken.None);
+        var key = await s.GetRequiredService<Features.Accounts.Sessions.BrowserSessionStore>().StoreAsync(ticket, null!, CancellationToken.None);
+        return Features.Accounts.Sessions.BrowserSessionStore.SessionIdOf(key);
     }
 
     /// <summary>Registers a passkey end to end and asserts it worked.</summary>

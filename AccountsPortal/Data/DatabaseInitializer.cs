@@ -39,7 +39,7 @@ public sealed class DatabaseInitializer(
             await db.Database.CloseConnectionAsync();
         }
 
-        logger.LogInformation("Database ready at {DatabasePath}", path);
+        DataLog.DatabaseReady(logger, path);
     }
 
     /// <summary>

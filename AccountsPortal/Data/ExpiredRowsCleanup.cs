@@ -24,7 +24,7 @@ public sealed class ExpiredRowsCleanup(IServiceScopeFactory scopes, TimeProvider
             catch (Exception exception) when (exception is not OperationCanceledException)
             {
                 // A busy database now is no reason to stop cleaning later.
-                logger.LogWarning(exception, "Cleaning up expired rows failed; trying again in {Interval}", Interval);
+                DataLog.ExpiredRowsCleanupFailed(logger, exception, Interval);
             }
         }
     }
@@ -44,7 +44,7 @@ public sealed class ExpiredRowsCleanup(IServiceScopeFactory scopes, TimeProvider
         deleted += await db.AttemptCounters.Where(c => c.WindowStart < staleWindow && (c.LockedUntil == null || c.LockedUntil < cutoff)).ExecuteDeleteAsync(cancellationToken);
         if (deleted > 0)
         {
-            logger.LogInformation("Deleted {Count} expired rows", deleted);
+            DataLog.ExpiredRowsDeleted(logger, deleted);
         }
 
         return deleted;

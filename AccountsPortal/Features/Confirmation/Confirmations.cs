@@ -174,8 +174,9 @@ public sealed class Confirmations(
 
         await events.RecordAsync(userId, SecurityEventKind.RecoveryKeyUsed, cancellationToken: cancellationToken);
         await events.RecordAsync(userId, SecurityEventKind.IdentityConfirmed, "with the recovery key", cancellationToken);
-        await transaction.CommitAsync(cancellationToken);
+        // Nothing that can fail comes after the commit: once the new key is stored, its words are shown.
         await lockout.ReleaseAsync(userId, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
         logger.LogInformation("{UserId} confirmed a change with the recovery key; a new key was issued", userId);
         return new ConfirmationResult(true, null, newWords);
     }

@@ -1,4 +1,6 @@
+using System.Globalization;
 using AccountsPortal.Data;
+using Microsoft.EntityFrameworkCore.Storage;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
@@ -21,21 +23,37 @@ public static class HealthEndpoints
     }
 }
 
-/// <summary>Healthy when the database answers a query, not merely when a connection opens.</summary>
-internal sealed class DatabaseHealthCheck(PortalDbContext db) : IHealthCheck
+/// <summary>
+/// Healthy when the database answers a query and would take a write: the check takes the write lock, writes the
+/// file's header value it already has (<c>PRAGMA user_version</c>) and rolls back, so a read-only file is caught
+/// without changing anything. Unhealthy too while a request failed to use the database in the last
+/// <see cref="DatabaseHealthState.Memory"/> (a full disk only shows when pages are written). Busy past the timeout
+/// is Degraded: the file is fine, another writer holds it.
+/// </summary>
+internal sealed class DatabaseHealthCheck(PortalDbContext db, DatabaseHealthState state) : IHealthCheck
 {
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
         try
         {
-            return await db.Database.CanConnectAsync(cancellationToken)
-                && await db.Database.SqlQueryRaw<int>("SELECT 1 AS \"Value\"").SingleAsync(cancellationToken) == 1
-                ? HealthCheckResult.Healthy("The database is reachable.")
-                : HealthCheckResult.Unhealthy("The database is not reachable.");
+            await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+            await using var command = db.Database.GetDbConnection().CreateCommand();
+            command.Transaction = transaction.GetDbTransaction();
+            command.CommandText = "PRAGMA user_version";
+            var version = Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
+            command.CommandText = string.Concat("PRAGMA user_version = ", version.ToString(CultureInfo.InvariantCulture));
+            await command.ExecuteNonQueryAsync(cancellationToken);
+            await transaction.RollbackAsync(cancellationToken);
         }
-        catch (Exception exception) when (exception is Microsoft.Data.Sqlite.SqliteException or InvalidOperationException)
+        catch (Exception exception) when (DatabaseFailures.Classify(exception) is { } failure)
         {
-            return HealthCheckResult.Unhealthy("The database is not reachable.", exception);
+            return failure == DatabaseFailure.Busy
+                ? HealthCheckResult.Degraded("The database is busy.", exception)
+                : HealthCheckResult.Unhealthy("The database cannot be used.", exception);
         }
+
+        return state.RecentFailure is { } at
+            ? HealthCheckResult.Unhealthy($"A request could not use the database at {at:O}.")
+            : HealthCheckResult.Healthy("The database answers and takes writes.");
     }
 }

@@ -83,9 +83,11 @@ public sealed class TwoFactorRecovery(
             return RecoveryResult.Fail(TwoFactorMessages.IncorrectRecoveryKey);
         }
 
-        await transaction.CommitAsync(cancellationToken);
+        // Everything this use writes commits together, and nothing that can fail comes after: once the new key is
+        // stored, the words are returned to be shown.
         await lockout.ReleaseAsync(session.UserId, cancellationToken);
         await events.RecordAsync(session.UserId, Activity.SecurityEventKind.RecoveryKeyUsed, cancellationToken: cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
         logger.LogInformation("Recovery key used to verify a login for {UserId}; a new key was issued", session.UserId);
         return new RecoveryResult(session.UserId, newWords, session.SecondFactor, null, session.ClientId);
     }

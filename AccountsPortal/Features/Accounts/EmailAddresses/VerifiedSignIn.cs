@@ -34,7 +34,6 @@ public sealed class VerifiedSignIn(
 
         await events.RecordAsync(userId, Activity.SecurityEventKind.EmailVerified, verified.Email, cancellationToken);
         var words = await db.RecoveryKeys.AnyAsync(k => k.UserId == userId, cancellationToken) ? null : await recoveryKeys.IssueAsync(userId, cancellationToken);
-        await transaction.CommitAsync(cancellationToken);
 
         var returnUrl = verified.ReturnUrl ?? LocalReturnUrl.Default;
         // The key is shown on a page rendered for the signed-in account (its forms' antiforgery tokens are bound to the user).
@@ -42,6 +41,9 @@ public sealed class VerifiedSignIn(
         var login = await loginSessions.StartAsync(userId, next, requester: LoginRequester.From(context), cancellationToken: cancellationToken);
         PendingLoginCookie.Append(context, login);
         EmailVerifications.DeleteCookie(context);
+        // The key, the verified address and the login session that leads to showing the key commit together: a new key
+        // is never stored without the way to see it (a failed commit drops the cookies set above with the response).
+        await transaction.CommitAsync(cancellationToken);
         return login.NextUrl;
     }
 }

@@ -7,8 +7,11 @@ namespace AccountsPortal.Features.Accounts.LoginSessions;
 /// cookie, consumes the session and clears the cookie. Runs in an HTTP request, never in a circuit.
 /// A browser that is already signed in (as anyone) is signed out first and sent back here without its
 /// cookie, so every sign-in gets a new browser session row and key: none is ever inherited.
+/// The session's consumption, the browser session row, the sign-in event and the device record commit in one
+/// transaction: a failure anywhere leaves the login session ready to complete again and no cookie set.
 /// </summary>
 public sealed class LoginCompletion(
+    Data.PortalDbContext db,
     LoginSessionService loginSessions,
     UserManager<PortalUser> users,
     SignInManager<PortalUser> signInManager,
@@ -43,6 +46,7 @@ public sealed class LoginCompletion(
             return LoginSessionService.CompletionUrl(sessionId!, returnUrl) + "&fresh=1";
         }
 
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         var consumed = await loginSessions.ConsumeAsync(sessionId, browserSecret, cancellationToken);
         var user = consumed.Succeeded ? await users.FindByIdAsync(consumed.UserId!) : null;
         if (user is null)
@@ -50,6 +54,7 @@ public sealed class LoginCompletion(
             return null;
         }
 
+        // The session store writes the new browser session in this transaction (BrowserSessionStore.StoreAsync).
         await signInManager.SignInAsync(user, isPersistent: false);
         await events.RecordAsync(user.Id, Activity.SecurityEventKind.SignedIn, consumed.SecondFactor switch
         {
@@ -58,6 +63,7 @@ public sealed class LoginCompletion(
             _ => null,
         }, cancellationToken);
         await devices.BrowserSignedInAsync(context, user.Id, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
         PendingLoginCookie.Delete(context);
         return LocalReturnUrl.Sanitize(returnUrl is not null && LocalReturnUrl.IsLocal(returnUrl) ? returnUrl : consumed.ReturnUrl);
     }

@@ -1,3 +1,4 @@
+using System.Buffers.Text;
 using System.Security.Claims;
 using AccountsPortal.Data;
 using Microsoft.AspNetCore.Authentication;
@@ -14,9 +15,16 @@ namespace AccountsPortal.Features.Accounts.Sessions;
 /// A ticket is only handed back while its row exists and carries the account's current security stamp,
 /// so deleting the row or rotating the stamp ends the session on the next request, on every node.
 /// </summary>
+/// <remarks>
+/// The sign-in cookie carries the session's <em>key</em>, 256 random bits; the row is stored under the key's
+/// SHA-256 (<see cref="SessionIdOf"/>), like every other token the portal keeps, so a copy of the database does not
+/// hold a key that a cookie could carry. The row's id — the <em>browser session id</em> — is what the ticket's
+/// <see cref="SessionIdClaim"/> holds and what pages use to tell "this browser" apart; it is not a secret.
+/// </remarks>
 public sealed class BrowserSessionStore(
     IServiceScopeFactory scopes, IDataProtectionProvider dataProtection, IOptions<IdentityOptions> identityOptions, TimeProvider time) : ITicketStore
 {
+    /// <summary>The claim holding the browser session id (the row's id, never the cookie's key).</summary>
     public const string SessionIdClaim = "browser_session_id";
     public const int MaxUserAgentLength = 256;
 
@@ -31,14 +39,18 @@ public sealed class BrowserSessionStore(
 
     public async Task<string> StoreAsync(AuthenticationTicket ticket, HttpContext httpContext, CancellationToken cancellationToken)
     {
-        var id = SecretTokens.New();
+        var key = SecretTokens.New();
+        var id = SessionIdOf(key);
         // The page that lists sessions tells "this browser" apart by this claim.
         EnsureSessionIdClaim(ticket, id);
         var now = time.GetUtcNow();
         var userAgent = httpContext?.Request.Headers.UserAgent.ToString();
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<PortalDbContext>();
-        db.BrowserSessions.Add(new BrowserSession
+        // A completing login (LoginCompletion) holds a transaction on its request's context: the row joins it, so the
+        // login session's consumption and this sign-in commit together or not at all.
+        var requestDb = httpContext?.RequestServices.GetService<PortalDbContext>();
+        await using var scope = requestDb?.Database.CurrentTransaction is null ? scopes.CreateAsyncScope() : (AsyncServiceScope?)null;
+        var db = scope?.ServiceProvider.GetRequiredService<PortalDbContext>() ?? requestDb!;
+        var session = new BrowserSession
         {
             Id = id,
             UserId = ticket.Principal.FindFirstValue(ClaimTypes.NameIdentifier) ?? "",
@@ -51,17 +63,26 @@ public sealed class BrowserSessionStore(
             ExpiresAt = ticket.Properties.ExpiresUtc,
             // A sign-in counts as a confirmation at its time: it passed the account's factors a moment ago.
             ConfirmedAt = now,
-        });
+        };
+        db.BrowserSessions.Add(session);
         await db.SaveChangesAsync(cancellationToken);
-        return id;
+        db.Entry(session).State = EntityState.Detached;
+        return key;
     }
+
+    /// <summary>
+    /// The browser session id stored for a session key: base64url of the key's SHA-256 (43 characters). The key
+    /// itself is only ever in the browser's (encrypted) sign-in cookie.
+    /// </summary>
+    public static string SessionIdOf(string key) => Base64Url.EncodeToString(SecretTokens.Hash(key));
 
     public Task RenewAsync(string key, AuthenticationTicket ticket) => RenewAsync(key, ticket, null!, CancellationToken.None);
 
     public async Task RenewAsync(string key, AuthenticationTicket ticket, HttpContext httpContext, CancellationToken cancellationToken)
     {
         // Identity's security stamp revalidation builds a new principal without our claim: keep it.
-        EnsureSessionIdClaim(ticket, key);
+        var id = SessionIdOf(key);
+        EnsureSessionIdClaim(ticket, id);
         var ticketBytes = Protect(ticket);
         var stamp = ticket.Principal.FindFirstValue(StampClaimType);
         var userId = ticket.Principal.FindFirstValue(ClaimTypes.NameIdentifier) ?? "";
@@ -71,7 +92,7 @@ public sealed class BrowserSessionStore(
         // Never puts an older stamp back either: a request that changed its account's security re-stamped this row
         // (RestampAsync) after it was authenticated, and renews at its end with the ticket it read before.
         await scope.ServiceProvider.GetRequiredService<PortalDbContext>().BrowserSessions
-            .Where(s => s.Id == key && s.UserId == userId && s.SecurityStamp == stamp)
+            .Where(s => s.Id == id && s.UserId == userId && s.SecurityStamp == stamp)
             .ExecuteUpdateAsync(set => set
                 .SetProperty(s => s.ProtectedTicket, ticketBytes)
                 .SetProperty(s => s.SecurityStamp, stamp)
@@ -83,11 +104,12 @@ public sealed class BrowserSessionStore(
 
     public async Task<AuthenticationTicket?> RetrieveAsync(string key, HttpContext httpContext, CancellationToken cancellationToken)
     {
+        var id = SessionIdOf(key);
         var now = time.GetUtcNow();
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<PortalDbContext>();
         var session = await db.BrowserSessions.AsNoTracking()
-            .Where(s => s.Id == key)
+            .Where(s => s.Id == id)
             .Select(s => new { s.ProtectedTicket, s.ExpiresAt, s.LastSeenAt, s.SecurityStamp, AccountStamp = db.Users.Where(u => u.Id == s.UserId).Select(u => u.SecurityStamp).FirstOrDefault() })
             .SingleOrDefaultAsync(cancellationToken);
         if (session is null || session.ExpiresAt <= now || session.SecurityStamp != session.AccountStamp)
@@ -97,13 +119,13 @@ public sealed class BrowserSessionStore(
 
         if (now - session.LastSeenAt > LastSeenResolution)
         {
-            await db.BrowserSessions.Where(s => s.Id == key).ExecuteUpdateAsync(set => set.SetProperty(s => s.LastSeenAt, now), cancellationToken);
+            await db.BrowserSessions.Where(s => s.Id == id).ExecuteUpdateAsync(set => set.SetProperty(s => s.LastSeenAt, now), cancellationToken);
         }
 
         var ticket = TicketSerializer.Default.Deserialize(protector.Unprotect(session.ProtectedTicket));
         if (ticket is not null)
         {
-            EnsureSessionIdClaim(ticket, key);
+            EnsureSessionIdClaim(ticket, id);
         }
 
         return ticket;
@@ -113,9 +135,10 @@ public sealed class BrowserSessionStore(
 
     public async Task RemoveAsync(string key, HttpContext httpContext, CancellationToken cancellationToken)
     {
+        var id = SessionIdOf(key);
         await using var scope = scopes.CreateAsyncScope();
         await scope.ServiceProvider.GetRequiredService<PortalDbContext>().BrowserSessions
-            .Where(s => s.Id == key).ExecuteDeleteAsync(cancellationToken);
+            .Where(s => s.Id == id).ExecuteDeleteAsync(cancellationToken);
     }
 
     /// <summary>
@@ -123,11 +146,12 @@ public sealed class BrowserSessionStore(
     /// transaction), so the browser that changed its account's security stays signed in.
     /// </summary>
     /// <param name="claims">Other claims to replace in the kept ticket (after an email change: the name and email).</param>
+    /// <param name="sessionId">The browser session id (<see cref="SessionIdClaim"/>), not the cookie's key.</param>
     public async Task RestampAsync(
-        PortalDbContext db, string key, string userId, string stamp, CancellationToken cancellationToken, IReadOnlyDictionary<string, string>? claims = null)
+        PortalDbContext db, string sessionId, string userId, string stamp, CancellationToken cancellationToken, IReadOnlyDictionary<string, string>? claims = null)
     {
         var stored = await db.BrowserSessions.AsNoTracking()
-            .Where(s => s.Id == key && s.UserId == userId).Select(s => s.ProtectedTicket).SingleOrDefaultAsync(cancellationToken);
+            .Where(s => s.Id == sessionId && s.UserId == userId).Select(s => s.ProtectedTicket).SingleOrDefaultAsync(cancellationToken);
         if (stored is null || TicketSerializer.Default.Deserialize(protector.Unprotect(stored)) is not { } ticket)
         {
             return;
@@ -140,11 +164,11 @@ public sealed class BrowserSessionStore(
         }
 
         var ticketBytes = Protect(ticket);
-        await db.BrowserSessions.Where(s => s.Id == key && s.UserId == userId)
+        await db.BrowserSessions.Where(s => s.Id == sessionId && s.UserId == userId)
             .ExecuteUpdateAsync(set => set.SetProperty(s => s.ProtectedTicket, ticketBytes).SetProperty(s => s.SecurityStamp, stamp), cancellationToken);
     }
 
-    private static void EnsureSessionIdClaim(AuthenticationTicket ticket, string key) => ReplaceClaim(ticket, SessionIdClaim, key);
+    private static void EnsureSessionIdClaim(AuthenticationTicket ticket, string sessionId) => ReplaceClaim(ticket, SessionIdClaim, sessionId);
 
     /// <summary>Leaves the ticket's identity with exactly one claim of <paramref name="type"/>, of <paramref name="value"/>.</summary>
     private static void ReplaceClaim(AuthenticationTicket ticket, string type, string value)
