@@ -45,8 +45,7 @@ public sealed class AccountSecurity(
             await events.RecordAsync(userId, SecurityEventKind.OtherSessionsEnded, reason, cancellationToken);
         }
 
-        logger.LogInformation("Security stamp of {UserId} rotated ({Reason}): {Browsers} browser sessions and {Apps} app tokens ended",
-            userId, reason, endedBrowsers, endedApps);
+        SecurityLog.SecurityStampRotated(logger, userId, reason, endedBrowsers, endedApps);
         return stamp;
     }
 }

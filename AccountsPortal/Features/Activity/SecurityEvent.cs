@@ -19,35 +19,39 @@ public sealed class SecurityEvent
     public DateTimeOffset OccurredAt { get; set; }
 }
 
+/// <summary>
+/// What happened. Stored by name; the numbers are fixed (never reordered or reused) because logs carry them as event ids
+/// (<see cref="SecurityLog.SecurityEventBase"/> + the number).
+/// </summary>
 public enum SecurityEventKind
 {
-    AccountCreated,
-    SignedIn,
-    PasswordRejected,
-    AccountLockedOut,
-    PasskeyAdded,
-    PasskeyRenamed,
-    PasskeyDeleted,
-    PasskeyPossiblyCloned,
-    AuthenticatorAppEnabled,
-    AuthenticatorAppReconfigured,
-    AuthenticatorAppDisabled,
-    SecondFactorLockedOut,
-    RecoveryKeyUsed,
-    RecoveryKeyRegenerated,
-    AppSignedIn,
-    SignedOutElsewhere,
-    SignInRefusedWhileLocked,
-    SignInApprovalBlocked,
-    OtherSessionsEnded,
-    IdentityConfirmed,
-    IdentityConfirmationFailed,
-    PasswordChanged,
-    PasswordReset,
-    PasswordResetRequested,
-    EmailChanged,
-    EmailVerified,
-    NewDeviceSignedIn,
+    AccountCreated = 0,
+    SignedIn = 1,
+    PasswordRejected = 2,
+    AccountLockedOut = 3,
+    PasskeyAdded = 4,
+    PasskeyRenamed = 5,
+    PasskeyDeleted = 6,
+    PasskeyPossiblyCloned = 7,
+    AuthenticatorAppEnabled = 8,
+    AuthenticatorAppReconfigured = 9,
+    AuthenticatorAppDisabled = 10,
+    SecondFactorLockedOut = 11,
+    RecoveryKeyUsed = 12,
+    RecoveryKeyRegenerated = 13,
+    AppSignedIn = 14,
+    SignedOutElsewhere = 15,
+    SignInRefusedWhileLocked = 16,
+    SignInApprovalBlocked = 17,
+    OtherSessionsEnded = 18,
+    IdentityConfirmed = 19,
+    IdentityConfirmationFailed = 20,
+    PasswordChanged = 21,
+    PasswordReset = 22,
+    PasswordResetRequested = 23,
+    EmailChanged = 24,
+    EmailVerified = 25,
+    NewDeviceSignedIn = 26,
 }
 
 internal sealed class SecurityEventConfiguration : IEntityTypeConfiguration<SecurityEvent>

@@ -4,7 +4,7 @@ using Microsoft.EntityFrameworkCore;
 namespace AccountsPortal.Features.Activity;
 
 /// <summary>Records security events and reads an account's recent ones; observers (the owner's notifications) hear of each.</summary>
-public sealed class SecurityEvents(PortalDbContext db, TimeProvider time, IEnumerable<ISecurityEventObserver> observers)
+public sealed class SecurityEvents(PortalDbContext db, TimeProvider time, IEnumerable<ISecurityEventObserver> observers, ILogger<SecurityEvents> logger)
 {
     public const int MaxDetailLength = 256;
     public const int PageSize = 50;
@@ -21,6 +21,7 @@ public sealed class SecurityEvents(PortalDbContext db, TimeProvider time, IEnume
         db.SecurityEvents.Add(securityEvent);
         await db.SaveChangesAsync(cancellationToken);
         db.Entry(securityEvent).State = EntityState.Detached;
+        SecurityLog.Recorded(logger, securityEvent);
         foreach (var observer in observers)
         {
             await observer.OnRecordedAsync(securityEvent, cancellationToken);

@@ -42,14 +42,14 @@ public sealed class AppTokens(
         if (!await db.Users.AnyAsync(u => u.Id == userId && u.SecurityStamp == securityStamp, cancellationToken))
         {
             await db.AppTokens.Where(t => t.Id == entity.Id).ExecuteUpdateAsync(set => set.SetProperty(t => t.RevokedAt, now), cancellationToken);
-            logger.LogInformation("App token for {UserId} withdrawn: the account's factors changed during the login", userId);
+            Activity.SecurityLog.AppTokenWithdrawn(logger, userId);
             return null;
         }
 
         var appName = clients.Find(clientId)?.Name ?? clientId;
         await events.RecordAsync(userId, Activity.SecurityEventKind.AppSignedIn, appName, cancellationToken);
         await devices.AppSignedInAsync(userId, clientId, appName, cancellationToken);
-        logger.LogInformation("App token {TokenId} issued to {ClientId} for {UserId}", entity.Id, clientId, userId);
+        Activity.SecurityLog.AppTokenIssued(logger, entity.Id, clientId, userId);
         return new IssuedToken(token, entity.ExpiresAt);
     }
 

@@ -177,7 +177,7 @@ public sealed class Confirmations(
         // Nothing that can fail comes after the commit: once the new key is stored, its words are shown.
         await lockout.ReleaseAsync(userId, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
-        logger.LogInformation("{UserId} confirmed a change with the recovery key; a new key was issued", userId);
+        SecurityLog.ConfirmedWithRecoveryKey(logger, userId);
         return new ConfirmationResult(true, null, newWords);
     }
 
@@ -197,7 +197,7 @@ public sealed class Confirmations(
 
         var result = await confirm();
         await events.RecordAsync(userId, result.Succeeded ? SecurityEventKind.IdentityConfirmed : SecurityEventKind.IdentityConfirmationFailed, how, cancellationToken);
-        logger.LogInformation("{UserId} {Outcome} it's them {How}", userId, result.Succeeded ? "confirmed" : "failed to confirm", how);
+        SecurityLog.IdentityConfirmation(logger, userId, result.Succeeded ? "confirmed" : "failed to confirm", how);
         return result;
     }
 }

@@ -119,9 +119,7 @@ public sealed class OutboxDispatcher(
                         .SetProperty(m => m.FailedAt, now)
                         .SetProperty(m => m.LockedUntil, (DateTimeOffset?)null),
                     CancellationToken.None);
-            logger.LogWarning(
-                "Email {MessageId} could not be sent after {Attempts} attempts and was given up: {Error}",
-                row.Id, attempts, error);
+            EmailLog.GivenUp(logger, row.Id, attempts, error);
             return;
         }
 
@@ -134,9 +132,7 @@ public sealed class OutboxDispatcher(
                     .SetProperty(m => m.NextAttemptAt, nextAttemptAt)
                     .SetProperty(m => m.LockedUntil, (DateTimeOffset?)null),
                 CancellationToken.None);
-        logger.LogWarning(
-            "Email {MessageId} could not be sent (attempt {Attempts} of {MaxAttempts}); trying again at {NextAttemptAt:O}: {Error}",
-            row.Id, attempts, settings.MaxAttempts, nextAttemptAt, error);
+        EmailLog.WillRetry(logger, row.Id, attempts, settings.MaxAttempts, nextAttemptAt, error);
     }
 }
 

@@ -15,7 +15,7 @@ public sealed class OutboxWorker(IServiceScopeFactory scopes, OutboxSignal signa
         var settings = options.Value;
         if (!settings.WorkerEnabled)
         {
-            logger.LogInformation("Email:WorkerEnabled is false: this node queues emails but does not send them");
+            EmailLog.WorkerDisabled(logger);
             return;
         }
 
@@ -33,7 +33,7 @@ public sealed class OutboxWorker(IServiceScopeFactory scopes, OutboxSignal signa
             }
             catch (Exception exception)
             {
-                logger.LogWarning(exception, "Sending queued emails failed; trying again in {PollInterval}", settings.PollInterval);
+                EmailLog.SendingFailed(logger, exception, settings.PollInterval);
             }
 
             if (moreDue)

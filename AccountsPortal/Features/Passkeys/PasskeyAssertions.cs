@@ -134,7 +134,7 @@ public sealed class PasskeyAssertions(
         }
         catch (Exception exception) when (WebAuthnFailures.IsVerificationFailure(exception))
         {
-            logger.LogInformation("Passkey assertion ({Purpose}) for {UserId} refused: {Reason}", purpose, userId, WebAuthnFailures.Describe(exception));
+            Activity.SecurityLog.PasskeyAssertionRefused(logger, purpose.ToString(), userId, WebAuthnFailures.Describe(exception));
             return WebAuthnFailures.MessageFor(exception);
         }
 
@@ -173,7 +173,7 @@ public sealed class PasskeyAssertions(
         }
 
         await transaction.CommitAsync(cancellationToken);
-        logger.LogInformation("Passkey {PasskeyId} verified for {UserId}", passkey.Id, passkey.UserId);
+        Activity.SecurityLog.PasskeyVerified(logger, passkey.Id, passkey.UserId);
         return null;
     }
 
@@ -196,7 +196,7 @@ public sealed class PasskeyAssertions(
 
     private async Task MarkPossiblyClonedAsync(Passkey passkey, uint assertedCount, CancellationToken cancellationToken)
     {
-        logger.LogWarning("Passkey {PasskeyId} presented counter {Asserted} after {Stored}: possibly cloned", passkey.Id, assertedCount, passkey.SignCount);
+        Activity.SecurityLog.PasskeyCounterWentBack(logger, passkey.Id, assertedCount, passkey.SignCount);
         await db.Passkeys.Where(p => p.Id == passkey.Id)
             .ExecuteUpdateAsync(set => set.SetProperty(p => p.PossiblyCloned, true), cancellationToken);
         await events.RecordAsync(passkey.UserId, Activity.SecurityEventKind.PasskeyPossiblyCloned, passkey.Name, cancellationToken);

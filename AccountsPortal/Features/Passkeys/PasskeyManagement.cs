@@ -76,7 +76,7 @@ public sealed class PasskeyManagement(
         await accountSecurity.RotateAsync(userId, keepBrowserSessionId, "passkey deleted", cancellationToken);
         await transaction.CommitAsync(cancellationToken);
 
-        logger.LogInformation("Passkey {PasskeyId} deleted by {UserId}", passkeyId, userId);
+        Activity.SecurityLog.PasskeyDeleted(logger, passkeyId, userId);
         return PasskeyOutcome.Success(passkeyId);
     }
 

@@ -118,7 +118,7 @@ public sealed class PasskeyRegistration(
         }
         catch (Exception exception) when (WebAuthnFailures.IsVerificationFailure(exception))
         {
-            logger.LogInformation("Passkey registration for {UserId} refused: {Reason}", userId, WebAuthnFailures.Describe(exception));
+            Activity.SecurityLog.PasskeyRegistrationRefused(logger, userId, WebAuthnFailures.Describe(exception));
             return PasskeyOutcome.Fail(WebAuthnFailures.MessageFor(exception));
         }
 
@@ -166,7 +166,7 @@ public sealed class PasskeyRegistration(
             return PasskeyOutcome.Fail(PasskeyMessages.AlreadyRegistered);
         }
 
-        logger.LogInformation("Passkey {PasskeyId} added for {UserId}", passkey.Id, userId);
+        Activity.SecurityLog.PasskeyAdded(logger, passkey.Id, userId);
         return PasskeyOutcome.Success(passkey.Id);
     }
 }

@@ -55,7 +55,7 @@ public sealed class TotpLogin(
             return SecondFactorResult.SessionGone;
         }
 
-        logger.LogInformation("Authenticator code verified a login for {UserId}", session.UserId);
+        Activity.SecurityLog.TotpVerified(logger, session.UserId);
         return SecondFactorResult.Verified;
     }
 }

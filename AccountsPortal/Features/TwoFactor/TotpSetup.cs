@@ -80,7 +80,7 @@ public sealed class TotpSetup(
         await events.RecordAsync(userId, replaceExisting ? Activity.SecurityEventKind.AuthenticatorAppReconfigured : Activity.SecurityEventKind.AuthenticatorAppEnabled, cancellationToken: cancellationToken);
         await accountSecurity.RotateAsync(userId, keepBrowserSessionId, replaceExisting ? "authenticator app replaced" : "authenticator app turned on", cancellationToken);
         await transaction.CommitAsync(cancellationToken);
-        logger.LogInformation("Authenticator app {Action} for {UserId}", replaceExisting ? "reconfigured" : "enabled", userId);
+        Activity.SecurityLog.TotpEnabled(logger, replaceExisting ? "reconfigured" : "enabled", userId);
         return null;
     }
 
@@ -100,7 +100,7 @@ public sealed class TotpSetup(
         await events.RecordAsync(userId, Activity.SecurityEventKind.AuthenticatorAppDisabled, cancellationToken: cancellationToken);
         await accountSecurity.RotateAsync(userId, keepBrowserSessionId, "authenticator app turned off", cancellationToken);
         await transaction.CommitAsync(cancellationToken);
-        logger.LogInformation("Authenticator app disabled for {UserId}", userId);
+        Activity.SecurityLog.TotpDisabled(logger, userId);
         return null;
     }
 }

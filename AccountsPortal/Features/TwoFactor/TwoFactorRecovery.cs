@@ -67,7 +67,7 @@ public sealed class TwoFactorRecovery(
 
         if (!await recoveryKeys.MatchesAsync(session.UserId, parsed.Key, cancellationToken))
         {
-            logger.LogInformation("Wrong recovery key for {UserId}", session.UserId);
+            Activity.SecurityLog.RecoveryKeyWrong(logger, session.UserId);
             return await lockout.RecordFailureAsync(session.UserId, cancellationToken) is { } locked
                 ? RecoveryResult.Fail(TwoFactorMessages.LockedOut(locked))
                 : RecoveryResult.Fail(TwoFactorMessages.IncorrectRecoveryKey);
@@ -88,7 +88,7 @@ public sealed class TwoFactorRecovery(
         await lockout.ReleaseAsync(session.UserId, cancellationToken);
         await events.RecordAsync(session.UserId, Activity.SecurityEventKind.RecoveryKeyUsed, cancellationToken: cancellationToken);
         await transaction.CommitAsync(cancellationToken);
-        logger.LogInformation("Recovery key used to verify a login for {UserId}; a new key was issued", session.UserId);
+        Activity.SecurityLog.RecoveryKeyUsed(logger, session.UserId);
         return new RecoveryResult(session.UserId, newWords, session.SecondFactor, null, session.ClientId);
     }
 }

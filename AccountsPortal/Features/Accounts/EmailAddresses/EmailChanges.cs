@@ -97,7 +97,7 @@ public sealed class EmailChanges(
             [System.Security.Claims.ClaimTypes.Email] = email,
         });
         await transaction.CommitAsync(cancellationToken);
-        logger.LogInformation("Email address of {UserId} changed", userId);
+        Activity.SecurityLog.EmailChanged(logger, userId);
         return null;
     }
 

@@ -80,7 +80,7 @@ public sealed class EmailVerifications(
         db.Entry(verification).State = EntityState.Detached;
         await outbox.EnqueueAsync(userId is null ? await AlreadyRegisteredAsync(email, cancellationToken) : CodeEmail(purpose, email, code), cancellationToken);
         await transaction.CommitAsync(cancellationToken);
-        logger.LogInformation("Email verification ({Purpose}) started{Decoy}", purpose, userId is null ? " for an address that already has an account" : "");
+        Activity.SecurityLog.EmailVerificationStarted(logger, purpose.ToString(), userId is null ? " for an address that already has an account" : "");
         return (secret, verification.ExpiresAt);
     }
 

@@ -70,7 +70,7 @@ public sealed class LoginApprovals(
                 return ApprovalDecision.Unavailable;
             }
 
-            logger.LogInformation("A login of {UserId} was approved on another device", session.UserId);
+            Activity.SecurityLog.LoginApproved(logger, session.UserId);
             return new ApprovalDecision(ApprovalOutcome.Approved, secret, session.ExpiresAt, null);
         }
 
@@ -84,7 +84,7 @@ public sealed class LoginApprovals(
         var requester = session.ClientId is null ? UserAgentName.Describe(session.RequestUserAgent) : (appNames.NameOf(session.ClientId) ?? session.ClientId);
         await events.RecordAsync(session.UserId, SecurityEventKind.SignInApprovalBlocked,
             $"{requester} at {session.RequestIp ?? "an unknown address"}", cancellationToken);
-        logger.LogWarning("A login of {UserId} was refused on another device ({Reason})", session.UserId, pick is null ? "not me" : "wrong number");
+        Activity.SecurityLog.LoginApprovalRefused(logger, session.UserId, pick is null ? "not me" : "wrong number");
         return ApprovalDecision.Refused;
     }
 

@@ -79,7 +79,7 @@ public sealed class PasswordChanges(
         await events.RecordAsync(userId, SecurityEventKind.PasswordChanged, cancellationToken: cancellationToken);
         await accountSecurity.RotateAsync(userId, browserSessionId, "password changed", cancellationToken);
         await transaction.CommitAsync(cancellationToken);
-        logger.LogInformation("Password changed for {UserId}", userId);
+        Activity.SecurityLog.PasswordChanged(logger, userId);
         return [];
     }
 
@@ -116,7 +116,7 @@ public sealed class PasswordChanges(
             ],
             new EmailAction("Choose a new password", link)), cancellationToken);
         await transaction.CommitAsync(cancellationToken);
-        logger.LogInformation("Password reset link sent to the owner of {UserId}", user.Id);
+        Activity.SecurityLog.PasswordResetSent(logger, user.Id);
         return true;
     }
 
@@ -160,7 +160,7 @@ public sealed class PasswordChanges(
         await events.RecordAsync(user.Id, SecurityEventKind.PasswordReset, cancellationToken: cancellationToken);
         await accountSecurity.RotateAsync(user.Id, null, "password reset", cancellationToken);
         await transaction.CommitAsync(cancellationToken);
-        logger.LogInformation("Password reset for {UserId}", user.Id);
+        Activity.SecurityLog.PasswordReset(logger, user.Id);
         return [];
     }
 

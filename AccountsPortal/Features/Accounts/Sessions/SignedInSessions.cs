@@ -51,7 +51,7 @@ public sealed class SignedInSessions(
         if (removed == 1)
         {
             await events.RecordAsync(userId, Activity.SecurityEventKind.SignedOutElsewhere, UserAgentName.Describe(name), cancellationToken);
-            logger.LogInformation("Browser session signed out by {UserId}", userId);
+            Activity.SecurityLog.BrowserSignedOut(logger, userId);
         }
 
         return removed == 1 ? null : NotSignedIn;
@@ -85,7 +85,7 @@ public sealed class SignedInSessions(
         await db.BrowserSessions.Where(s => s.UserId == userId && s.Id != currentSessionId).ExecuteDeleteAsync(cancellationToken);
         await apps.SignOutAllAsync(userId, cancellationToken);
         await events.RecordAsync(userId, Activity.SecurityEventKind.SignedOutElsewhere, "every other browser and app", cancellationToken);
-        logger.LogInformation("{UserId} signed out everywhere else", userId);
+        Activity.SecurityLog.SignedOutEverywhereElse(logger, userId);
         return null;
     }
 

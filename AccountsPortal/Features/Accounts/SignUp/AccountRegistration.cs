@@ -84,7 +84,7 @@ public sealed class AccountRegistration(
             return await AlreadyRegisteredAsync(user, password: null, cancellationToken);
         }
 
-        logger.LogInformation("Account {UserId} created; its address awaits verification", user.Id);
+        Activity.SecurityLog.SignUpStarted(logger, user.Id);
         var (secret, expiresAt) = await verifications.StartAsync(EmailVerificationPurpose.SignUp, user.Id, email, LocalReturnUrl.Default, cancellationToken);
         return new RegistrationResult(secret, expiresAt, []);
     }
@@ -101,7 +101,7 @@ public sealed class AccountRegistration(
         }
 
         var (secret, expiresAt) = await verifications.StartAsync(EmailVerificationPurpose.SignUp, null, decoy.Email!, null, cancellationToken);
-        logger.LogInformation("Sign-up with an address that already has an account; its owner was told");
+        Activity.SecurityLog.SignUpWithTakenAddress(logger);
         return new RegistrationResult(secret, expiresAt, []);
     }
 }
