@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.Mvc.Testing.Handlers;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 
 namespace AccountsPortal.Tests.TestSupport;
@@ -62,6 +63,9 @@ public sealed class PortalAppFactory : WebApplicationFactory<Program>
     /// <summary>The origin a browser uses once <see cref="StartKestrel"/> ran; localhost, since an IP is no WebAuthn RP ID.</summary>
     public Uri? ServerAddress { get; private set; }
 
+    /// <summary>Every log entry this portal wrote, at the levels its configuration lets through.</summary>
+    public CapturedLogs Logs { get; } = new();
+
     /// <summary>Overrides a configuration value; call before the app starts.</summary>
     public PortalAppFactory WithSetting(string key, string? value)
     {
@@ -112,6 +116,8 @@ public sealed class PortalAppFactory : WebApplicationFactory<Program>
         {
             builder.ConfigureServices(services => services.AddSingleton<TimeProvider>(Time));
         }
+
+        builder.ConfigureLogging(logging => logging.AddProvider(Logs));
     }
 
     protected override void Dispose(bool disposing)
