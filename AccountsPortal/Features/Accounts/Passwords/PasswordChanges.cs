@@ -147,14 +147,29 @@ public sealed class PasswordChanges(
             return ["Choose a new password."];
         }
 
-        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
-        // Identity checks the token (bound to the security stamp, so it works once) and the password rules, then updates the stamp.
-        var reset = await users.ResetPasswordAsync(user, token!, newPassword);
-        if (!reset.Succeeded)
+        // The token is bound to the security stamp it was made with: it is checked, the new password hashed, and then
+        // one conditional UPDATE stores the hash only while that stamp is still the account's, so the link works once
+        // and the write lock is never held while hashing (parallel uses of one link must not time each other out).
+        if (!await users.VerifyUserTokenAsync(user, users.Options.Tokens.PasswordResetTokenProvider, UserManager<PortalUser>.ResetPasswordTokenPurpose, token!))
         {
-            // The password's own rules are said as Identity words them; anything else (a used, forged or expired
-            // token, a reset racing this one) is the link no longer being good.
-            return [.. reset.Errors.Select(e => e.Code.StartsWith("Password", StringComparison.Ordinal) ? e.Description : LinkNotValid).Distinct()];
+            return [LinkNotValid];
+        }
+
+        var rules = await ValidateAsync(user, newPassword);
+        if (rules.Count > 0)
+        {
+            return rules;
+        }
+
+        var hash = users.PasswordHasher.HashPassword(user, newPassword);
+        var stamp = user.SecurityStamp;
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        var stored = await db.Users.Where(u => u.Id == user.Id && u.SecurityStamp == stamp)
+            .ExecuteUpdateAsync(set => set.SetProperty(u => u.PasswordHash, hash), cancellationToken);
+        if (stored != 1)
+        {
+            // Another use of this link (or any change of the account's security) came first.
+            return [LinkNotValid];
         }
 
         await events.RecordAsync(user.Id, SecurityEventKind.PasswordReset, cancellationToken: cancellationToken);
