@@ -140,6 +140,41 @@ public sealed class DatabaseFailureTests
     }
 
     [Fact]
+    public async Task An_app_whose_verify_answer_was_lost_after_the_code_was_accepted_gets_its_token_by_calling_again_and_only_once()
+    {
+        using var app = AppApiClient.Configure(new PortalAppFactory());
+        var totp = new TotpBench(app);
+        var (userId, email) = await totp.Passkeys.CreateAccountAsync();
+        var secret = await totp.EnableAsync(userId);
+        app.Time.Advance(TimeSpan.FromSeconds(30));
+        using var client = new AppApiClient(app.CreatePortalClient());
+        var pending = await AppApiClient.JsonAsync(await client.LogInAsync(email));
+        var sessionId = pending.GetProperty("sessionId").GetString()!;
+        var sessionSecret = pending.GetProperty("sessionSecret").GetString()!;
+
+        // What committed before the database failed: the code was accepted and the login verified; no token was stored.
+        var accepted = await app.WithScope(s => s.GetRequiredService<TotpLogin>().VerifyAsync(
+            sessionId, totp.CodeAt(secret, TimeSpan.Zero), Features.Accounts.LoginSessions.LoginProof.ForApp(sessionSecret)));
+        Assert.True(accepted.Succeeded, accepted.Error);
+        Assert.Equal(0, await app.WithDbAsync(db => db.AppTokens.CountAsync(t => t.UserId == userId)));
+
+        // The app, told to try again, sends the same call: the code's step is used, yet the verified login hands over its token.
+        var retried = await client.SendAsync(HttpMethod.Post, $"/api/v1/login/{sessionId}/totp", sessionSecret, new { code = totp.CodeAt(secret, TimeSpan.Zero) });
+        Assert.Equal(HttpStatusCode.OK, retried.StatusCode);
+        var token = (await AppApiClient.JsonAsync(retried)).GetProperty("token").GetString()!;
+        Assert.Equal(HttpStatusCode.OK, (await client.MeAsync(token)).StatusCode);
+
+        // Collected as a polling app would: the same token (never a second one), at most twice, then 410.
+        var again = await client.SendAsync(HttpMethod.Post, $"/api/v1/login/{sessionId}/totp", sessionSecret, new { code = totp.CodeAt(secret, TimeSpan.Zero) });
+        Assert.Equal(token, (await AppApiClient.JsonAsync(again)).GetProperty("token").GetString());
+        var third = await client.SendAsync(HttpMethod.Post, $"/api/v1/login/{sessionId}/totp", sessionSecret, new { code = totp.CodeAt(secret, TimeSpan.Zero) });
+        Assert.Equal(HttpStatusCode.Gone, third.StatusCode);
+        Assert.Equal("SESSION_ALREADY_CLAIMED", await AppApiClient.ProblemCodeAsync(third));
+        Assert.Equal(1, await app.WithDbAsync(db => db.AppTokens.CountAsync(t => t.UserId == userId)));
+        Assert.Equal(HttpStatusCode.NotFound, (await client.SendAsync(HttpMethod.Post, $"/api/v1/login/{sessionId}/totp", "not-the-secret", new { code = "000000" })).StatusCode);
+    }
+
+    [Fact]
     public async Task Sixteen_tabs_turning_the_authenticator_app_on_at_once_store_one_secret_and_the_rest_are_told_why()
     {
         using var app = new PortalAppFactory();

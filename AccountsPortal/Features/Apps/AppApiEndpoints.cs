@@ -146,6 +146,11 @@ internal static class AppApiEndpoints
             return SessionNotFound();
         }
 
+        if (await appLogins.CollectIfVerifiedAsync(sessionId, http.Headers[SessionSecretHeader], cancellationToken) is { } collected)
+        {
+            return ClaimResult(collected);
+        }
+
         var result = await passkeys.CompleteAsync(
             sessionId, null, request.Credential.ValueKind == System.Text.Json.JsonValueKind.Object ? request.Credential.GetRawText() : null,
             LoginProof.ForApp(http.Headers[SessionSecretHeader]), http.HttpContext.Connection.RemoteIpAddress, cancellationToken);
@@ -170,6 +175,11 @@ internal static class AppApiEndpoints
         if (await appLogins.FindAsync(sessionId, http.Headers[SessionSecretHeader], cancellationToken) is null)
         {
             return SessionNotFound();
+        }
+
+        if (await appLogins.CollectIfVerifiedAsync(sessionId, http.Headers[SessionSecretHeader], cancellationToken) is { } collected)
+        {
+            return ClaimResult(collected);
         }
 
         var result = await totp.VerifyAsync(

@@ -122,6 +122,8 @@ public sealed class AppLogins(
 
         var hash = SecretTokens.Hash(code);
         var now = time.GetUtcNow();
+        // The claim and the token commit together: a failure between them leaves the code good for a retry.
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         var claimed = await db.AppLogins
             .Where(l => l.SessionId == sessionId && l.CodeHash == hash && l.CodeExpiresAt > now && l.ClaimedAt == null)
             .ExecuteUpdateAsync(set => set.SetProperty(l => l.ClaimedAt, now).SetProperty(l => l.CodeHash, (byte[]?)null), cancellationToken);
@@ -130,18 +132,48 @@ public sealed class AppLogins(
             return (await FindAsync(sessionId, secret, cancellationToken))?.ClaimedAt is null ? AppClaim.InvalidCode : AppClaim.AlreadyClaimed;
         }
 
-        return AppClaim.From(await IssueForAsync(sessionId, login.ClientId, cancellationToken));
+        return await CommitIssuedAsync(transaction, await IssueForAsync(sessionId, login.ClientId, cancellationToken), cancellationToken);
     }
 
-    /// <summary>Hands the token over right after the app's own passkey or code verification.</summary>
+    /// <summary>
+    /// Hands the token over right after the app's own passkey or code verification. The claim and the token commit
+    /// together; should the database fail after the verification committed, the app's retry of the same call gets the
+    /// token (<see cref="CollectIfVerifiedAsync"/>).
+    /// </summary>
     public async Task<AppClaim> ClaimVerifiedAsync(string sessionId, CancellationToken cancellationToken = default)
     {
         var now = time.GetUtcNow();
         var login = await db.AppLogins.AsNoTracking().SingleAsync(l => l.SessionId == sessionId, cancellationToken);
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         var claimed = await db.AppLogins
-            .Where(l => l.SessionId == sessionId && l.ClaimedAt == null)
+            .Where(l => l.SessionId == sessionId && l.ClaimedAt == null && l.Collections == 0)
             .ExecuteUpdateAsync(set => set.SetProperty(l => l.ClaimedAt, now), cancellationToken);
-        return claimed == 1 ? AppClaim.From(await IssueForAsync(sessionId, login.ClientId, cancellationToken)) : AppClaim.AlreadyClaimed;
+        return claimed == 1
+            ? await CommitIssuedAsync(transaction, await IssueForAsync(sessionId, login.ClientId, cancellationToken), cancellationToken)
+            : AppClaim.AlreadyClaimed;
+    }
+
+    /// <summary>
+    /// For an app calling verify again on a login that is already verified (its earlier call's answer was lost to a
+    /// failure after the verification committed): the token, as polling would give it; null while the login is not
+    /// verified, so the call verifies as usual.
+    /// </summary>
+    public async Task<AppClaim?> CollectIfVerifiedAsync(string sessionId, string? secret, CancellationToken cancellationToken = default) =>
+        await loginSessions.GetStatusAsync(sessionId, cancellationToken) == LoginSessionStatus.Verified
+            ? await CollectAsync(sessionId, secret, cancellationToken)
+            : null;
+
+    private static async Task<AppClaim> CommitIssuedAsync(
+        Microsoft.EntityFrameworkCore.Storage.IDbContextTransaction transaction, IssuedToken? token, CancellationToken cancellationToken)
+    {
+        if (token is null)
+        {
+            // The account's factors changed during the login: nothing is claimed.
+            return AppClaim.From(null);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return AppClaim.From(token);
     }
 
     /// <summary>
