@@ -90,7 +90,8 @@ public sealed class PasskeyRegistration(
             return PasskeyOutcome.Fail(PasskeyMessages.Unreadable);
         }
 
-        if (attestation?.RawId is not { Length: > 0 } rawId || attestation.Response is null)
+        if (attestation?.RawId is not { Length: > 0 } rawId || attestation.Response is null
+            || ClientCredentialJson.HasTrailingBytes(attestation.Response.AttestationObject))
         {
             return PasskeyOutcome.Fail(PasskeyMessages.Unreadable);
         }
