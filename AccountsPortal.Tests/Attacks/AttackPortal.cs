@@ -14,9 +14,20 @@ namespace AccountsPortal.Tests.Attacks;
 /// </summary>
 public sealed class AttackPortal : IDisposable
 {
-    public PortalAppFactory App { get; } = AppApiClient.Configure(new PortalAppFactory())
-        .WithSetting("Email:WorkerEnabled", "false")
-        .StartKestrel();
+    public AttackPortal()
+        : this(app => app)
+    {
+    }
+
+    private AttackPortal(Func<PortalAppFactory, PortalAppFactory> configure)
+    {
+        App = configure(AppApiClient.Configure(new PortalAppFactory()).WithSetting("Email:WorkerEnabled", "false")).StartKestrel();
+    }
+
+    public PortalAppFactory App { get; }
+
+    /// <summary>A portal of its own with settings of its own, for the attacks that need another configuration.</summary>
+    public static AttackPortal With(Func<PortalAppFactory, PortalAppFactory> configure) => new(configure);
 
     public PasskeyBench Passkeys => new(App);
 
