@@ -123,6 +123,12 @@ public sealed class PasskeyRegistration(
             return PasskeyOutcome.Fail(WebAuthnFailures.MessageFor(exception));
         }
 
+        if (!CoseKeyRules.IsStrongEnough(credential.PublicKey))
+        {
+            logger.LogInformation("Passkey registration for {UserId} refused: an RSA key under {Bits} bits", userId, CoseKeyRules.MinRsaModulusBits);
+            return PasskeyOutcome.Fail(PasskeyMessages.NotVerified);
+        }
+
         return await StoreAsync(userId, validName.Name!, credential, keepBrowserSessionId, cancellationToken);
     }
 
