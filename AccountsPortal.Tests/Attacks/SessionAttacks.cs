@@ -111,55 +111,55 @@ public sealed class SessionAttacks(AttackPortal portal) : IClassFixture<AttackPo
         switch (form)
         {
             case "log in":
-            {
-                // Login CSRF: signing the victim's browser in to the attacker's account.
-                var (_, attackersEmail) = await portal.Passkeys.CreateAccountAsync();
-                browser = new Browser(portal.App);
-                (target, fields) = await ReadFormAsync(browser, "/login", "login");
-                fields["Input.Email"] = attackersEmail;
-                fields["Input.Password"] = PortalScenario.StrongPassword;
-                break;
-            }
+                {
+                    // Login CSRF: signing the victim's browser in to the attacker's account.
+                    var (_, attackersEmail) = await portal.Passkeys.CreateAccountAsync();
+                    browser = new Browser(portal.App);
+                    (target, fields) = await ReadFormAsync(browser, "/login", "login");
+                    fields["Input.Email"] = attackersEmail;
+                    fields["Input.Password"] = PortalScenario.StrongPassword;
+                    break;
+                }
 
             case "enter the sign-up code":
             case "send a new sign-up code":
-            {
-                var email = PortalScenario.NewEmail();
-                browser = new Browser(portal.App);
-                var signUp = await browser.Http.SubmitAsync("/signup", "signup", new Dictionary<string, string>
                 {
-                    ["Input.Email"] = email,
-                    ["Input.Password"] = PortalScenario.StrongPassword,
-                    ["Input.ConfirmPassword"] = PortalScenario.StrongPassword,
-                });
-                Assert.True(signUp.IsRedirect());
-                var code = await Mailbox.LatestCodeAsync(portal.App, email);
-                (target, fields) = await ReadFormAsync(browser, "/signup/verify", form == "enter the sign-up code" ? "verify-email" : "resend-code");
-                fields["Input.Code"] = code;
-                break;
-            }
+                    var email = PortalScenario.NewEmail();
+                    browser = new Browser(portal.App);
+                    var signUp = await browser.Http.SubmitAsync("/signup", "signup", new Dictionary<string, string>
+                    {
+                        ["Input.Email"] = email,
+                        ["Input.Password"] = PortalScenario.StrongPassword,
+                        ["Input.ConfirmPassword"] = PortalScenario.StrongPassword,
+                    });
+                    Assert.True(signUp.IsRedirect());
+                    var code = await Mailbox.LatestCodeAsync(portal.App, email);
+                    (target, fields) = await ReadFormAsync(browser, "/signup/verify", form == "enter the sign-up code" ? "verify-email" : "resend-code");
+                    fields["Input.Code"] = code;
+                    break;
+                }
 
             case "forgot password":
-            {
-                var (_, email) = await portal.Passkeys.CreateAccountAsync();
-                browser = new Browser(portal.App);
-                (target, fields) = await ReadFormAsync(browser, "/account/forgot-password", "forgot-password");
-                fields["Input.Email"] = email;
-                break;
-            }
+                {
+                    var (_, email) = await portal.Passkeys.CreateAccountAsync();
+                    browser = new Browser(portal.App);
+                    (target, fields) = await ReadFormAsync(browser, "/account/forgot-password", "forgot-password");
+                    fields["Input.Email"] = email;
+                    break;
+                }
 
             case "reset password":
-            {
-                var (_, email) = await portal.Passkeys.CreateAccountAsync();
-                browser = new Browser(portal.App);
-                await browser.Http.SubmitAsync("/account/forgot-password", "forgot-password", new Dictionary<string, string> { ["Input.Email"] = email });
-                var message = (await Mailbox.MessagesToAsync(portal.App, email)).Single(m => m.Subject == "Reset your password");
-                var link = new Uri(System.Text.RegularExpressions.Regex.Match(message.TextBody!, @"http://localhost:\d+/account/reset-password\?\S+").Value).PathAndQuery;
-                (target, fields) = await ReadFormAsync(browser, link, "reset-password");
-                fields["Input.NewPassword"] = NewPassword;
-                fields["Input.ConfirmPassword"] = NewPassword;
-                break;
-            }
+                {
+                    var (_, email) = await portal.Passkeys.CreateAccountAsync();
+                    browser = new Browser(portal.App);
+                    await browser.Http.SubmitAsync("/account/forgot-password", "forgot-password", new Dictionary<string, string> { ["Input.Email"] = email });
+                    var message = (await Mailbox.MessagesToAsync(portal.App, email)).Single(m => m.Subject == "Reset your password");
+                    var link = new Uri(System.Text.RegularExpressions.Regex.Match(message.TextBody!, @"http://localhost:\d+/account/reset-password\?\S+").Value).PathAndQuery;
+                    (target, fields) = await ReadFormAsync(browser, link, "reset-password");
+                    fields["Input.NewPassword"] = NewPassword;
+                    fields["Input.ConfirmPassword"] = NewPassword;
+                    break;
+                }
 
             case "change password":
                 (browser, _) = await SignedInAsync();
@@ -174,30 +174,30 @@ public sealed class SessionAttacks(AttackPortal portal) : IClassFixture<AttackPo
                 fields["EmailInput.Email"] = PortalScenario.NewEmail();
                 break;
             case "change email: enter the code":
-            {
-                (browser, _) = await SignedInAsync();
-                var newEmail = PortalScenario.NewEmail();
-                await browser.Http.SubmitAsync("/account/email", "new-email", new Dictionary<string, string> { ["EmailInput.Email"] = newEmail });
-                var code = await Mailbox.LatestCodeAsync(portal.App, newEmail);
-                (target, fields) = await ReadFormAsync(browser, "/account/email", "confirm-new-email");
-                fields["CodeInput.Code"] = code;
-                break;
-            }
+                {
+                    (browser, _) = await SignedInAsync();
+                    var newEmail = PortalScenario.NewEmail();
+                    await browser.Http.SubmitAsync("/account/email", "new-email", new Dictionary<string, string> { ["EmailInput.Email"] = newEmail });
+                    var code = await Mailbox.LatestCodeAsync(portal.App, newEmail);
+                    (target, fields) = await ReadFormAsync(browser, "/account/email", "confirm-new-email");
+                    fields["CodeInput.Code"] = code;
+                    break;
+                }
 
             case "new recovery key":
                 (browser, _) = await SignedInAsync();
                 (target, fields) = await ReadFormAsync(browser, "/account/recovery-key", "new-recovery-key");
                 break;
             case "recover two-factor":
-            {
-                var (userId, key) = await new RecoveryBench(portal.App).AccountWithPasskeyAsync();
-                browser = new Browser(portal.App);
-                var email = await portal.App.WithDbAsync(db => db.Users.Where(u => u.Id == userId).Select(u => u.Email!).SingleAsync());
-                var verify = (await browser.LogInAsync(email)).LocationPath();
-                (target, fields) = await ReadFormAsync(browser, verify.Replace("/passkeys/verify", "/two-factor/recover", StringComparison.Ordinal), "recover");
-                fields["Input.RecoveryKey"] = key;
-                break;
-            }
+                {
+                    var (userId, key) = await new RecoveryBench(portal.App).AccountWithPasskeyAsync();
+                    browser = new Browser(portal.App);
+                    var email = await portal.App.WithDbAsync(db => db.Users.Where(u => u.Id == userId).Select(u => u.Email!).SingleAsync());
+                    var verify = (await browser.LogInAsync(email)).LocationPath();
+                    (target, fields) = await ReadFormAsync(browser, verify.Replace("/passkeys/verify", "/two-factor/recover", StringComparison.Ordinal), "recover");
+                    fields["Input.RecoveryKey"] = key;
+                    break;
+                }
 
             case "recovery key saved":
                 (browser, _) = await SignedInAsync();
@@ -212,26 +212,26 @@ public sealed class SessionAttacks(AttackPortal portal) : IClassFixture<AttackPo
                 (target, fields) = await ReadFormAsync(browser, "/login", ThemePreference.TogglePath);
                 break;
             case "sign out, with the attacker's token":
-            {
-                (browser, _) = await SignedInAsync();
-                (target, fields) = await ReadFormAsync(browser, "/account", "/account/logout");
-                var own = fields[TokenField];
-                fields[TokenField] = await AttackersTokenAsync();
-                return (browser, target, fields, own);
-            }
+                {
+                    (browser, _) = await SignedInAsync();
+                    (target, fields) = await ReadFormAsync(browser, "/account", "/account/logout");
+                    var own = fields[TokenField];
+                    fields[TokenField] = await AttackersTokenAsync();
+                    return (browser, target, fields, own);
+                }
 
             case "login approval, with the attacker's token":
-            {
-                var login = await portal.ApiPasskeyLoginAsync();
-                login.Dispose();
-                browser = new Browser(portal.App);
-                var verifyPath = $"/two-factor/recover?session={Uri.EscapeDataString(login.SessionId)}&client_id={AppApiClient.ClientId}";
-                (target, fields) = await ReadFormAsync(browser, verifyPath, LoginApprovalForm.Path);
-                fields["pick"] = LoginApprovalForm.NotMe;
-                var own = fields[TokenField];
-                fields[TokenField] = await AttackersTokenAsync();
-                return (browser, target, fields, own);
-            }
+                {
+                    var login = await portal.ApiPasskeyLoginAsync();
+                    login.Dispose();
+                    browser = new Browser(portal.App);
+                    var verifyPath = $"/two-factor/recover?session={Uri.EscapeDataString(login.SessionId)}&client_id={AppApiClient.ClientId}";
+                    (target, fields) = await ReadFormAsync(browser, verifyPath, LoginApprovalForm.Path);
+                    fields["pick"] = LoginApprovalForm.NotMe;
+                    var own = fields[TokenField];
+                    fields[TokenField] = await AttackersTokenAsync();
+                    return (browser, target, fields, own);
+                }
 
             default:
                 throw new ArgumentOutOfRangeException(nameof(form), form, null);
