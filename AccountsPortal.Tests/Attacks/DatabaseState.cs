@@ -92,7 +92,8 @@ public sealed class DatabaseState
     /// </summary>
     public static async Task AssertChangedOnlyAsync(PortalAppFactory app, DatabaseState before, params Expected[] expected)
     {
-        var changes = (await CaptureAsync(app)).ChangesSince(before);
+        var after = await CaptureAsync(app);
+        var changes = after.ChangesSince(before);
         var unexpected = changes.Where(change => !expected.Any(e => e.Matches(change))).ToList();
         var missing = expected.Where(e => changes.Count(e.Matches) != 1).ToList();
         if (unexpected.Count > 0 || missing.Count > 0)
@@ -107,6 +108,9 @@ public sealed class DatabaseState
             {
                 message.Append("\n  expected once, found ").Append(changes.Count(expectation.Matches)).Append(": ").Append(expectation.Description);
             }
+
+            message.Append("\n  rows before: ").Append(string.Join(", ", before.RowCounts));
+            message.Append("\n  rows after:  ").Append(string.Join(", ", after.RowCounts));
 
             Assert.Fail(message.ToString());
         }

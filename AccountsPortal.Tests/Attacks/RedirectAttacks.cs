@@ -179,7 +179,7 @@ public sealed class RedirectAttacks(AttackPortal portal) : IClassFixture<AttackP
     [MemberData(nameof(UnregisteredAppRedirects))]
     public async Task The_app_return_page_sends_the_code_only_to_the_redirect_the_login_asked_for(string redirectUri)
     {
-        var (userId, email, authenticator) = await portal.AccountWithPasskeyAsync();
+        var (_, email, authenticator) = await portal.AccountWithPasskeyAsync();
         using (authenticator)
         {
             using var client = portal.NewApiClient();
@@ -196,7 +196,6 @@ public sealed class RedirectAttacks(AttackPortal portal) : IClassFixture<AttackP
             Assert.Null(response.Headers.Location);
             Assert.Equal("Return address not allowed", (await response.ReadHtmlAsync()).QuerySelector("h1")!.TextContent);
             await DatabaseState.AssertUnchangedAsync(portal.App, before);
-            Assert.False(string.IsNullOrEmpty(userId));
         }
     }
 }

@@ -241,7 +241,7 @@ public sealed class RegistrationAttacks(AttackPortal portal) : IClassFixture<Att
     [InlineData("")]
     public async Task Renaming_to_a_refused_name_changes_nothing(string name)
     {
-        var (userId, email, authenticator) = await portal.AccountWithPasskeyAsync();
+        var (userId, _, authenticator) = await portal.AccountWithPasskeyAsync();
         using (authenticator)
         {
             var passkeyId = (await portal.Passkeys.PasskeysAsync(userId)).Single().Id;
@@ -253,7 +253,6 @@ public sealed class RegistrationAttacks(AttackPortal portal) : IClassFixture<Att
             Assert.False(outcome.Succeeded);
             Assert.NotNull(outcome.Error);
             await DatabaseState.AssertUnchangedAsync(portal.App, before);
-            Assert.False(string.IsNullOrEmpty(email));
         }
     }
 
