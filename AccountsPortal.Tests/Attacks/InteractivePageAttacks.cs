@@ -66,7 +66,7 @@ public sealed class InteractivePageAttacks : PortalComponentTest
 
         // The circuit is alive: Try again opens the dialog once more, and the real passkey signs in.
         var retry = PasskeyModule.Setup<BrowserCredential>("get", _ => true);
-        page.FindAll("button").Single(b => b.TextContent.Contains("Try again")).Click();
+        await page.InvokeAsync(() => page.FindAll("button").Single(b => b.TextContent.Contains("Try again", StringComparison.Ordinal)).Click());
         page.WaitForAssertion(() => Assert.Equal(2, PasskeyModule.Invocations["get"].Count));
         retry.SetResult(new BrowserCredential(true, own.GetAssertion(LastOptions("get")), null, null));
         var navigation = Services.GetRequiredService<NavigationManager>();
@@ -89,7 +89,7 @@ public sealed class InteractivePageAttacks : PortalComponentTest
         var page = Render<PasskeysPage>();
         page.WaitForAssertion(() => Assert.Contains("You have no passkeys", page.Find("[data-testid=passkey-status]").TextContent));
         var create = PasskeyModule.Setup<BrowserCredential>("create", _ => true);
-        Add(page, "Forged");
+        await AddAsync(page, "Forged");
         page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["create"]));
         var options = LastOptions("create");
         using var rsa = RSA.Create(1024);
@@ -124,17 +124,22 @@ public sealed class InteractivePageAttacks : PortalComponentTest
         // The circuit is alive: the next Add creates a real passkey.
         using var authenticator = Bench.NewAuthenticator();
         var next = PasskeyModule.Setup<BrowserCredential>("create", _ => true);
-        Add(page, "Laptop");
+        await AddAsync(page, "Laptop");
         page.WaitForAssertion(() => Assert.Equal(2, PasskeyModule.Invocations["create"].Count));
         next.SetResult(new BrowserCredential(true, authenticator.CreateCredential(LastOptions("create")), null, null));
         page.WaitForAssertion(() => Assert.Equal("Laptop", page.Find("[data-testid=passkey-name]").TextContent));
     }
 
-    private static void Add(IRenderedComponent<PasskeysPage> page, string name)
+    /// <summary>Types the name and presses Add once the page is idle, each on the renderer's thread (the page may still be re-rendering).</summary>
+    private static async Task AddAsync(IRenderedComponent<PasskeysPage> page, string name)
     {
-        page.Find("input").Input(name);
-        page.FindAll("button").Single(b => b.TextContent.Contains("Add passkey")).Click();
+        page.WaitForAssertion(() => Assert.False(AddButton(page).HasAttribute("disabled")));
+        await page.InvokeAsync(() => page.Find("input").Input(name));
+        await page.InvokeAsync(() => AddButton(page).Click());
     }
+
+    private static AngleSharp.Dom.IElement AddButton(IRenderedComponent<PasskeysPage> page) =>
+        page.FindAll("button").Single(b => b.TextContent.Contains("Add passkey", StringComparison.Ordinal));
 
     private static string Forged(string variant, string options, SoftwareAuthenticator own, SoftwareAuthenticator stranger)
     {
