@@ -1,3 +1,4 @@
+using System.Formats.Cbor;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Fido2NetLib;
@@ -72,6 +73,30 @@ internal static class ClientCredentialJson
 
         credential["clientExtensionResults"] = extensions;
         return credential.Deserialize<T>();
+    }
+
+    /// <summary>
+    /// Whether <paramref name="cbor"/> goes on after its first CBOR data item. An attestation object is exactly one
+    /// CBOR map (WebAuthn L3 §6.5.4); Fido2NetLib reads the first item and ignores whatever follows it.
+    /// </summary>
+    /// <returns>False for a single item, and for input that is not even one (Fido2NetLib refuses that itself).</returns>
+    public static bool HasTrailingBytes(byte[]? cbor)
+    {
+        if (cbor is not { Length: > 0 })
+        {
+            return false;
+        }
+
+        try
+        {
+            var reader = new CborReader(cbor, CborConformanceMode.Lax);
+            reader.SkipValue();
+            return reader.BytesRemaining > 0;
+        }
+        catch (Exception exception) when (WebAuthnFailures.IsMalformedInput(exception))
+        {
+            return false;
+        }
     }
 
     /// <summary>

@@ -90,7 +90,8 @@ public sealed class PasskeyRegistration(
             return PasskeyOutcome.Fail(PasskeyMessages.Unreadable);
         }
 
-        if (attestation?.RawId is not { Length: > 0 } rawId || attestation.Response is null)
+        if (attestation?.RawId is not { Length: > 0 } rawId || attestation.Response is null
+            || ClientCredentialJson.HasTrailingBytes(attestation.Response.AttestationObject))
         {
             return PasskeyOutcome.Fail(PasskeyMessages.Unreadable);
         }
@@ -120,6 +121,12 @@ public sealed class PasskeyRegistration(
         {
             Activity.SecurityLog.PasskeyRegistrationRefused(logger, userId, WebAuthnFailures.Describe(exception));
             return PasskeyOutcome.Fail(WebAuthnFailures.MessageFor(exception));
+        }
+
+        if (!CoseKeyRules.IsStrongEnough(credential.PublicKey))
+        {
+            logger.LogInformation("Passkey registration for {UserId} refused: an RSA key under {Bits} bits", userId, CoseKeyRules.MinRsaModulusBits);
+            return PasskeyOutcome.Fail(PasskeyMessages.NotVerified);
         }
 
         return await StoreAsync(userId, validName.Name!, credential, keepBrowserSessionId, cancellationToken);

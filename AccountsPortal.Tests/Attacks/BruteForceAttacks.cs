@@ -1,0 +1,137 @@
+using System.Net;
+using AccountsPortal.Features.Accounts.Attempts;
+using AccountsPortal.Features.Accounts.RecoveryKeys;
+using AccountsPortal.Features.Activity;
+using AccountsPortal.Features.TwoFactor;
+using AccountsPortal.Tests.TestSupport;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace AccountsPortal.Tests.Attacks;
+
+/// <summary>
+/// Guessing codes and recovery keys, in parallel and in sequence, and using them again. The per-account lockout
+/// (10 wrong guesses per 15 minutes) is the one thing guessing may change: it counts, locks once, and tells the owner.
+/// </summary>
+public sealed class BruteForceAttacks(AttackPortal portal) : IClassFixture<AttackPortal>
+{
+    private static string Key(string userId) => AttemptLimits.SecondFactorKey(userId);
+
+    private static string RandomRecoveryKey() => string.Join(' ', RecoveryKeyCodec.ToWords(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)));
+
+    private Task<string> EmailOfAsync(string userId) => portal.App.WithDbAsync(db => db.Users.Where(u => u.Id == userId).Select(u => u.Email!).SingleAsync());
+
+    /// <summary>The guesses locked the account exactly once, the owner is told, and nothing else changed (no factor, no session, no token).</summary>
+    private async Task AssertLockedOnlyAsync(DatabaseState before, string userId) =>
+        await DatabaseState.AssertChangedOnlyAsync(
+            portal.App, before, Expected.LockedBy(Key(userId)), Expected.Event(userId, SecurityEventKind.SecondFactorLockedOut), Expected.EmailQueued(await EmailOfAsync(userId)));
+
+    [Fact]
+    public async Task Thirty_parallel_wrong_codes_from_three_app_logins_evaluate_ten_and_lock_once()
+    {
+        var (userId, email) = await portal.Passkeys.CreateAccountAsync();
+        var secret = await portal.Totp.EnableAsync(userId);
+        portal.App.Time.Advance(TimeSpan.FromSeconds(30));
+        var logins = new List<ApiLogin>();
+        for (var i = 0; i < 3; i++)
+        {
+            logins.Add(await portal.ApiLoginAsync(userId, email));
+        }
+
+        var right = portal.Totp.CodeAt(secret, TimeSpan.Zero);
+        var wrong = Enumerable.Range(100000, 30).Select(n => n.ToString(System.Globalization.CultureInfo.InvariantCulture)).Where(code => code != right).Take(30).ToList();
+        var before = await portal.SnapshotAsync();
+
+        var responses = await Task.WhenAll(wrong.Select((code, i) => Task.Run(() => logins[i % 3].TotpAsync(code))));
+
+        var statuses = responses.Select(r => (int)r.StatusCode).ToList();
+        Assert.All(statuses, status => Assert.Contains(status, new[] { 400, 423 }));
+        Assert.InRange(statuses.Count(s => s == 400), 1, 9);
+        await AssertLockedOnlyAsync(before, userId);
+        Assert.Equal(10, await portal.Totp.FailuresAsync(userId));
+        // Even the right code now waits out the lock.
+        Assert.Equal(HttpStatusCode.Locked, (await logins[0].TotpAsync(right)).StatusCode);
+        logins.ForEach(login => login.Dispose());
+    }
+
+    [Fact]
+    public async Task Twenty_parallel_wrong_recovery_keys_evaluate_ten_and_keep_the_key()
+    {
+        var recovery = new RecoveryBench(portal.App);
+        var (userId, key) = await recovery.AccountWithPasskeyAsync();
+        var login = await recovery.StartLoginAsync(userId);
+        var guesses = Enumerable.Range(0, 20).Select(_ => RandomRecoveryKey()).ToList();
+        var before = await portal.SnapshotAsync();
+
+        var results = await Task.WhenAll(guesses.Select(guess => Task.Run(() => recovery.RecoverAsync(login, guess))));
+
+        Assert.All(results, r => Assert.False(r.Succeeded));
+        Assert.InRange(results.Count(r => r.Error == TwoFactorMessages.IncorrectRecoveryKey), 1, 9);
+        Assert.All(results, r => Assert.True(r.Error == TwoFactorMessages.IncorrectRecoveryKey || r.Error!.StartsWith("Too many failed attempts", StringComparison.Ordinal), r.Error));
+        await AssertLockedOnlyAsync(before, userId);
+        Assert.Equal(10, await portal.Totp.FailuresAsync(userId));
+        Assert.StartsWith("Too many failed attempts", (await recovery.RecoverAsync(login, key)).Error);
+    }
+
+    [Fact]
+    public async Task An_older_code_after_a_newer_one_was_accepted_is_refused_as_used()
+    {
+        var (userId, email) = await portal.Passkeys.CreateAccountAsync();
+        var secret = await portal.Totp.EnableAsync(userId);
+        portal.App.Time.Advance(TimeSpan.FromSeconds(60));
+        using (var first = await portal.ApiLoginAsync(userId, email))
+        {
+            Assert.Equal(HttpStatusCode.OK, (await first.TotpAsync(portal.Totp.CodeAt(secret, TimeSpan.Zero))).StatusCode);
+        }
+
+        using var second = await portal.ApiLoginAsync(userId, email);
+        // The code of the step before, still inside the accepted window but older than the one used.
+        var older = portal.Totp.CodeAt(secret, TimeSpan.FromSeconds(-30));
+        var before = await portal.SnapshotAsync();
+
+        var replayed = await second.TotpAsync(older);
+
+        await AttackPortal.AssertProblemAsync(replayed, HttpStatusCode.BadRequest, "INVALID_CODE", TwoFactorMessages.UsedCode);
+        await DatabaseState.AssertChangedOnlyAsync(portal.App, before, Expected.WrongGuessCounted(Key(userId)));
+    }
+
+    [Fact]
+    public async Task A_used_recovery_key_in_its_hex_form_is_refused_and_counted()
+    {
+        var recovery = new RecoveryBench(portal.App);
+        var (userId, key) = await recovery.AccountWithPasskeyAsync();
+        Assert.True((await recovery.RecoverAsync(await recovery.StartLoginAsync(userId), key)).Succeeded);
+        var login = await recovery.StartLoginAsync(userId);
+        var hex = Convert.ToHexStringLower(RecoveryKeyCodec.Parse(key).Key!);
+        var before = await portal.SnapshotAsync();
+
+        var result = await recovery.RecoverAsync(login, hex);
+
+        Assert.Equal(TwoFactorMessages.IncorrectRecoveryKey, result.Error);
+        await DatabaseState.AssertChangedOnlyAsync(portal.App, before, Expected.WrongGuessCounted(Key(userId)));
+    }
+
+    [Fact]
+    public async Task Guessing_recovery_keys_on_the_recover_page_locks_after_ten_and_then_refuses_the_right_key()
+    {
+        var recovery = new RecoveryBench(portal.App);
+        var (userId, key) = await recovery.AccountWithPasskeyAsync();
+        using var browser = new Browser(portal.App);
+        var verify = (await browser.LogInAsync(await EmailOfAsync(userId))).LocationPath();
+        var recoverPath = verify.Replace("/passkeys/verify", "/two-factor/recover", StringComparison.Ordinal);
+        var before = await portal.SnapshotAsync();
+        var alerts = new List<string>();
+
+        foreach (var guess in Enumerable.Range(0, 10).Select(_ => RandomRecoveryKey()).Append(key))
+        {
+            var response = await browser.Http.SubmitAsync(recoverPath, "recover", new Dictionary<string, string> { ["Input.RecoveryKey"] = guess });
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            alerts.Add((await response.ReadHtmlAsync()).QuerySelector("[role=alert]")!.TextContent.Trim());
+        }
+
+        var locked = TwoFactorMessages.LockedOut(TimeSpan.FromMinutes(15));
+        Assert.Equal([.. Enumerable.Repeat(TwoFactorMessages.IncorrectRecoveryKey, 9), locked, locked], alerts);
+        Assert.Null(browser.AuthCookie);
+        await AssertLockedOnlyAsync(before, userId);
+    }
+}
