@@ -3,6 +3,7 @@ using System.Net;
 using AccountsPortal.Data;
 using AccountsPortal.Features.Accounts.RecoveryKeys;
 using AccountsPortal.Features.TwoFactor;
+using AccountsPortal.Tests.Attacks;
 using AccountsPortal.Tests.TestSupport;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
@@ -26,7 +27,7 @@ public sealed class DatabaseFailureTests
         using var app = BusyAfterOneSecond();
         var (_, email) = await new PasskeyBench(app).CreateAccountAsync();
         using var client = new AppApiClient(app.CreatePortalClient());
-        var before = await DatabaseDump.OfAsync(app.DatabasePath);
+        var before = await DatabaseState.CaptureAsync(app);
 
         HttpResponseMessage response;
         await using (await WriteLock.TakeAsync(app.DatabasePath))
@@ -39,7 +40,7 @@ public sealed class DatabaseFailureTests
         var problem = await AppApiClient.JsonAsync(response);
         Assert.Equal("BUSY", problem.GetProperty("code").GetString());
         Assert.Equal(DatabaseFailures.BusyMessage, problem.GetProperty("title").GetString());
-        Assert.Equal(before, await DatabaseDump.OfAsync(app.DatabasePath));
+        await DatabaseState.AssertUnchangedAsync(app, before);
 
         // Once the writer is gone, the same request works.
         Assert.Equal(HttpStatusCode.OK, (await client.LogInAsync(email)).StatusCode);
@@ -57,7 +58,7 @@ public sealed class DatabaseFailureTests
 
         using var person = new PortalScenario(app);
         var loginPage = await (await person.Http.GetAsync("/login")).ReadHtmlAsync();
-        var before = await DatabaseDump.OfAsync(app.DatabasePath);
+        var before = await DatabaseState.CaptureAsync(app);
 
         HttpResponseMessage response;
         await using (await WriteLock.TakeAsync(app.DatabasePath))
@@ -74,7 +75,7 @@ public sealed class DatabaseFailureTests
         Assert.Equal(DatabaseFailures.BusyMessage, page.QuerySelector("[data-testid=database-failure]")!.TextContent);
         Assert.Equal("no-store", response.Headers.CacheControl!.ToString());
         Assert.Null(person.PendingLoginSecret);
-        Assert.Equal(before, await DatabaseDump.OfAsync(app.DatabasePath));
+        await DatabaseState.AssertUnchangedAsync(app, before);
     }
 
     [Fact]
@@ -90,7 +91,7 @@ public sealed class DatabaseFailureTests
         using var person = new PortalScenario(app);
         var completion = (await person.LogInAsync(email)).LocationPath();
         Assert.StartsWith("/account/complete-sign-in?session=", completion);
-        var before = await DatabaseDump.OfAsync(app.DatabasePath);
+        var before = await DatabaseState.CaptureAsync(app);
 
         HttpResponseMessage cutOff;
         await using (await WriteLock.TakeAsync(app.DatabasePath))
@@ -101,7 +102,7 @@ public sealed class DatabaseFailureTests
         // The consumption, the browser session and the sign-in event rolled back together: no cookie, no row.
         Assert.Equal(HttpStatusCode.ServiceUnavailable, cutOff.StatusCode);
         Assert.Null(person.AuthCookie);
-        Assert.Equal(before, await DatabaseDump.OfAsync(app.DatabasePath));
+        await DatabaseState.AssertUnchangedAsync(app, before);
 
         var retried = await person.Http.GetAsync(completion);
         Assert.True(retried.IsRedirect(), $"status {(int)retried.StatusCode}");
@@ -119,7 +120,7 @@ public sealed class DatabaseFailureTests
         using var person = new PortalScenario(app);
         var recoverPath = (await person.LogInAsync(email)).LocationPath().Replace("/passkeys/verify", "/two-factor/recover");
         var page = await (await person.Http.GetAsync(recoverPath)).ReadHtmlAsync();
-        var before = await DatabaseDump.OfAsync(app.DatabasePath);
+        var before = await DatabaseState.CaptureAsync(app);
 
         HttpResponseMessage cutOff;
         await using (await WriteLock.TakeAsync(app.DatabasePath))
@@ -128,7 +129,7 @@ public sealed class DatabaseFailureTests
         }
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, cutOff.StatusCode);
-        Assert.Equal(before, await DatabaseDump.OfAsync(app.DatabasePath));
+        await DatabaseState.AssertUnchangedAsync(app, before);
 
         // The same key still works, and this time its replacement is shown.
         var (shown, _) = await person.FollowAsync(
@@ -228,8 +229,9 @@ public sealed class DatabaseFailureTests
         var (_, email) = await new PasskeyBench(app).CreateAccountAsync();
         using var client = new AppApiClient(app.CreatePortalClient());
         await app.WithDbAsync(db => db.Database.ExecuteSqlRawAsync("PRAGMA wal_checkpoint(TRUNCATE)"));
+        var before = await DatabaseState.CaptureAsync(app);
+        // Connections opened before the file turned read-only keep a writable handle: none may be left in the pool.
         SqliteConnection.ClearAllPools();
-        var before = await DatabaseDump.OfAsync(app.DatabasePath);
 
         await using (ReadOnlyFile.Make(app.DatabasePath))
         {
@@ -237,7 +239,7 @@ public sealed class DatabaseFailureTests
         }
 
         SqliteConnection.ClearAllPools();
-        Assert.Equal(before, await DatabaseDump.OfAsync(app.DatabasePath));
+        await DatabaseState.AssertUnchangedAsync(app, before);
     }
 
     [Fact]

@@ -19,6 +19,14 @@ public sealed class DatabaseState
 {
     private static readonly HashSet<string> Ignored = new(StringComparer.Ordinal) { "__EFMigrationsHistory", "DataProtectionKeys" };
 
+    // Which emails exist is the database's state; whether the outbox worker has sent one yet is the worker's, and it
+    // may send one in the background between two captures.
+    private static readonly HashSet<string> DeliveryColumns = new(StringComparer.Ordinal)
+    {
+        "OutboxMessages.SentAt", "OutboxMessages.Attempts", "OutboxMessages.LockedUntil", "OutboxMessages.NextAttemptAt",
+        "OutboxMessages.LastError", "OutboxMessages.FailedAt",
+    };
+
     private readonly SortedDictionary<string, SortedDictionary<string, Row>> tables;
 
     private DatabaseState(SortedDictionary<string, SortedDictionary<string, Row>> tables)
@@ -149,7 +157,10 @@ public sealed class DatabaseState
                 var values = new SortedDictionary<string, string?>(StringComparer.Ordinal);
                 for (var i = 1; i < reader.FieldCount; i++)
                 {
-                    values[reader.GetName(i)] = Text(reader.GetValue(i));
+                    if (!DeliveryColumns.Contains(table + "." + reader.GetName(i)))
+                    {
+                        values[reader.GetName(i)] = Text(reader.GetValue(i));
+                    }
                 }
 
                 var key = keyColumns.Count == 0

@@ -195,7 +195,8 @@ public sealed class SecondStepAttacks(AttackPortal portal) : IClassFixture<Attac
 
         var again = await login.TotpAsync(portal.Totp.CodeAt(secret, TimeSpan.Zero));
 
-        await AttackPortal.AssertProblemAsync(again, HttpStatusCode.Gone, ApiProblems.SessionExpired);
+        // The login is verified and its token collected: a further call is told so, and gets nothing.
+        await AttackPortal.AssertProblemAsync(again, HttpStatusCode.Gone, ApiProblems.SessionAlreadyClaimed);
         await DatabaseState.AssertUnchangedAsync(portal.App, before);
     }
 

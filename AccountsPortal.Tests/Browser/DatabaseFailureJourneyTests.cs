@@ -1,4 +1,5 @@
 using AccountsPortal.Data;
+using AccountsPortal.Tests.Attacks;
 using AccountsPortal.Tests.TestSupport;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Playwright;
@@ -21,7 +22,7 @@ public sealed class DatabaseFailureJourneyTests(BrowserFixture browser)
 
         await page.GotoAsync("/account/sessions");
         await page.WaitForInteractiveAsync();
-        var before = await DatabaseDump.OfAsync(browser.App.DatabasePath);
+        var before = await DatabaseState.CaptureAsync(browser.App);
         await page.MainContent().GetByRole(AriaRole.Button, new() { Name = "Sign out everywhere else" }).ClickAsync();
         var yes = page.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new() { Name = "Sign out everywhere else" });
         await using (await WriteLock.TakeAsync(browser.App.DatabasePath))
@@ -31,7 +32,7 @@ public sealed class DatabaseFailureJourneyTests(BrowserFixture browser)
             await Assertions.Expect(page.GetByTestId("page-failure")).ToHaveTextAsync(DatabaseFailures.BusyMessage, new() { Timeout = 30_000 });
         }
 
-        Assert.Equal(before, await DatabaseDump.OfAsync(browser.App.DatabasePath));
+        await DatabaseState.AssertUnchangedAsync(browser.App, before);
         Assert.Equal(2, await browser.App.WithDbAsync(db => db.BrowserSessions.CountAsync(s => s.UserId == userId)));
 
         // The same circuit: Try again renders the page afresh, and the action now goes through.
