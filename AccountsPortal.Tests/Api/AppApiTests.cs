@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using AccountsPortal.Features.Accounts.LoginSessions;
+using AccountsPortal.Features.TwoFactor;
 using AccountsPortal.Tests.TestSupport;
 using Microsoft.EntityFrameworkCore;
 
@@ -409,12 +410,52 @@ public sealed class AppApiTests(AppApiFixture fixture) : IClassFixture<AppApiFix
         var sessionId = body.GetProperty("sessionId").GetString()!;
         var sessionSecret = body.GetProperty("sessionSecret").GetString()!;
 
-        var wrong = await client.SendAsync(HttpMethod.Post, $"/api/v1/login/{sessionId}/totp", sessionSecret, new { code = "000000" });
+        var wrong = await client.SendAsync(HttpMethod.Post, $"/api/v1/login/{sessionId}/totp", sessionSecret, new { code = totp.WrongCode(secret) });
         var right = await client.SendAsync(HttpMethod.Post, $"/api/v1/login/{sessionId}/totp", sessionSecret, new { code = totp.CodeAt(secret, TimeSpan.Zero) });
 
         Assert.Equal("INVALID_CODE", await AppApiClient.ProblemCodeAsync(wrong));
         Assert.Equal(HttpStatusCode.OK, right.StatusCode);
         Assert.True((await AppApiClient.JsonAsync(right)).TryGetProperty("token", out _));
+    }
+
+    [Fact]
+    public async Task Wrong_codes_through_the_api_close_the_login_at_its_limit_and_change_nothing_else()
+    {
+        var totp = new TotpBench(App);
+        var (userId, email) = await Bench.CreateAccountAsync();
+        var secret = await totp.EnableAsync(userId);
+        App.Time.Advance(TimeSpan.FromSeconds(30));
+        using var client = NewClient();
+        var body = await AppApiClient.JsonAsync(await client.LogInAsync(email));
+        var sessionId = body.GetProperty("sessionId").GetString()!;
+        var sessionSecret = body.GetProperty("sessionSecret").GetString()!;
+        var before = await Bench.AccountSnapshotAsync(userId) + await Bench.SessionSnapshotAsync(sessionId);
+        var wrong = totp.WrongCode(secret);
+        Task<HttpResponseMessage> SendAsync(string code) =>
+            client.SendAsync(HttpMethod.Post, $"/api/v1/login/{sessionId}/totp", sessionSecret, new { code });
+
+        for (var attempt = 1; attempt <= 4; attempt++)
+        {
+            var refused = await SendAsync(wrong);
+            Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+            Assert.Equal("INVALID_CODE", await AppApiClient.ProblemCodeAsync(refused));
+            Assert.Equal(attempt, (await Bench.SessionAsync(sessionId)).FailedAttempts);
+        }
+
+        var last = await SendAsync(wrong);
+
+        // The fifth wrong code ends the login: the app must start again with the password.
+        Assert.Equal(HttpStatusCode.Gone, last.StatusCode);
+        Assert.Equal("SESSION_EXPIRED", await AppApiClient.ProblemCodeAsync(last));
+        Assert.Equal(TwoFactorMessages.TooManyAttempts, (await AppApiClient.JsonAsync(last)).GetProperty("title").GetString());
+        var closed = await Bench.SessionAsync(sessionId);
+        Assert.Equal(LoginSessionState.Failed, closed.State);
+        Assert.Equal(5, closed.FailedAttempts);
+        Assert.Equal(before, await Bench.AccountSnapshotAsync(userId) + await Bench.SessionSnapshotAsync(sessionId, withoutState: true));
+        var right = await SendAsync(totp.CodeAt(secret, TimeSpan.Zero));
+        Assert.Equal(HttpStatusCode.Gone, right.StatusCode);
+        Assert.Equal("SESSION_EXPIRED", await AppApiClient.ProblemCodeAsync(right));
+        Assert.Equal(before, await Bench.AccountSnapshotAsync(userId) + await Bench.SessionSnapshotAsync(sessionId, withoutState: true));
     }
 
     [Fact]
