@@ -51,11 +51,19 @@ public sealed class TotpLogin(
         var checkedCode = await codes.CheckAsync(session.UserId, code, cancellationToken);
         if (!checkedCode.Succeeded)
         {
-            // A code that was checked and found wrong (or used) is a failed attempt on this login, counted by one
-            // conditional UPDATE; a malformed code or one refused unread by the account's lockout is not.
-            return checkedCode.WasWrongGuess && await loginSessions.RecordFailedAttemptAsync(session.Id, cancellationToken) == 0
-                ? SecondFactorResult.AttemptsExhausted(checkedCode.RetryAfter)
-                : checkedCode;
+            if (!checkedCode.WasWrongGuess)
+            {
+                // A malformed code, or one the account's lockout refused unread: not an attempt on this login.
+                return checkedCode;
+            }
+
+            // A code checked and found wrong (or used) is a failed attempt on this login, counted by one conditional UPDATE.
+            return await loginSessions.RecordFailedAttemptAsync(session.Id, cancellationToken) switch
+            {
+                > 0 => checkedCode,
+                <= 0 => SecondFactorResult.AttemptsExhausted(checkedCode.RetryAfter),
+                null => SecondFactorResult.SessionGone,
+            };
         }
 
         if (!await loginSessions.MarkVerifiedAsync(session.Id, proof, approvalAllowed, cancellationToken: cancellationToken))

@@ -72,12 +72,13 @@ public sealed class TwoFactorRecovery(
             var locked = await lockout.RecordFailureAsync(session.UserId, cancellationToken);
             // A failed attempt on this login too, counted by one conditional UPDATE like a refused passkey:
             // the attempt that reaches the session's limit closes it.
-            if (await loginSessions.RecordFailedAttemptAsync(session.Id, cancellationToken) == 0)
+            return await loginSessions.RecordFailedAttemptAsync(session.Id, cancellationToken) switch
             {
-                return RecoveryResult.Closed(TwoFactorMessages.TooManyAttempts);
-            }
-
-            return RecoveryResult.Fail(locked is { } lockedFor ? TwoFactorMessages.LockedOut(lockedFor) : TwoFactorMessages.IncorrectRecoveryKey);
+                > 0 => RecoveryResult.Fail(locked is { } lockedFor ? TwoFactorMessages.LockedOut(lockedFor) : TwoFactorMessages.IncorrectRecoveryKey),
+                <= 0 => RecoveryResult.Closed(TwoFactorMessages.TooManyAttempts),
+                // Verified (with this key, by another submission) or ended meanwhile.
+                null => RecoveryResult.SessionGone,
+            };
         }
 
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
@@ -86,7 +87,10 @@ public sealed class TwoFactorRecovery(
         var newStamp = newWords is null ? null : await accountSecurity.RotateAsync(session.UserId, null, "recovery key used", cancellationToken);
         if (newWords is null || !await loginSessions.MarkVerifiedAsync(session.Id, proof, approvalAllowed, newStamp, cancellationToken))
         {
-            // Another submission used this key (or finished this login) a moment ago.
+            // Another submission used this key (or finished this login) a moment ago. The key was right: its attempt
+            // is given back, outside the transaction that is undone (inside it, the release would be undone too).
+            await transaction.RollbackAsync(cancellationToken);
+            await lockout.ReleaseAsync(session.UserId, cancellationToken);
             return RecoveryResult.Fail(TwoFactorMessages.IncorrectRecoveryKey);
         }
 
