@@ -163,20 +163,6 @@ public sealed class RecoveryTests(PortalAppFactory app) : IClassFixture<PortalAp
     }
 
     [Fact]
-    public async Task A_double_submit_succeeds_exactly_once()
-    {
-        var (userId, key) = await bench.AccountWithPasskeyAsync();
-        var login = await bench.StartLoginAsync(userId);
-
-        var results = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(() => bench.RecoverAsync(login, key))));
-
-        var success = Assert.Single(results, r => r.Succeeded);
-        Assert.All(results.Where(r => !r.Succeeded), r => Assert.NotNull(r.Error));
-        var next = await bench.StartLoginAsync(userId);
-        Assert.True((await bench.RecoverAsync(next, string.Join(' ', success.NewRecoveryKey!))).Succeeded);
-    }
-
-    [Fact]
     public async Task Recovery_needs_the_browser_that_passed_the_password_step()
     {
         var (userId, key) = await bench.AccountWithPasskeyAsync();
