@@ -37,6 +37,18 @@ public sealed class AppApiTests(AppApiFixture fixture) : IClassFixture<AppApiFix
         return (email, authenticator, body.GetProperty("sessionId").GetString()!, body.GetProperty("sessionSecret").GetString()!, body.GetProperty("verifyUrl").GetString()!);
     }
 
+    /// <summary>The app login, its login session and the account's tokens, as text: what a refused exchange must leave as it was.</summary>
+    private Task<string> ExchangeSnapshotAsync(string sessionId) => App.WithDbAsync(async db =>
+    {
+        var session = await db.LoginSessions.AsNoTracking().SingleAsync(s => s.Id == sessionId);
+        return System.Text.Json.JsonSerializer.Serialize(new
+        {
+            Login = await db.AppLogins.AsNoTracking().SingleAsync(l => l.SessionId == sessionId),
+            Session = session,
+            Tokens = await db.AppTokens.AsNoTracking().Where(t => t.UserId == session.UserId).OrderBy(t => t.Id).ToListAsync(),
+        });
+    });
+
     [Fact]
     public async Task Without_a_second_factor_login_returns_a_token_that_works_until_revoked()
     {
@@ -174,15 +186,19 @@ public sealed class AppApiTests(AppApiFixture fixture) : IClassFixture<AppApiFix
         Assert.Equal(sessionId, query["session"]);
         var code = query["code"]!;
 
+        var beforeWrongSecret = await ExchangeSnapshotAsync(sessionId);
         Assert.Equal(HttpStatusCode.NotFound, (await client.ExchangeAsync(sessionId, "wrong-secret", code)).StatusCode);
+        Assert.Equal(beforeWrongSecret, await ExchangeSnapshotAsync(sessionId));
         var exchanged = await client.ExchangeAsync(sessionId, secret, code);
         Assert.Equal(HttpStatusCode.OK, exchanged.StatusCode);
         var token = (await AppApiClient.JsonAsync(exchanged)).GetProperty("token").GetString()!;
         Assert.Equal(HttpStatusCode.OK, (await client.MeAsync(token)).StatusCode);
 
+        var beforeReplay = await ExchangeSnapshotAsync(sessionId);
         var replay = await client.ExchangeAsync(sessionId, secret, code);
         Assert.Equal(HttpStatusCode.Gone, replay.StatusCode);
         Assert.Equal("SESSION_ALREADY_CLAIMED", await AppApiClient.ProblemCodeAsync(replay));
+        Assert.Equal(beforeReplay, await ExchangeSnapshotAsync(sessionId));
         var poll = await client.StatusAsync(sessionId, secret);
         Assert.Equal(HttpStatusCode.Gone, poll.StatusCode);
         authenticator.Dispose();
@@ -210,10 +226,19 @@ public sealed class AppApiTests(AppApiFixture fixture) : IClassFixture<AppApiFix
 
         var first = await VerifiedAsync();
         var second = await VerifiedAsync();
+        // Both logins and both accounts' tokens, as text: what every refused exchange below must leave as it was.
+        Task<string> SnapshotAsync() => isolated.WithDbAsync(async db => System.Text.Json.JsonSerializer.Serialize(new
+        {
+            Logins = await db.AppLogins.AsNoTracking().OrderBy(l => l.SessionId).ToListAsync(),
+            Sessions = await db.LoginSessions.AsNoTracking().OrderBy(s => s.Id).ToListAsync(),
+            Tokens = await db.AppTokens.AsNoTracking().OrderBy(t => t.Id).ToListAsync(),
+        }));
+        var before = await SnapshotAsync();
 
         var crossed = await client.ExchangeAsync(first.Session, first.Secret, second.Code);
         Assert.Equal(HttpStatusCode.BadRequest, crossed.StatusCode);
         Assert.Equal("INVALID_CODE", await AppApiClient.ProblemCodeAsync(crossed));
+        Assert.Equal(before, await SnapshotAsync());
 
         isolated.Time.Advance(TimeSpan.FromSeconds(61));
         var late = await client.ExchangeAsync(second.Session, second.Secret, second.Code);
@@ -221,6 +246,8 @@ public sealed class AppApiTests(AppApiFixture fixture) : IClassFixture<AppApiFix
 
         // The first session's own code is still good within its minute? No: the same minute passed for it too.
         Assert.Equal("INVALID_CODE", await AppApiClient.ProblemCodeAsync(await client.ExchangeAsync(first.Session, first.Secret, first.Code)));
+        Assert.Equal(before, await SnapshotAsync());
+        Assert.Empty(await isolated.WithDbAsync(db => db.AppTokens.ToListAsync()));
     }
 
     [Theory]
@@ -410,10 +437,17 @@ public sealed class AppApiTests(AppApiFixture fixture) : IClassFixture<AppApiFix
         var sessionId = body.GetProperty("sessionId").GetString()!;
         var sessionSecret = body.GetProperty("sessionSecret").GetString()!;
 
+        var before = await Bench.AccountSnapshotAsync(userId) + await Bench.SessionSnapshotAsync(sessionId);
+
         var wrong = await client.SendAsync(HttpMethod.Post, $"/api/v1/login/{sessionId}/totp", sessionSecret, new { code = totp.WrongCode(secret) });
-        var right = await client.SendAsync(HttpMethod.Post, $"/api/v1/login/{sessionId}/totp", sessionSecret, new { code = totp.CodeAt(secret, TimeSpan.Zero) });
 
         Assert.Equal("INVALID_CODE", await AppApiClient.ProblemCodeAsync(wrong));
+        // Counted (on the login and the account), and nothing else: no token, the authenticator's last step where it was.
+        Assert.Equal(before, await Bench.AccountSnapshotAsync(userId) + await Bench.SessionSnapshotAsync(sessionId));
+        Assert.Equal(1, (await Bench.SessionAsync(sessionId)).FailedAttempts);
+
+        var right = await client.SendAsync(HttpMethod.Post, $"/api/v1/login/{sessionId}/totp", sessionSecret, new { code = totp.CodeAt(secret, TimeSpan.Zero) });
+
         Assert.Equal(HttpStatusCode.OK, right.StatusCode);
         Assert.True((await AppApiClient.JsonAsync(right)).TryGetProperty("token", out _));
     }

@@ -183,8 +183,11 @@ public sealed class RecoveryTests(PortalAppFactory app) : IClassFixture<PortalAp
         var (userId, key) = await local.AccountWithPasskeyAsync();
         var login = await local.StartLoginAsync(userId);
         isolated.Time.Advance(TimeSpan.FromMinutes(10));
+        var before = await local.SnapshotAsync(userId, login.SessionId);
 
         Assert.Equal(TwoFactorMessages.LoginSessionExpired, (await local.RecoverAsync(login, key)).Error);
+        // The key was not looked at, let alone used up; nothing was counted.
+        Assert.Equal(before, await local.SnapshotAsync(userId, login.SessionId));
         Assert.True((await local.RecoverAsync(await local.StartLoginAsync(userId), key)).Succeeded);
     }
 
@@ -202,12 +205,15 @@ public sealed class RecoveryTests(PortalAppFactory app) : IClassFixture<PortalAp
         Assert.Equal("Recover two-factor", page.QuerySelector("h1")!.TextContent);
         Assert.Contains("No recovery key?", page.Body!.TextContent);
 
+        var sessionId = System.Web.HttpUtility.ParseQueryString(new Uri(new Uri("http://localhost"), verify).Query)["session"]!;
+        var before = await UnchangedAsync(userId, sessionId);
         var wrong = await person.Http.SubmitAsync(page, recoverPath, "recover", new Dictionary<string, string>
         {
             ["Input.RecoveryKey"] = string.Join(' ', RecoveryKeyCodec.ToWords(new byte[32])),
         });
         Assert.Equal("Incorrect recovery key", (await wrong.ReadHtmlAsync()).QuerySelector("[role=alert]")!.TextContent.Trim());
         Assert.Null(person.AuthCookie);
+        Assert.Equal(before, await UnchangedAsync(userId, sessionId));
 
         var response = await person.Http.SubmitAsync(recoverPath, "recover", new Dictionary<string, string> { ["Input.RecoveryKey"] = key });
         var (shown, locations) = await person.FollowAsync(response);

@@ -33,7 +33,15 @@ public static class Simultaneous
         ArgumentNullException.ThrowIfNull(client);
         var warm = await Task.WhenAll(Enumerable.Range(0, count).Select(_ => client.GetAsync("/healthz")));
         Assert.All(warm, response => Assert.Equal(HttpStatusCode.OK, response.StatusCode));
+        return await RunAsync(count, request);
+    }
 
+    /// <summary>
+    /// Runs <paramref name="request"/> <paramref name="count"/> times at once, every run waiting at one gate that opens
+    /// for all of them together (for requests of clients that each opened their connection already).
+    /// </summary>
+    public static async Task<T[]> RunAsync<T>(int count, Func<int, Task<T>> request)
+    {
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var racers = Enumerable.Range(0, count).Select(i => Task.Run(async () =>
         {
