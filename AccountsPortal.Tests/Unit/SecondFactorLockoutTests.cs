@@ -15,6 +15,7 @@ public sealed class SecondFactorLockoutTests
         var secret = await bench.EnableAsync(userId);
         app.Time.Advance(TimeSpan.FromSeconds(60));
         var wrong = bench.WrongCode(secret);
+        var account = await bench.Passkeys.AccountSnapshotAsync(userId);
 
         // Two logins of five wrong codes each: each login is closed by its fifth, the account counts all ten.
         var first = await bench.Passkeys.StartLoginAsync(userId);
@@ -35,11 +36,16 @@ public sealed class SecondFactorLockoutTests
         Assert.Equal(SecondFactorFailure.TooManyAttempts, tenth.Failure);
         Assert.InRange(tenth.RetryAfter!.Value, TimeSpan.FromMinutes(15) - TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(15));
         Assert.Equal(10, await bench.FailuresAsync(userId));
+        Assert.Equal(LoginSessionState.Failed, (await bench.Passkeys.SessionAsync(first)).State);
+        Assert.Equal(LoginSessionState.Failed, (await bench.Passkeys.SessionAsync(second)).State);
+        // Counted, and nothing else changed: no code used up, no session, no token.
+        Assert.Equal(account, await bench.Passkeys.AccountSnapshotAsync(userId));
 
         // A new login: the right code is refused unread, and counts toward nothing.
         var third = await bench.Passkeys.StartLoginAsync(userId);
         Assert.Equal(TwoFactorMessages.LockedOut(TimeSpan.FromMinutes(15)), (await bench.VerifyAsync(third, bench.CodeAt(secret, TimeSpan.Zero))).Error);
         Assert.Equal(0, (await bench.Passkeys.SessionAsync(third)).FailedAttempts);
+        Assert.Equal(account, await bench.Passkeys.AccountSnapshotAsync(userId));
 
         // Login sessions last 10 minutes; the lockout outlives them.
         app.Time.Advance(TimeSpan.FromMinutes(15) - TimeSpan.FromSeconds(1));
