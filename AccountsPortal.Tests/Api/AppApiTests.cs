@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using AccountsPortal.Features.Accounts.LoginSessions;
+using AccountsPortal.Features.TwoFactor;
 using AccountsPortal.Tests.TestSupport;
 using Microsoft.EntityFrameworkCore;
 
@@ -35,6 +36,18 @@ public sealed class AppApiTests(AppApiFixture fixture) : IClassFixture<AppApiFix
         Bench.Hold(body.GetProperty("sessionId").GetString()!, body.GetProperty("sessionSecret").GetString()!);
         return (email, authenticator, body.GetProperty("sessionId").GetString()!, body.GetProperty("sessionSecret").GetString()!, body.GetProperty("verifyUrl").GetString()!);
     }
+
+    /// <summary>The app login, its login session and the account's tokens, as text: what a refused exchange must leave as it was.</summary>
+    private Task<string> ExchangeSnapshotAsync(string sessionId) => App.WithDbAsync(async db =>
+    {
+        var session = await db.LoginSessions.AsNoTracking().SingleAsync(s => s.Id == sessionId);
+        return System.Text.Json.JsonSerializer.Serialize(new
+        {
+            Login = await db.AppLogins.AsNoTracking().SingleAsync(l => l.SessionId == sessionId),
+            Session = session,
+            Tokens = await db.AppTokens.AsNoTracking().Where(t => t.UserId == session.UserId).OrderBy(t => t.Id).ToListAsync(),
+        });
+    });
 
     [Fact]
     public async Task Without_a_second_factor_login_returns_a_token_that_works_until_revoked()
@@ -173,15 +186,19 @@ public sealed class AppApiTests(AppApiFixture fixture) : IClassFixture<AppApiFix
         Assert.Equal(sessionId, query["session"]);
         var code = query["code"]!;
 
+        var beforeWrongSecret = await ExchangeSnapshotAsync(sessionId);
         Assert.Equal(HttpStatusCode.NotFound, (await client.ExchangeAsync(sessionId, "wrong-secret", code)).StatusCode);
+        Assert.Equal(beforeWrongSecret, await ExchangeSnapshotAsync(sessionId));
         var exchanged = await client.ExchangeAsync(sessionId, secret, code);
         Assert.Equal(HttpStatusCode.OK, exchanged.StatusCode);
         var token = (await AppApiClient.JsonAsync(exchanged)).GetProperty("token").GetString()!;
         Assert.Equal(HttpStatusCode.OK, (await client.MeAsync(token)).StatusCode);
 
+        var beforeReplay = await ExchangeSnapshotAsync(sessionId);
         var replay = await client.ExchangeAsync(sessionId, secret, code);
         Assert.Equal(HttpStatusCode.Gone, replay.StatusCode);
         Assert.Equal("SESSION_ALREADY_CLAIMED", await AppApiClient.ProblemCodeAsync(replay));
+        Assert.Equal(beforeReplay, await ExchangeSnapshotAsync(sessionId));
         var poll = await client.StatusAsync(sessionId, secret);
         Assert.Equal(HttpStatusCode.Gone, poll.StatusCode);
         authenticator.Dispose();
@@ -209,10 +226,19 @@ public sealed class AppApiTests(AppApiFixture fixture) : IClassFixture<AppApiFix
 
         var first = await VerifiedAsync();
         var second = await VerifiedAsync();
+        // Both logins and both accounts' tokens, as text: what every refused exchange below must leave as it was.
+        Task<string> SnapshotAsync() => isolated.WithDbAsync(async db => System.Text.Json.JsonSerializer.Serialize(new
+        {
+            Logins = await db.AppLogins.AsNoTracking().OrderBy(l => l.SessionId).ToListAsync(),
+            Sessions = await db.LoginSessions.AsNoTracking().OrderBy(s => s.Id).ToListAsync(),
+            Tokens = await db.AppTokens.AsNoTracking().OrderBy(t => t.Id).ToListAsync(),
+        }));
+        var before = await SnapshotAsync();
 
         var crossed = await client.ExchangeAsync(first.Session, first.Secret, second.Code);
         Assert.Equal(HttpStatusCode.BadRequest, crossed.StatusCode);
         Assert.Equal("INVALID_CODE", await AppApiClient.ProblemCodeAsync(crossed));
+        Assert.Equal(before, await SnapshotAsync());
 
         isolated.Time.Advance(TimeSpan.FromSeconds(61));
         var late = await client.ExchangeAsync(second.Session, second.Secret, second.Code);
@@ -220,6 +246,8 @@ public sealed class AppApiTests(AppApiFixture fixture) : IClassFixture<AppApiFix
 
         // The first session's own code is still good within its minute? No: the same minute passed for it too.
         Assert.Equal("INVALID_CODE", await AppApiClient.ProblemCodeAsync(await client.ExchangeAsync(first.Session, first.Secret, first.Code)));
+        Assert.Equal(before, await SnapshotAsync());
+        Assert.Empty(await isolated.WithDbAsync(db => db.AppTokens.ToListAsync()));
     }
 
     [Theory]
@@ -409,12 +437,59 @@ public sealed class AppApiTests(AppApiFixture fixture) : IClassFixture<AppApiFix
         var sessionId = body.GetProperty("sessionId").GetString()!;
         var sessionSecret = body.GetProperty("sessionSecret").GetString()!;
 
-        var wrong = await client.SendAsync(HttpMethod.Post, $"/api/v1/login/{sessionId}/totp", sessionSecret, new { code = "000000" });
-        var right = await client.SendAsync(HttpMethod.Post, $"/api/v1/login/{sessionId}/totp", sessionSecret, new { code = totp.CodeAt(secret, TimeSpan.Zero) });
+        var before = await Bench.AccountSnapshotAsync(userId) + await Bench.SessionSnapshotAsync(sessionId);
+
+        var wrong = await client.SendAsync(HttpMethod.Post, $"/api/v1/login/{sessionId}/totp", sessionSecret, new { code = totp.WrongCode(secret) });
 
         Assert.Equal("INVALID_CODE", await AppApiClient.ProblemCodeAsync(wrong));
+        // Counted (on the login and the account), and nothing else: no token, the authenticator's last step where it was.
+        Assert.Equal(before, await Bench.AccountSnapshotAsync(userId) + await Bench.SessionSnapshotAsync(sessionId));
+        Assert.Equal(1, (await Bench.SessionAsync(sessionId)).FailedAttempts);
+
+        var right = await client.SendAsync(HttpMethod.Post, $"/api/v1/login/{sessionId}/totp", sessionSecret, new { code = totp.CodeAt(secret, TimeSpan.Zero) });
+
         Assert.Equal(HttpStatusCode.OK, right.StatusCode);
         Assert.True((await AppApiClient.JsonAsync(right)).TryGetProperty("token", out _));
+    }
+
+    [Fact]
+    public async Task Wrong_codes_through_the_api_close_the_login_at_its_limit_and_change_nothing_else()
+    {
+        var totp = new TotpBench(App);
+        var (userId, email) = await Bench.CreateAccountAsync();
+        var secret = await totp.EnableAsync(userId);
+        App.Time.Advance(TimeSpan.FromSeconds(30));
+        using var client = NewClient();
+        var body = await AppApiClient.JsonAsync(await client.LogInAsync(email));
+        var sessionId = body.GetProperty("sessionId").GetString()!;
+        var sessionSecret = body.GetProperty("sessionSecret").GetString()!;
+        var before = await Bench.AccountSnapshotAsync(userId) + await Bench.SessionSnapshotAsync(sessionId);
+        var wrong = totp.WrongCode(secret);
+        Task<HttpResponseMessage> SendAsync(string code) =>
+            client.SendAsync(HttpMethod.Post, $"/api/v1/login/{sessionId}/totp", sessionSecret, new { code });
+
+        for (var attempt = 1; attempt <= 4; attempt++)
+        {
+            var refused = await SendAsync(wrong);
+            Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+            Assert.Equal("INVALID_CODE", await AppApiClient.ProblemCodeAsync(refused));
+            Assert.Equal(attempt, (await Bench.SessionAsync(sessionId)).FailedAttempts);
+        }
+
+        var last = await SendAsync(wrong);
+
+        // The fifth wrong code ends the login: the app must start again with the password.
+        Assert.Equal(HttpStatusCode.Gone, last.StatusCode);
+        Assert.Equal("SESSION_EXPIRED", await AppApiClient.ProblemCodeAsync(last));
+        Assert.Equal(TwoFactorMessages.TooManyAttempts, (await AppApiClient.JsonAsync(last)).GetProperty("title").GetString());
+        var closed = await Bench.SessionAsync(sessionId);
+        Assert.Equal(LoginSessionState.Failed, closed.State);
+        Assert.Equal(5, closed.FailedAttempts);
+        Assert.Equal(before, await Bench.AccountSnapshotAsync(userId) + await Bench.SessionSnapshotAsync(sessionId, withoutState: true));
+        var right = await SendAsync(totp.CodeAt(secret, TimeSpan.Zero));
+        Assert.Equal(HttpStatusCode.Gone, right.StatusCode);
+        Assert.Equal("SESSION_EXPIRED", await AppApiClient.ProblemCodeAsync(right));
+        Assert.Equal(before, await Bench.AccountSnapshotAsync(userId) + await Bench.SessionSnapshotAsync(sessionId, withoutState: true));
     }
 
     [Fact]

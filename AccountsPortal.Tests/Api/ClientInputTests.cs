@@ -166,6 +166,24 @@ public sealed class ClientInputTests(AppApiFixture fixture) : IClassFixture<AppA
         await AssertRefusedAsync(login, answer, PasskeyMessages.WrongOrigin);
     }
 
+    [Theory]
+    [InlineData(ClientDataAlteration.OneChallengeByte)]
+    [InlineData(ClientDataAlteration.OtherType)]
+    [InlineData(ClientDataAlteration.OtherOrigin)]
+    public async Task Client_data_that_is_not_what_was_signed_is_refused_by_the_signature(ClientDataAlteration signed)
+    {
+        using var login = await ApiLoginAsync();
+        var options = await login.OptionsAsync();
+        var answer = login.Authenticator.GetAssertion(options, new AssertionOverrides { SignedClientData = signed });
+        // What is sent is well-formed and right: the challenge handed out, a get, the portal's origin.
+        var clientData = JsonNode.Parse(System.Buffers.Text.Base64Url.DecodeFromChars(JsonNode.Parse(answer)!["response"]!["clientDataJSON"]!.GetValue<string>()))!;
+        Assert.Equal(JsonNode.Parse(options)!["challenge"]!.GetValue<string>(), clientData["challenge"]!.GetValue<string>());
+        Assert.Equal("webauthn.get", clientData["type"]!.GetValue<string>());
+        Assert.Equal(App.Origin, clientData["origin"]!.GetValue<string>());
+
+        await AssertRefusedAsync(login, answer, PasskeyMessages.NotVerified);
+    }
+
     [Fact]
     public async Task An_assertion_backed_up_but_not_backup_eligible_is_refused()
     {

@@ -217,4 +217,44 @@ public sealed class ConfirmationTests
         Assert.Null((await WithAsync(app, s => s.GetRequiredService<PasskeyManagement>().DeleteAsync(userId, passkeyId, mine))).Error);
         Assert.NotEqual(other, mine);
     }
+
+    [Fact]
+    public async Task The_recovery_key_sent_many_times_at_once_confirms_once_and_leaves_the_lockout_balanced()
+    {
+        // "Confirm it's you" with the recovery key, double-clicked many times over: every confirmation in a scope (and
+        // database connection) of its own, all released together.
+        const int clicks = 16;
+        using var app = new PortalAppFactory().WithSetting("Database:BusyTimeoutMilliseconds", "60000");
+        var bench = new PasskeyBench(app);
+        var email = PortalScenario.NewEmail();
+        string[] words;
+        using (var person = new PortalScenario(app))
+        {
+            words = await person.SignUpAndReadRecoveryKeyAsync(email);
+        }
+
+        var userId = await app.WithDbAsync(db => db.Users.Where(u => u.Email == email).Select(u => u.Id).SingleAsync());
+        var mine = await bench.SignedInBrowserAsync(userId);
+        app.Time.Advance(PastTheWindow);
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var attempts = Enumerable.Range(0, clicks).Select(_ => Task.Run(async () =>
+        {
+            await gate.Task;
+            return await WithAsync(app, s => s.GetRequiredService<Confirmations>().WithRecoveryKeyAsync(userId, mine, string.Join(' ', words), null));
+        })).ToArray();
+
+        gate.SetResult();
+        var results = await Task.WhenAll(attempts);
+
+        var confirmed = Assert.Single(results, r => r.Succeeded);
+        Assert.All(results.Where(r => r != confirmed), r => Assert.NotNull(r.Error));
+        Assert.Equal(1, await app.WithDbAsync(db => db.SecurityEvents.CountAsync(e => e.UserId == userId && e.Kind == SecurityEventKind.RecoveryKeyUsed)));
+        // The new key is the one stored, and it works.
+        Assert.True(await WithAsync(app, s => s.GetRequiredService<Features.Accounts.RecoveryKeys.RecoveryKeyService>()
+            .MatchesAsync(userId, Features.Accounts.RecoveryKeys.RecoveryKeyCodec.Parse(string.Join(' ', confirmed.NewRecoveryKey!)).Key)));
+        // Every reserved attempt was given back or counted as a failure: none is left reserved for good.
+        var counter = await app.WithDbAsync(db => db.AttemptCounters.AsNoTracking()
+            .SingleAsync(c => c.Key == Features.Accounts.Attempts.AttemptLimits.SecondFactorKey(userId)));
+        Assert.Equal(counter.Failures, counter.Reserved);
+    }
 }

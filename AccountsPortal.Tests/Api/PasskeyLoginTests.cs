@@ -180,7 +180,11 @@ public sealed class PasskeyLoginTests(PortalAppFactory app) : IClassFixture<Port
     {
         { "tampered signature", new AssertionOverrides { TamperSignature = true }, PasskeyMessages.NotVerified },
         { "tampered authenticatorData", new AssertionOverrides { TamperAuthenticatorData = true }, PasskeyMessages.NotVerified },
-        { "tampered clientDataJSON", new AssertionOverrides { TamperClientData = true }, PasskeyMessages.NotVerified },
+        { "unparsable clientDataJSON", new AssertionOverrides { TamperClientData = true }, PasskeyMessages.NotVerified },
+        // Well-formed, right in every member, but not what was signed: only the signature check can tell.
+        { "clientDataJSON signed with one challenge byte changed", new AssertionOverrides { SignedClientData = ClientDataAlteration.OneChallengeByte }, PasskeyMessages.NotVerified },
+        { "clientDataJSON signed as a registration", new AssertionOverrides { SignedClientData = ClientDataAlteration.OtherType }, PasskeyMessages.NotVerified },
+        { "clientDataJSON signed for another origin", new AssertionOverrides { SignedClientData = ClientDataAlteration.OtherOrigin }, PasskeyMessages.NotVerified },
         { "wrong origin", new AssertionOverrides { Origin = "https://evil.example" }, PasskeyMessages.WrongOrigin },
         { "origin with another port", new AssertionOverrides { Origin = "http://localhost:8080" }, PasskeyMessages.WrongOrigin },
         { "wrong rpIdHash", new AssertionOverrides { RpId = "evil.example" }, PasskeyMessages.WrongOrigin },

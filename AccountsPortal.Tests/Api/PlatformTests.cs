@@ -118,24 +118,20 @@ public sealed class PlatformTests
         var appDll = typeof(Program).Assembly.Location;
         var start = new ProcessStartInfo("dotnet", [appDll])
         {
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
             WorkingDirectory = Path.GetDirectoryName(appDll)!,
         };
         start.Environment["Database__SqlitePath"] = "/proc/accountsportal/portal.db";
         start.Environment["ASPNETCORE_URLS"] = "http://127.0.0.1:0";
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
 
-        using var process = Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
-        await process.WaitForExitAsync(timeout.Token);
+        // A portal that started anyway (and would serve forever) is killed, with its children, when the test ends.
+        await using var portal = ChildProcess.Start(start);
+        var exitCode = await portal.WaitForExitAsync(TimeSpan.FromMinutes(2));
 
-        Assert.Equal(1, process.ExitCode);
-        var error = await stderr;
+        Assert.Equal(1, exitCode);
+        var error = await portal.StandardError;
         Assert.Contains("AccountsPortal could not start: The database path '/proc/accountsportal/portal.db' is not writable", error);
-        Assert.DoesNotContain("   at ", error + await stdout);
+        Assert.DoesNotContain("   at ", error + await portal.StandardOutput);
     }
 
     private static async Task<string?> PragmaAsync(PortalDbContext db, string name)

@@ -18,14 +18,9 @@ public sealed class AppHandOffTests(BrowserFixture browser)
         await BrowserJourneys.AddPasskeyAsync(page, "Laptop");
         await BrowserJourneys.SignOutAsync(page);
 
-        // The app's redirect URI: a small listener, like a desktop app's loopback callback.
-        using var listener = new HttpListener();
-        listener.Prefixes.Add(browser.AppCallback.GetLeftPart(UriPartial.Authority) + "/");
-        listener.Start();
-        var callback = listener.GetContextAsync();
-
+        // The app's redirect URI: a small loopback listener, like a desktop app's (the fixture's, listening already).
         using var app = new AppApiClient(new HttpClient { BaseAddress = browser.BaseAddress });
-        var login = await AppApiClient.JsonAsync(await app.LogInAsync(email, redirectUri: browser.AppCallback.ToString()));
+        var login = await AppApiClient.JsonAsync(await app.LogInAsync(email, redirectUri: browser.AppCallback.Address.ToString()));
         var sessionId = login.GetProperty("sessionId").GetString()!;
         var verifyUrl = login.GetProperty("verifyUrl").GetString()!;
         Assert.StartsWith(browser.BaseAddress.ToString().TrimEnd('/') + "/passkeys/verify?session=", verifyUrl);
@@ -35,13 +30,10 @@ public sealed class AppHandOffTests(BrowserFixture browser)
         await page.GotoAsync(verifyUrl);
         await Assertions.Expect(page.GetByTestId("approval-requester")).ToContainTextAsync("Test App");
         await page.GetByRole(AriaRole.Button, new() { Name = login.GetProperty("approvalNumber").GetInt32().ToString(System.Globalization.CultureInfo.InvariantCulture), Exact = true }).ClickAsync();
-        var context = await callback.WaitAsync(TimeSpan.FromSeconds(20));
-        var query = System.Web.HttpUtility.ParseQueryString(context.Request.Url!.Query);
-        context.Response.StatusCode = 200;
-        await context.Response.OutputStream.WriteAsync("You can close this window."u8.ToArray());
-        context.Response.Close();
+        var returned = await browser.AppCallback.NextRequestAsync(BrowserFixture.ExpectTimeout);
+        var query = System.Web.HttpUtility.ParseQueryString(returned.Query);
 
-        Assert.Equal("/callback", context.Request.Url.AbsolutePath);
+        Assert.Equal("/callback", returned.AbsolutePath);
         Assert.Equal(sessionId, query["session"]);
         var exchanged = await app.ExchangeAsync(sessionId, login.GetProperty("sessionSecret").GetString(), query["code"]);
         Assert.Equal(HttpStatusCode.OK, exchanged.StatusCode);

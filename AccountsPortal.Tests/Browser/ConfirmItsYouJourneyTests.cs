@@ -93,7 +93,7 @@ public sealed class ConfirmItsYouJourneyTests(ShortConfirmationWindowBrowserFixt
             await Task.Delay(DateTimeOffset.FromUnixTimeSeconds((enableStep + 1) * TotpStepSeconds) - now + TimeSpan.FromMilliseconds(200));
         }
 
-        await dialog.GetByLabel("Code from your authenticator app").FillAsync(TotpSecrets.CodeAt(secret, DateTimeOffset.UtcNow));
+        await dialog.GetByLabel("Code from your authenticator app").FillAsync(Rfc6238.Code(secret, DateTimeOffset.UtcNow));
         await dialog.GetByRole(AriaRole.Button, new() { Name = "Confirm" }).ClickAsync();
         await Assertions.Expect(dialog).ToHaveCountAsync(0);
         await Assertions.Expect(page.GetByTestId("totp-status")).ToContainTextAsync("The authenticator app is off.");
@@ -316,7 +316,7 @@ public sealed class ConfirmItsYouJourneyTests(ShortConfirmationWindowBrowserFixt
         await ClickConfirmingWithThePasswordIfAskedAsync(
             page, page.GetByRole(AriaRole.Button, new() { Name = "Enable" }), page.GetByTestId("totp-secret"));
         var secret = Base32Encoding.ToBytes((await page.GetByTestId("totp-secret").InnerTextAsync()).Replace(" ", "", StringComparison.Ordinal));
-        await page.GetByLabel("Authentication code").FillAsync(TotpSecrets.CodeAt(secret, DateTimeOffset.UtcNow));
+        await page.GetByLabel("Authentication code").FillAsync(Rfc6238.Code(secret, DateTimeOffset.UtcNow));
         await ClickConfirmingWithThePasswordIfAskedAsync(
             page, page.GetByRole(AriaRole.Button, new() { Name = "Enable" }), page.GetByTestId("totp-status"));
         await Assertions.Expect(page.GetByTestId("totp-status")).ToContainTextAsync("The authenticator app is on.");
@@ -350,7 +350,7 @@ public sealed class ConfirmItsYouJourneyTests(ShortConfirmationWindowBrowserFixt
     private static string WrongCode(byte[] secret, long step)
     {
         var near = Enumerable.Range(-2, 6)
-            .Select(offset => TotpSecrets.CodeAt(secret, DateTimeOffset.FromUnixTimeSeconds((step + offset) * TotpStepSeconds)))
+            .Select(offset => Rfc6238.Code(secret, DateTimeOffset.FromUnixTimeSeconds((step + offset) * TotpStepSeconds)))
             .ToHashSet();
         return new[] { "000000", "111111", "222222", "333333", "444444", "555555", "666666" }.First(code => !near.Contains(code));
     }

@@ -14,7 +14,7 @@ public sealed class PasskeysPageTests : PortalComponentTest
         var userId = await Bench.CreateUserAsync();
         await SignInAsync(userId);
         var page = Render<PasskeysPage>();
-        page.WaitForAssertion(() => Assert.Contains("You have no passkeys", page.Find("[data-testid=passkey-status]").TextContent));
+        page.WaitForAssertion(() => Assert.Contains("You have no passkeys", page.Find("[data-testid=passkey-status]").TextContent), Patience);
         return (page, userId);
     }
 
@@ -32,10 +32,10 @@ public sealed class PasskeysPageTests : PortalComponentTest
         var create = PasskeyModule.Setup<BrowserCredential>("create", _ => true);
 
         Add(page, "Laptop");
-        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["create"]));
+        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["create"]), Patience);
         create.SetResult(new BrowserCredential(true, authenticator.CreateCredential(LastOptions("create")), null, null));
 
-        page.WaitForAssertion(() => Assert.Equal("Laptop", page.Find("[data-testid=passkey-name]").TextContent));
+        page.WaitForAssertion(() => Assert.Equal("Laptop", page.Find("[data-testid=passkey-name]").TextContent), Patience);
         Assert.Equal("Never used", page.Find("[data-testid=passkey-last-used]").TextContent);
         Assert.Contains("Passkey two-factor is on", page.Find("[data-testid=passkey-status]").TextContent);
         Assert.Single(await Bench.PasskeysAsync(userId));
@@ -50,7 +50,7 @@ public sealed class PasskeysPageTests : PortalComponentTest
 
         Add(page, "Laptop");
 
-        page.WaitForAssertion(() => Assert.Equal("No passkey was added.", page.Find("[role=status]").TextContent));
+        page.WaitForAssertion(() => Assert.Equal("No passkey was added.", page.Find("[role=status]").TextContent), Patience);
         Assert.Empty(page.FindAll("[role=alert]"));
         Assert.Empty(await Bench.PasskeysAsync(userId));
     }
@@ -64,7 +64,7 @@ public sealed class PasskeysPageTests : PortalComponentTest
 
         Add(page, "Laptop");
 
-        page.WaitForAssertion(() => Assert.Equal("The passkey could not be created: The operation is insecure.", page.Find("[role=alert]").TextContent.Trim()));
+        page.WaitForAssertion(() => Assert.Equal("The passkey could not be created: The operation is insecure.", page.Find("[role=alert]").TextContent.Trim()), Patience);
         Assert.Empty(await Bench.PasskeysAsync(userId));
     }
 
@@ -77,7 +77,7 @@ public sealed class PasskeysPageTests : PortalComponentTest
 
         Add(page, "Laptop");
 
-        page.WaitForAssertion(() => Assert.Equal(PasskeyMessages.AlreadyRegistered, page.Find("[role=alert]").TextContent.Trim()));
+        page.WaitForAssertion(() => Assert.Equal(PasskeyMessages.AlreadyRegistered, page.Find("[role=alert]").TextContent.Trim()), Patience);
         Assert.Empty(await Bench.PasskeysAsync(userId));
     }
 
@@ -89,12 +89,12 @@ public sealed class PasskeysPageTests : PortalComponentTest
         var create = PasskeyModule.Setup<BrowserCredential>("create", _ => true);
 
         Add(page, "Laptop");
-        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["create"]));
+        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["create"]), Patience);
         // Past the challenge's lifetime (5 minutes) but within the call's grace: the late answer arrives and is refused.
         App.Time.Advance(TimeSpan.FromMinutes(5) + TimeSpan.FromSeconds(1));
         create.SetResult(new BrowserCredential(true, authenticator.CreateCredential(LastOptions("create")), null, null));
 
-        page.WaitForAssertion(() => Assert.Equal(PasskeyMessages.RequestExpired, page.Find("[role=alert]").TextContent.Trim()));
+        page.WaitForAssertion(() => Assert.Equal(PasskeyMessages.RequestExpired, page.Find("[role=alert]").TextContent.Trim()), Patience);
         Assert.Empty(await Bench.PasskeysAsync(userId));
     }
 
@@ -105,7 +105,7 @@ public sealed class PasskeysPageTests : PortalComponentTest
 
         Add(page, "Bad\u202Ename");
 
-        page.WaitForAssertion(() => Assert.Contains("invisible control characters", page.Find("[role=alert]").TextContent));
+        page.WaitForAssertion(() => Assert.Contains("invisible control characters", page.Find("[role=alert]").TextContent), Patience);
         Assert.Empty(PasskeyModule.Invocations["create"]);
         Assert.Empty(await Bench.PasskeysAsync(userId));
     }
@@ -124,7 +124,7 @@ public sealed class PasskeysPageTests : PortalComponentTest
 
         Add(page, name);
 
-        page.WaitForAssertion(() => Assert.Equal("A passkey name can be at most 64 characters.", page.Find("[role=alert]").TextContent.Trim()));
+        page.WaitForAssertion(() => Assert.Equal("A passkey name can be at most 64 characters.", page.Find("[role=alert]").TextContent.Trim()), Patience);
         Assert.Empty(PasskeyModule.Invocations["create"]);
         Assert.Empty(await Bench.PasskeysAsync(userId));
 
@@ -165,12 +165,12 @@ public sealed class PasskeysPageTests : PortalComponentTest
         var lifetime = App.Services.GetRequiredService<IOptions<PasskeyOptions>>().Value.RegistrationChallengeLifetime;
 
         Add(page, "Phone");
-        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["create"]));
+        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["create"]), Patience);
         App.Time.Advance(TimeSpan.FromSeconds(61));
         Assert.Empty(page.FindAll("[role=alert]"));
         App.Time.Advance(browser.CallTimeout(lifetime));
 
-        page.WaitForAssertion(() => Assert.Equal("The passkey could not be created: " + BrowserCredential.TimedOut.Message, page.Find("[role=alert]").TextContent.Trim()));
+        page.WaitForAssertion(() => Assert.Equal("The passkey could not be created: " + BrowserCredential.TimedOut.Message, page.Find("[role=alert]").TextContent.Trim()), Patience);
         Assert.False(page.FindAll("button").Single(b => b.TextContent.Contains("Add passkey")).HasAttribute("disabled"));
         Assert.Empty(await Bench.PasskeysAsync(userId));
     }
@@ -183,7 +183,7 @@ public sealed class PasskeysPageTests : PortalComponentTest
 
         Add(page, "Phone");
 
-        page.WaitForAssertion(() => Assert.StartsWith("The passkey could not be created:", page.Find("[role=alert]").TextContent.Trim()));
+        page.WaitForAssertion(() => Assert.StartsWith("The passkey could not be created:", page.Find("[role=alert]").TextContent.Trim()), Patience);
         Assert.Empty(await Bench.PasskeysAsync(userId));
     }
 
@@ -199,7 +199,7 @@ public sealed class PasskeysPageTests : PortalComponentTest
 
         var page = Render<PasskeysPage>();
 
-        page.WaitForAssertion(() => Assert.Equal("<b>Phone</b>", page.Find("[data-testid=passkey-name]").TextContent));
+        page.WaitForAssertion(() => Assert.Equal("<b>Phone</b>", page.Find("[data-testid=passkey-name]").TextContent), Patience);
         Assert.Empty(page.FindAll("[data-testid=passkey-name] b"));
         Assert.Equal("Google Password Manager", page.Find("[data-testid=passkey-provider]").TextContent.Trim());
         Assert.Equal("Synced", page.Find("[data-testid=passkey-sync]").TextContent.Trim());

@@ -17,6 +17,14 @@ public abstract class PortalComponentTest : BunitContext, IAsyncLifetime
     private readonly AsyncServiceScope scope;
     private readonly Bunit.TestDoubles.BunitAuthorizationContext authorization;
 
+    /// <summary>
+    /// How long a test waits for the page to reach what it asserts. Every component test starts a portal host of
+    /// its own and the pages call the real services on SQLite, so under a loaded machine (parallel test classes,
+    /// other builds) a render can take seconds: bunit's default of one second would fail tests that are right.
+    /// It only bounds a wait; a passing assertion ends it at once.
+    /// </summary>
+    public static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
+
     protected PortalComponentTest()
     {
         JSInterop.Mode = JSRuntimeMode.Loose;

@@ -66,11 +66,11 @@ public sealed class VerifyPageTests : PortalComponentTest
         var get = PasskeyModule.Setup<BrowserCredential>("get", _ => true);
 
         var page = RenderVerify(sessionId, startedHere: true);
-        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["get"]));
+        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["get"]), Patience);
         get.SetResult(new BrowserCredential(true, authenticator.GetAssertion(LastOptions("get")), null, null));
 
         var navigation = Services.GetRequiredService<NavigationManager>();
-        page.WaitForAssertion(() => Assert.EndsWith(LoginSessionService.CompletionUrl(sessionId), navigation.Uri));
+        page.WaitForAssertion(() => Assert.EndsWith(LoginSessionService.CompletionUrl(sessionId), navigation.Uri), Patience);
         Assert.Equal(LoginSessionState.Verified, (await Bench.SessionAsync(sessionId)).State);
         authenticator.Dispose();
     }
@@ -82,10 +82,10 @@ public sealed class VerifyPageTests : PortalComponentTest
         var get = PasskeyModule.Setup<BrowserCredential>("get", _ => true);
 
         var page = RenderVerify(sessionId, startedHere: false);
-        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["get"]));
+        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["get"]), Patience);
         get.SetResult(new BrowserCredential(true, authenticator.GetAssertion(LastOptions("get")), null, null));
 
-        page.WaitForAssertion(() => Assert.Contains("Verified — return to the device you are signing in on.", page.Markup));
+        page.WaitForAssertion(() => Assert.Contains("Verified — return to the device you are signing in on.", page.Markup), Patience);
         Assert.Equal("Verified", page.Find("h1").TextContent);
         Assert.DoesNotContain("complete-sign-in", Services.GetRequiredService<NavigationManager>().Uri);
         authenticator.Dispose();
@@ -100,7 +100,7 @@ public sealed class VerifyPageTests : PortalComponentTest
 
         var page = RenderVerify(sessionId, startedHere: true);
 
-        page.WaitForAssertion(() => Assert.Equal("Passkey login failed", page.Find("h1").TextContent));
+        page.WaitForAssertion(() => Assert.Equal("Passkey login failed", page.Find("h1").TextContent), Patience);
         Assert.Empty(page.FindAll("[role=alert]"));
         Assert.Contains("If your passkeys are on a different device, you can open this page on that device to verify.", page.Markup);
         Assert.Contains(page.FindAll("button"), b => b.TextContent.Contains("Try again"));
@@ -117,11 +117,11 @@ public sealed class VerifyPageTests : PortalComponentTest
         var get = PasskeyModule.Setup<BrowserCredential>("get", _ => true);
         get.SetResult(new BrowserCredential(false, null, "NotAllowedError", "cancelled"));
         var page = RenderVerify(sessionId, startedHere: true);
-        page.WaitForAssertion(() => Assert.Equal("Failed", Stage(page)));
+        page.WaitForAssertion(() => Assert.Equal("Failed", Stage(page)), Patience);
 
         page.FindAll("button").Single(b => b.TextContent.Contains("Try again")).Click();
 
-        page.WaitForAssertion(() => Assert.Equal(2, PasskeyModule.Invocations["get"].Count));
+        page.WaitForAssertion(() => Assert.Equal(2, PasskeyModule.Invocations["get"].Count), Patience);
         authenticator.Dispose();
     }
 
@@ -134,7 +134,7 @@ public sealed class VerifyPageTests : PortalComponentTest
 
         var page = RenderVerify(sessionId, startedHere: true);
 
-        page.WaitForAssertion(() => Assert.Equal("Passkey login failed", page.Find("h1").TextContent));
+        page.WaitForAssertion(() => Assert.Equal("Passkey login failed", page.Find("h1").TextContent), Patience);
         Assert.Equal("Your browser could not use a passkey: The relying party ID is not a registrable domain suffix.", page.Find("[role=alert]").TextContent.Trim());
         authenticator.Dispose();
     }
@@ -149,7 +149,7 @@ public sealed class VerifyPageTests : PortalComponentTest
         var lifetime = App.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<PasskeyOptions>>().Value.LoginChallengeLifetime;
 
         var page = RenderVerify(sessionId, startedHere: true);
-        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["get"]));
+        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["get"]), Patience);
         var call = PasskeyModule.Invocations["get"].Single();
 
         // A cross-device (QR code) sign-in past Blazor's default 60 s: the call is still waited for.
@@ -160,7 +160,7 @@ public sealed class VerifyPageTests : PortalComponentTest
 
         // Once the ceremony is over, the page gives up by itself, closes the dialog and offers Try again.
         App.Time.Advance(browser.CallTimeout(lifetime) - TimeSpan.FromSeconds(90));
-        page.WaitForAssertion(() => Assert.Equal("Failed", Stage(page)));
+        page.WaitForAssertion(() => Assert.Equal("Failed", Stage(page)), Patience);
         Assert.True(call.CancellationToken!.Value.IsCancellationRequested);
         Assert.Equal("Your browser could not use a passkey: " + BrowserCredential.TimedOut.Message, page.Find("[role=alert]").TextContent.Trim());
         Assert.Contains(page.FindAll("button"), b => b.TextContent.Contains("Try again"));
@@ -178,7 +178,7 @@ public sealed class VerifyPageTests : PortalComponentTest
         var (sessionId, authenticator) = await LoginAwaitingPasskeyAsync();
         var get = PasskeyModule.Setup<BrowserCredential>("get", _ => true);
         var page = RenderVerify(sessionId, startedHere: true);
-        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["get"]));
+        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["get"]), Patience);
 
         switch (failure)
         {
@@ -199,9 +199,9 @@ public sealed class VerifyPageTests : PortalComponentTest
                 break;
         }
 
-        page.WaitForAssertion(() => Assert.Equal("Failed", Stage(page)));
+        page.WaitForAssertion(() => Assert.Equal("Failed", Stage(page)), Patience);
         page.FindAll("button").Single(b => b.TextContent.Contains("Try again")).Click();
-        page.WaitForAssertion(() => Assert.Equal(2, PasskeyModule.Invocations["get"].Count));
+        page.WaitForAssertion(() => Assert.Equal(2, PasskeyModule.Invocations["get"].Count), Patience);
         Assert.Equal(0, (await Bench.SessionAsync(sessionId)).FailedAttempts);
         authenticator.Dispose();
     }
@@ -223,19 +223,19 @@ public sealed class VerifyPageTests : PortalComponentTest
         var get = PasskeyModule.Setup<BrowserCredential>("get", _ => true);
 
         var page = RenderVerify(sessionId, startedHere: true);
-        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["get"]));
+        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["get"]), Patience);
         var (answer, message) = PasskeyRules.Answer(rule, LastOptions("get"), own, stranger);
         get.SetResult(new BrowserCredential(true, answer, null, null));
 
         if (message is null)
         {
             var navigation = Services.GetRequiredService<NavigationManager>();
-            page.WaitForAssertion(() => Assert.EndsWith(LoginSessionService.CompletionUrl(sessionId), navigation.Uri));
+            page.WaitForAssertion(() => Assert.EndsWith(LoginSessionService.CompletionUrl(sessionId), navigation.Uri), Patience);
             Assert.Equal(LoginSessionState.Verified, (await Bench.SessionAsync(sessionId)).State);
         }
         else
         {
-            page.WaitForAssertion(() => Assert.Equal(message, page.Find("[role=alert]").TextContent.Trim()));
+            page.WaitForAssertion(() => Assert.Equal(message, page.Find("[role=alert]").TextContent.Trim()), Patience);
             Assert.Equal(LoginSessionState.AwaitingSecondFactor, (await Bench.SessionAsync(sessionId)).State);
             Assert.Equal(1, (await Bench.SessionAsync(sessionId)).FailedAttempts);
         }
@@ -248,10 +248,10 @@ public sealed class VerifyPageTests : PortalComponentTest
         var get = PasskeyModule.Setup<BrowserCredential>("get", _ => true);
 
         var page = RenderVerify(sessionId, startedHere: true);
-        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["get"]));
+        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["get"]), Patience);
         get.SetResult(new BrowserCredential(true, authenticator.GetAssertion(LastOptions("get"), new AssertionOverrides { TamperSignature = true }), null, null));
 
-        page.WaitForAssertion(() => Assert.Equal(PasskeyMessages.NotVerified, page.Find("[role=alert]").TextContent.Trim()));
+        page.WaitForAssertion(() => Assert.Equal(PasskeyMessages.NotVerified, page.Find("[role=alert]").TextContent.Trim()), Patience);
         Assert.Equal(1, (await Bench.SessionAsync(sessionId)).FailedAttempts);
         authenticator.Dispose();
     }
@@ -264,12 +264,12 @@ public sealed class VerifyPageTests : PortalComponentTest
         var query = $"&client_id={AppApiClient.ClientId}&redirect_uri={Uri.EscapeDataString(AppApiClient.HttpsRedirect)}";
 
         var page = RenderVerify(sessionId, startedHere: false, query);
-        page.WaitForAssertion(() => Assert.Equal("Continue to Test App", page.Find("h1").TextContent));
-        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["get"]));
+        page.WaitForAssertion(() => Assert.Equal("Continue to Test App", page.Find("h1").TextContent), Patience);
+        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["get"]), Patience);
         get.SetResult(new BrowserCredential(true, authenticator.GetAssertion(LastOptions("get")), null, null));
 
         var navigation = Services.GetRequiredService<NavigationManager>();
-        page.WaitForAssertion(() => Assert.EndsWith($"/apps/return?session={sessionId}{query}", navigation.Uri));
+        page.WaitForAssertion(() => Assert.EndsWith($"/apps/return?session={sessionId}{query}", navigation.Uri), Patience);
         authenticator.Dispose();
     }
 
@@ -283,7 +283,7 @@ public sealed class VerifyPageTests : PortalComponentTest
 
         var page = RenderVerify(sessionId, startedHere: false, query);
 
-        page.WaitForAssertion(() => Assert.Contains(reason, page.Find("[role=alert]").TextContent));
+        page.WaitForAssertion(() => Assert.Contains(reason, page.Find("[role=alert]").TextContent), Patience);
         Assert.Equal("Return address not allowed", page.Find("h1").TextContent);
         Assert.Empty(PasskeyModule.Invocations["get"]);
         authenticator.Dispose();
@@ -296,7 +296,7 @@ public sealed class VerifyPageTests : PortalComponentTest
     {
         var page = RenderVerify(sessionId, startedHere: false);
 
-        page.WaitForAssertion(() => Assert.Equal("This login session has expired", page.Find("h1").TextContent));
+        page.WaitForAssertion(() => Assert.Equal("This login session has expired", page.Find("h1").TextContent), Patience);
         Assert.Equal("/login", page.FindAll("a").Single(a => a.TextContent.Contains("Log in again")).GetAttribute("href"));
         Assert.Empty(PasskeyModule.Invocations["get"]);
     }
@@ -309,7 +309,7 @@ public sealed class VerifyPageTests : PortalComponentTest
 
         var page = RenderVerify(sessionId, startedHere: true);
 
-        page.WaitForAssertion(() => Assert.Equal("This login session has expired", page.Find("h1").TextContent));
+        page.WaitForAssertion(() => Assert.Equal("This login session has expired", page.Find("h1").TextContent), Patience);
         Assert.Empty(PasskeyModule.Invocations["get"]);
         authenticator.Dispose();
     }
@@ -322,7 +322,7 @@ public sealed class VerifyPageTests : PortalComponentTest
 
         var page = RenderVerify(sessionId, startedHere: false);
 
-        page.WaitForAssertion(() => Assert.Contains("This login has already been verified.", page.Markup));
+        page.WaitForAssertion(() => Assert.Contains("This login has already been verified.", page.Markup), Patience);
         Assert.Empty(PasskeyModule.Invocations["get"]);
         authenticator.Dispose();
     }
@@ -336,7 +336,7 @@ public sealed class VerifyPageTests : PortalComponentTest
 
         var page = RenderVerify(sessionId, startedHere: false, approved: false);
 
-        page.WaitForAssertion(() => Assert.Equal("Approve", Stage(page)));
+        page.WaitForAssertion(() => Assert.Equal("Approve", Stage(page)), Patience);
         Assert.Equal("Is this you signing in?", page.Find("h1").TextContent);
         var session = await Bench.SessionAsync(sessionId);
         var choices = page.FindAll("[data-testid=approval-choice]").Select(b => int.Parse(b.TextContent.Trim(), System.Globalization.CultureInfo.InvariantCulture)).ToList();
@@ -358,7 +358,7 @@ public sealed class VerifyPageTests : PortalComponentTest
 
         var page = RenderVerify(sessionId, startedHere: true);
 
-        page.WaitForAssertion(() => Assert.Equal("Failed", Stage(page)));
+        page.WaitForAssertion(() => Assert.Equal("Failed", Stage(page)), Patience);
         var number = (await Bench.SessionAsync(sessionId)).ApprovalNumber;
         Assert.Equal(number.ToString(System.Globalization.CultureInfo.InvariantCulture), page.Find("[data-testid=approval-number]").TextContent.Trim());
         Assert.InRange(number, 10, 99);
@@ -372,7 +372,7 @@ public sealed class VerifyPageTests : PortalComponentTest
         PasskeyModule.Setup<BrowserCredential>("get", _ => true)
             .SetResult(new BrowserCredential(false, null, "NotAllowedError", "cancelled"));
         var waiting = RenderVerify(sessionId, startedHere: true);
-        waiting.WaitForAssertion(() => Assert.Equal("Failed", Stage(waiting)));
+        waiting.WaitForAssertion(() => Assert.Equal("Failed", Stage(waiting)), Patience);
         var session = await Bench.SessionAsync(sessionId);
         var wrong = Enumerable.Range(10, 90).First(n => n != session.ApprovalNumber);
 
@@ -382,7 +382,7 @@ public sealed class VerifyPageTests : PortalComponentTest
         Assert.Equal(ApprovalOutcome.Refused, decision.Outcome);
         Assert.Equal(LoginSessionState.Refused, (await Bench.SessionAsync(sessionId)).State);
         waiting.FindAll("button").Single(b => b.TextContent.Contains("Check status")).Click();
-        waiting.WaitForAssertion(() => Assert.Equal("LoginRefused", Stage(waiting)));
+        waiting.WaitForAssertion(() => Assert.Equal("LoginRefused", Stage(waiting)), Patience);
         Assert.Contains(PasskeyMessages.LoginRefused, waiting.Markup);
         var events = await Bench.App.WithDbAsync(db => Microsoft.EntityFrameworkCore.EntityFrameworkQueryableExtensions.ToListAsync(
             db.SecurityEvents.Where(e => e.UserId == session.UserId && e.Kind == Features.Activity.SecurityEventKind.SignInApprovalBlocked)));

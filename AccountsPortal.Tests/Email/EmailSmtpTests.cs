@@ -17,9 +17,10 @@ public sealed class EmailSmtpTests
     [Fact]
     public async Task A_queued_email_is_delivered_to_the_mail_server()
     {
-        var port = PortalAppFactory.FreeTcpPort();
-        using var server = SimpleSmtpServer.Start(port);
-        using var bench = SmtpBench(port);
+        // The port is held from the kernel's choice on; the server binds it beside the hold (SO_REUSEADDR).
+        using var port = LoopbackPort.Reserve();
+        using var server = SimpleSmtpServer.Start(port.Port);
+        using var bench = SmtpBench(port.Port);
         await bench.EnqueueAsync(new OutgoingEmail("kate@example.com", "Your sign-in", "Plain words for Kate.", "<p>Words for <b>Kate</b>.</p>"));
 
         Assert.Equal(1, await bench.SendDueAsync());
@@ -41,8 +42,9 @@ public sealed class EmailSmtpTests
     [Fact]
     public async Task A_failed_attempt_is_retried_after_the_first_retry_delay()
     {
-        var port = PortalAppFactory.FreeTcpPort();
-        using var bench = SmtpBench(port).WithSetting("Email:FirstRetryDelay", "00:00:30");
+        // Held but not listening: connections are refused, and no other process can take the port meanwhile.
+        using var port = LoopbackPort.Reserve();
+        using var bench = SmtpBench(port.Port).WithSetting("Email:FirstRetryDelay", "00:00:30");
         await bench.EnqueueAsync(new OutgoingEmail("kate@example.com", "Try again", "Second time lucky.", "<p>Second time lucky.</p>"));
 
         // Nothing listens on the port yet.
@@ -55,7 +57,7 @@ public sealed class EmailSmtpTests
         Assert.Null(failed.LockedUntil);
         Assert.Equal(bench.App.Time.GetUtcNow() + TimeSpan.FromSeconds(30), failed.NextAttemptAt, TimeSpan.FromMilliseconds(1));
 
-        using var server = SimpleSmtpServer.Start(port);
+        using var server = SimpleSmtpServer.Start(port.Port);
         // Not due yet.
         bench.App.Time.Advance(TimeSpan.FromSeconds(29));
         Assert.Equal(0, await bench.SendDueAsync());
@@ -74,8 +76,8 @@ public sealed class EmailSmtpTests
     [Fact]
     public async Task After_max_attempts_a_message_is_marked_failed_and_never_tried_again()
     {
-        var port = PortalAppFactory.FreeTcpPort();
-        using var bench = SmtpBench(port)
+        using var port = LoopbackPort.Reserve();
+        using var bench = SmtpBench(port.Port)
             .WithSetting("Email:MaxAttempts", "3")
             .WithSetting("Email:FirstRetryDelay", "00:00:30")
             .WithSetting("Email:MaxRetryDelay", "00:00:45");
@@ -100,7 +102,7 @@ public sealed class EmailSmtpTests
         Assert.Null(given.SentAt);
         Assert.NotNull(given.LastError);
 
-        using var server = SimpleSmtpServer.Start(port);
+        using var server = SimpleSmtpServer.Start(port.Port);
         bench.App.Time.Advance(TimeSpan.FromDays(2));
         Assert.Equal(0, await bench.SendDueAsync());
         Assert.Equal(0, server.ReceivedEmailCount);

@@ -11,6 +11,19 @@ public class BrowserFixture : IAsyncLifetime
 {
     public const string ChromiumPath = "/usr/bin/chromium";
 
+    /// <summary>
+    /// How long the portal's passkey dialog stays open here before it gives up (<c>Passkeys:DialogTimeout</c>): a
+    /// dialog nobody answers (no matching passkey on this device) ends after a few seconds, as a person would end it.
+    /// </summary>
+    public static readonly TimeSpan DialogTimeout = TimeSpan.FromSeconds(4);
+
+    /// <summary>
+    /// How long an <c>Expect</c> assertion, an action or a wait for a page may take. Longer than any dialog a test
+    /// waits out (<see cref="DialogTimeout"/>), with room for a machine busy with other builds: it bounds the wait
+    /// only, a page that is ready passes at once. (Playwright's own default for <c>Expect</c> is 5 s.)
+    /// </summary>
+    public static readonly TimeSpan ExpectTimeout = DialogTimeout + TimeSpan.FromSeconds(26);
+
     private IPlaywright? playwright;
     private IBrowser? browser;
 
@@ -25,8 +38,8 @@ public class BrowserFixture : IAsyncLifetime
         ArgumentNullException.ThrowIfNull(settings);
 
         // A dialog nobody answers (no matching passkey on this device) gives up after a few seconds, as a person would.
-        App = AppApiClient.Configure(PortalAppFactory.WithSystemClock(), AppCallback.ToString())
-            .WithSetting("Passkeys:DialogTimeout", "00:00:04")
+        App = AppApiClient.Configure(PortalAppFactory.WithSystemClock(), AppCallback.Address.ToString())
+            .WithSetting("Passkeys:DialogTimeout", DialogTimeout.ToString("c", System.Globalization.CultureInfo.InvariantCulture))
             // Open pages of ended sessions re-check every two seconds here (at most a minute in production).
             .WithSetting("Security:SessionRevalidationInterval", "00:00:02");
         foreach (var (key, value) in settings)
@@ -37,8 +50,8 @@ public class BrowserFixture : IAsyncLifetime
 
     public PortalAppFactory App { get; }
 
-    /// <summary>Where the test app registered to be sent back: a loopback listener the app test starts.</summary>
-    public Uri AppCallback { get; } = new($"http://localhost:{PortalAppFactory.FreeTcpPort()}/callback");
+    /// <summary>Where the test app registered to be sent back: a loopback listener, like a desktop app's, listening from the start.</summary>
+    public LoopbackCallback AppCallback { get; } = new();
 
     public Uri BaseAddress => App.ServerAddress!;
 
@@ -55,6 +68,8 @@ public class BrowserFixture : IAsyncLifetime
             throw new InvalidOperationException($"{ChromiumPath} is missing: run ./test.sh, which installs Debian's chromium.");
         }
 
+        // For every Expect of every browser test (Playwright keeps it globally).
+        Assertions.SetDefaultExpectTimeout((float)ExpectTimeout.TotalMilliseconds);
         App.StartKestrel();
         Serving[BaseAddress.ToString().TrimEnd('/')] = App;
         playwright = await Playwright.CreateAsync();
@@ -79,7 +94,7 @@ public class BrowserFixture : IAsyncLifetime
             AcceptDownloads = true,
             Locale = "en-US",
         });
-        context.SetDefaultTimeout(15_000);
+        context.SetDefaultTimeout((float)ExpectTimeout.TotalMilliseconds);
         await context.GrantPermissionsAsync(["clipboard-read", "clipboard-write"], new() { Origin = BaseAddress.ToString().TrimEnd('/') });
         return await context.NewPageAsync();
     }
@@ -93,6 +108,7 @@ public class BrowserFixture : IAsyncLifetime
 
         playwright?.Dispose();
         await App.DisposeAsync();
+        await AppCallback.DisposeAsync();
     }
 }
 

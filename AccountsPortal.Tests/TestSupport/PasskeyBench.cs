@@ -118,10 +118,32 @@ public sealed class PasskeyBench(PortalAppFactory app)
         app.WithDbAsync(async db => JsonSerializer.Serialize(await db.Passkeys.AsNoTracking().OrderBy(p => p.Id).ToListAsync()));
 
     /// <summary>The session as text without its failed-attempt counter, which a refused attempt is meant to raise.</summary>
-    public async Task<string> SessionSnapshotAsync(string sessionId)
+    /// <param name="withoutState">Leave out its state too: for the refused attempt that reaches the limit and closes it.</param>
+    public async Task<string> SessionSnapshotAsync(string sessionId, bool withoutState = false)
     {
         var session = await SessionAsync(sessionId);
         session.FailedAttempts = 0;
+        if (withoutState)
+        {
+            session.State = LoginSessionState.AwaitingSecondFactor;
+        }
+
         return JsonSerializer.Serialize(session);
     }
+
+    /// <summary>
+    /// Everything of one account that a refused second-factor attempt must leave as it was, as text: the user row
+    /// (password hash, security stamp, email), its recovery key, authenticator app (with the last accepted time
+    /// step), passkeys, app tokens and browser sessions. The attempt counters are left out: refusals raise them.
+    /// </summary>
+    public Task<string> AccountSnapshotAsync(string userId) =>
+        app.WithDbAsync(async db => JsonSerializer.Serialize(new
+        {
+            User = await db.Users.AsNoTracking().SingleAsync(u => u.Id == userId),
+            RecoveryKeys = await db.RecoveryKeys.AsNoTracking().Where(k => k.UserId == userId).OrderBy(k => k.Id).ToListAsync(),
+            Totp = await db.TotpAuthenticators.AsNoTracking().Where(t => t.UserId == userId).ToListAsync(),
+            Passkeys = await db.Passkeys.AsNoTracking().Where(p => p.UserId == userId).OrderBy(p => p.Id).ToListAsync(),
+            AppTokens = await db.AppTokens.AsNoTracking().Where(t => t.UserId == userId).OrderBy(t => t.Id).ToListAsync(),
+            BrowserSessions = await db.BrowserSessions.AsNoTracking().Where(b => b.UserId == userId).OrderBy(b => b.Id).ToListAsync(),
+        }));
 }

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using AccountsPortal.Data;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
@@ -23,6 +22,8 @@ public sealed class PortalAppFactory : WebApplicationFactory<Program>
     public const string InMemoryOrigin = "http://localhost";
 
     private readonly bool fakeClock;
+
+    private LoopbackPort? port;
 
     /// <summary>A portal whose clock tests move by hand (<see cref="Time"/>).</summary>
     public PortalAppFactory()
@@ -73,12 +74,24 @@ public sealed class PortalAppFactory : WebApplicationFactory<Program>
         return this;
     }
 
+    /// <summary>
+    /// Serves the portal on a real socket at http://localhost:PORT. The port is bound before the portal is built
+    /// (its origin, and so its configuration, names the port) and handed to Kestrel as bound sockets, so no other
+    /// process can take it in between (<see cref="LoopbackPort"/>).
+    /// </summary>
     public PortalAppFactory StartKestrel()
     {
-        var port = FreeTcpPort();
-        ServerAddress = new Uri($"http://localhost:{port}");
+        port = LoopbackPort.Reserve();
+        ServerAddress = new Uri($"http://localhost:{port.Port}");
         settings["Passkeys:Origins:0"] = Origin;
-        UseKestrel(kestrel => kestrel.ListenLocalhost(port));
+        var handles = port.DuplicateHandles();
+        UseKestrel(kestrel =>
+        {
+            foreach (var handle in handles)
+            {
+                kestrel.ListenHandle(handle);
+            }
+        });
         StartServer();
         return this;
     }
@@ -125,6 +138,8 @@ public sealed class PortalAppFactory : WebApplicationFactory<Program>
         base.Dispose(disposing);
         if (disposing)
         {
+            // After the server: Kestrel has closed its copies of the port's sockets.
+            port?.Dispose();
             SqliteConnection.ClearAllPools();
             try
             {
@@ -135,12 +150,5 @@ public sealed class PortalAppFactory : WebApplicationFactory<Program>
                 // A file still open elsewhere; the temp folder is cleaned by the OS.
             }
         }
-    }
-
-    public static int FreeTcpPort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

@@ -127,9 +127,20 @@ public sealed class SoftwareAuthenticator(string rpId, string origin) : IDisposa
             SHA256.HashData(Encoding.UTF8.GetBytes(overrides.RpId ?? rpId)),
             [flags],
             BigEndian(overrides.SignCount ?? credential.SignCount));
-        var clientData = ClientData(overrides.Type ?? "webauthn.get", overrides.Challenge ?? challenge, overrides.Origin ?? origin, overrides.ClientDataMembers);
+        var type = overrides.Type ?? "webauthn.get";
+        var signedChallenge = overrides.Challenge ?? challenge;
+        var signedOrigin = overrides.Origin ?? origin;
+        var clientData = ClientData(type, signedChallenge, signedOrigin, overrides.ClientDataMembers);
+        var signedClientData = overrides.SignedClientData switch
+        {
+            ClientDataAlteration.None => clientData,
+            ClientDataAlteration.OneChallengeByte => ClientData(type, WithOneByteChanged(signedChallenge), signedOrigin, overrides.ClientDataMembers),
+            ClientDataAlteration.OtherType => ClientData("webauthn.create", signedChallenge, signedOrigin, overrides.ClientDataMembers),
+            ClientDataAlteration.OtherOrigin => ClientData(type, signedChallenge, "https://evil.example", overrides.ClientDataMembers),
+            _ => throw new ArgumentOutOfRangeException(nameof(overrides)),
+        };
         var signature = credential.Key.SignData(
-            Concat(authenticatorData, SHA256.HashData(clientData)), HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence);
+            Concat(authenticatorData, SHA256.HashData(signedClientData)), HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence);
 
         if (overrides.TamperSignature)
         {
@@ -170,6 +181,14 @@ public sealed class SoftwareAuthenticator(string rpId, string origin) : IDisposa
         {
             credential.Key.Dispose();
         }
+    }
+
+    /// <summary>The base64url challenge with its first byte changed.</summary>
+    private static string WithOneByteChanged(string challenge)
+    {
+        var bytes = Base64Url.DecodeFromChars(challenge);
+        bytes[0] ^= 0x01;
+        return Base64Url.EncodeToString(bytes);
     }
 
     private static byte[] ClientData(string type, string challenge, string origin, IReadOnlyDictionary<string, JsonNode?>? members)
@@ -303,5 +322,28 @@ public sealed record AssertionOverrides : CeremonyOverrides
 
     public bool TamperAuthenticatorData { get; init; }
 
+    /// <summary>Breaks the clientDataJSON sent so that it no longer parses (its last <c>false</c> becomes <c>falsd</c>).</summary>
     public bool TamperClientData { get; init; }
+
+    /// <summary>
+    /// Signs client data that differs from the clientDataJSON sent in one way: what is sent is well-formed and
+    /// right in every member (challenge, type, origin), so only the signature check can refuse the answer.
+    /// </summary>
+    public ClientDataAlteration SignedClientData { get; init; }
+}
+
+/// <summary>How the client data an authenticator signed differs from the client data sent with the signature.</summary>
+public enum ClientDataAlteration
+{
+    /// <summary>The same client data: the signature covers what is sent.</summary>
+    None,
+
+    /// <summary>The signed challenge differs in one byte.</summary>
+    OneChallengeByte,
+
+    /// <summary>The signed type is <c>webauthn.create</c>.</summary>
+    OtherType,
+
+    /// <summary>The signed origin is another site's.</summary>
+    OtherOrigin,
 }

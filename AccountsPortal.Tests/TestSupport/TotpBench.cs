@@ -21,8 +21,15 @@ public sealed class TotpBench(PortalAppFactory app)
         return bytes;
     }
 
-    /// <summary>The code the app shows now, or at an offset from now.</summary>
-    public string CodeAt(byte[] secret, TimeSpan offset) => TotpSecrets.CodeAt(secret, app.Time.GetUtcNow() + offset);
+    /// <summary>The code the app shows now, or at an offset from now, as RFC 6238 computes it (never the portal's own code).</summary>
+    public string CodeAt(byte[] secret, TimeSpan offset) => Rfc6238.Code(secret, app.Time.GetUtcNow() + offset);
+
+    /// <summary>A well-formed code that is none of those accepted now (the current step and one either side): a wrong guess for sure.</summary>
+    public string WrongCode(byte[] secret)
+    {
+        var accepted = new[] { -30, 0, 30 }.Select(offset => CodeAt(secret, TimeSpan.FromSeconds(offset))).ToHashSet();
+        return Enumerable.Range(0, 4).Select(i => new string((char)('0' + i), 6)).First(code => !accepted.Contains(code));
+    }
 
     public Task<SecondFactorResult> VerifyAsync(string sessionId, string? code) =>
         Passkeys.WithAsync(s => s.GetRequiredService<TotpLogin>().VerifyAsync(sessionId, code, Passkeys.ProofOf(sessionId)));

@@ -146,18 +146,34 @@ public sealed class LoginSessionServiceTests : IAsyncLifetime
         factor.Enabled = true;
         var login = await WithServiceAsync(s => s.StartAsync(userId, null));
 
-        var remaining = new List<int>();
-        for (var i = 0; i < 5; i++)
+        var remaining = new List<int?>();
+        for (var i = 0; i < 6; i++)
         {
             remaining.Add(await WithServiceAsync(s => s.RecordFailedAttemptAsync(login.SessionId)));
         }
 
-        Assert.Equal([4, 3, 2, 1, 0], remaining);
+        // The fifth closes it; a sixth (a request that was under way) finds it closed and counts nothing more.
+        Assert.Equal<int?>([4, 3, 2, 1, 0, 0], remaining);
         var stored = await LoadAsync(login.SessionId);
         Assert.Equal(LoginSessionState.Failed, stored.State);
         Assert.Equal(5, stored.FailedAttempts);
         Assert.False(await WithServiceAsync(s => s.MarkVerifiedAsync(login.SessionId, new LoginProof(login.BrowserSecret, null), approvalAllowed: false)));
         Assert.Null(await WithServiceAsync(s => s.FindLiveAsync(login.SessionId)));
+    }
+
+    [Fact]
+    public async Task A_failed_attempt_on_a_session_verified_meanwhile_counts_nothing_and_says_so()
+    {
+        factor.Enabled = true;
+        var login = await WithServiceAsync(s => s.StartAsync(userId, null));
+        Assert.True(await WithServiceAsync(s => s.MarkVerifiedAsync(login.SessionId, new LoginProof(login.BrowserSecret, null), approvalAllowed: false)));
+        var before = await LoadAsync(login.SessionId);
+
+        var remaining = await WithServiceAsync(s => s.RecordFailedAttemptAsync(login.SessionId));
+
+        // Not "closed by failed attempts" (0): the login is no longer waiting for a second factor at all.
+        Assert.Null(remaining);
+        Assert.Equivalent(before, await LoadAsync(login.SessionId));
     }
 
     [Fact]

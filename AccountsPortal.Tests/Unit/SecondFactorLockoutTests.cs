@@ -14,15 +14,38 @@ public sealed class SecondFactorLockoutTests
         var userId = await bench.Passkeys.CreateUserAsync();
         var secret = await bench.EnableAsync(userId);
         app.Time.Advance(TimeSpan.FromSeconds(60));
-        var sessionId = await bench.Passkeys.StartLoginAsync(userId);
+        var wrong = bench.WrongCode(secret);
+        var account = await bench.Passkeys.AccountSnapshotAsync(userId);
 
-        for (var i = 1; i <= 9; i++)
+        // Two logins of five wrong codes each: each login is closed by its fifth, the account counts all ten.
+        var first = await bench.Passkeys.StartLoginAsync(userId);
+        for (var i = 1; i <= 4; i++)
         {
-            Assert.Equal(TwoFactorMessages.WrongCode, (await bench.VerifyAsync(sessionId, "000000")).Error);
+            Assert.Equal(TwoFactorMessages.WrongCode, (await bench.VerifyAsync(first, wrong)).Error);
         }
 
-        Assert.Equal(TwoFactorMessages.LockedOut(TimeSpan.FromMinutes(15)), (await bench.VerifyAsync(sessionId, "000000")).Error);
-        Assert.Equal(TwoFactorMessages.LockedOut(TimeSpan.FromMinutes(15)), (await bench.VerifyAsync(sessionId, bench.CodeAt(secret, TimeSpan.Zero))).Error);
+        Assert.Equal(SecondFactorFailure.TooManyAttempts, (await bench.VerifyAsync(first, wrong)).Failure);
+        var second = await bench.Passkeys.StartLoginAsync(userId);
+        for (var i = 1; i <= 4; i++)
+        {
+            Assert.Equal(TwoFactorMessages.WrongCode, (await bench.VerifyAsync(second, wrong)).Error);
+        }
+
+        // The tenth wrong code both locks the account and closes its login: the login is over, with the lock's time.
+        var tenth = await bench.VerifyAsync(second, wrong);
+        Assert.Equal(SecondFactorFailure.TooManyAttempts, tenth.Failure);
+        Assert.InRange(tenth.RetryAfter!.Value, TimeSpan.FromMinutes(15) - TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(15));
+        Assert.Equal(10, await bench.FailuresAsync(userId));
+        Assert.Equal(LoginSessionState.Failed, (await bench.Passkeys.SessionAsync(first)).State);
+        Assert.Equal(LoginSessionState.Failed, (await bench.Passkeys.SessionAsync(second)).State);
+        // Counted, and nothing else changed: no code used up, no session, no token.
+        Assert.Equal(account, await bench.Passkeys.AccountSnapshotAsync(userId));
+
+        // A new login: the right code is refused unread, and counts toward nothing.
+        var third = await bench.Passkeys.StartLoginAsync(userId);
+        Assert.Equal(TwoFactorMessages.LockedOut(TimeSpan.FromMinutes(15)), (await bench.VerifyAsync(third, bench.CodeAt(secret, TimeSpan.Zero))).Error);
+        Assert.Equal(0, (await bench.Passkeys.SessionAsync(third)).FailedAttempts);
+        Assert.Equal(account, await bench.Passkeys.AccountSnapshotAsync(userId));
 
         // Login sessions last 10 minutes; the lockout outlives them.
         app.Time.Advance(TimeSpan.FromMinutes(15) - TimeSpan.FromSeconds(1));
@@ -40,17 +63,19 @@ public sealed class SecondFactorLockoutTests
         var userId = await bench.Passkeys.CreateUserAsync();
         var secret = await bench.EnableAsync(userId);
         app.Time.Advance(TimeSpan.FromSeconds(60));
+        var wrong = bench.WrongCode(secret);
 
-        var first = await bench.Passkeys.StartLoginAsync(userId);
+        // A guesser's nine wrong codes, each from a login of its own (a login closes after five).
         for (var i = 0; i < 9; i++)
         {
-            await bench.VerifyAsync(first, "000000");
+            await bench.VerifyAsync(await bench.Passkeys.StartLoginAsync(userId), wrong);
         }
 
         // The owner signs in between a guesser's codes: the guesser still has one wrong code left, not ten.
-        Assert.True((await bench.VerifyAsync(first, bench.CodeAt(secret, TimeSpan.Zero))).Succeeded);
+        var owner = await bench.Passkeys.StartLoginAsync(userId);
+        Assert.True((await bench.VerifyAsync(owner, bench.CodeAt(secret, TimeSpan.Zero))).Succeeded);
         var second = await bench.Passkeys.StartLoginAsync(userId);
-        Assert.Equal(TwoFactorMessages.LockedOut(TimeSpan.FromMinutes(15)), (await bench.VerifyAsync(second, "000000")).Error);
+        Assert.Equal(TwoFactorMessages.LockedOut(TimeSpan.FromMinutes(15)), (await bench.VerifyAsync(second, wrong)).Error);
         Assert.Equal(10, await bench.FailuresAsync(userId));
 
         // A window without a lock ends by itself: after it, the count starts again.
@@ -59,15 +84,15 @@ public sealed class SecondFactorLockoutTests
         var calmUser = await calm.Passkeys.CreateUserAsync();
         var calmSecret = await calm.EnableAsync(calmUser);
         quiet.Time.Advance(TimeSpan.FromSeconds(60));
-        var calmSession = await calm.Passkeys.StartLoginAsync(calmUser);
+        var calmWrong = calm.WrongCode(calmSecret);
         for (var i = 0; i < 9; i++)
         {
-            await calm.VerifyAsync(calmSession, "000000");
+            await calm.VerifyAsync(await calm.Passkeys.StartLoginAsync(calmUser), calmWrong);
         }
 
         quiet.Time.Advance(TimeSpan.FromMinutes(15));
         var fresh = await calm.Passkeys.StartLoginAsync(calmUser);
-        Assert.Equal(TwoFactorMessages.WrongCode, (await calm.VerifyAsync(fresh, "000000")).Error);
+        Assert.Equal(TwoFactorMessages.WrongCode, (await calm.VerifyAsync(fresh, calm.WrongCode(calmSecret))).Error);
         Assert.Equal(1, await calm.FailuresAsync(calmUser));
         Assert.True((await calm.VerifyAsync(fresh, calm.CodeAt(calmSecret, TimeSpan.Zero))).Succeeded);
     }
@@ -89,7 +114,7 @@ public sealed class SecondFactorLockoutTests
             for (var i = 0; i < 10; i++)
             {
                 // A new login session for every guess: the count is the account's, not the session's.
-                await bench.VerifyAsync(await bench.Passkeys.StartLoginAsync(userId), "000000");
+                await bench.VerifyAsync(await bench.Passkeys.StartLoginAsync(userId), bench.WrongCode(secret));
             }
         }
 

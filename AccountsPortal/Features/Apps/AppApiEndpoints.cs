@@ -188,6 +188,8 @@ internal static class AppApiEndpoints
         {
             SecondFactorFailure.None => ClaimResult(await appLogins.ClaimVerifiedAsync(sessionId, cancellationToken)),
             SecondFactorFailure.SessionGone => ApiProblems.Problem(410, ApiProblems.SessionExpired, result.Error!),
+            // The wrong code that used up the login's tries: the app must log in again (after the lockout, if any).
+            SecondFactorFailure.TooManyAttempts => ApiProblems.Problem(410, ApiProblems.SessionExpired, result.Error!, result.RetryAfter),
             SecondFactorFailure.PasskeyRequired => ApiProblems.Problem(409, ApiProblems.PasskeyRequired, result.Error!),
             SecondFactorFailure.LockedOut => ApiProblems.Problem(423, ApiProblems.AccountLocked, result.Error!, result.RetryAfter),
             SecondFactorFailure.RateLimited => ApiProblems.Problem(429, ApiProblems.RateLimited, result.Error!, result.RetryAfter),

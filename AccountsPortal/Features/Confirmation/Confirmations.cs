@@ -162,13 +162,18 @@ public sealed class Confirmations(
         var newWords = await recoveryKeys.ReplaceAsync(userId, parsed.Key!, cancellationToken);
         if (newWords is null)
         {
-            // Used by another request a moment ago.
+            // Used by another request a moment ago. The key was right: its attempt is given back (after the rollback,
+            // which would undo the release too).
+            await transaction.RollbackAsync(cancellationToken);
+            await lockout.ReleaseAsync(userId, cancellationToken);
             return ConfirmationResult.Fail(TwoFactorMessages.IncorrectRecoveryKey);
         }
 
         await accountSecurity.RotateAsync(userId, browserSessionId, "recovery key used", cancellationToken);
         if (!await recent.MarkAsync(userId, browserSessionId, cancellationToken))
         {
+            await transaction.RollbackAsync(cancellationToken);
+            await lockout.ReleaseAsync(userId, cancellationToken);
             return ConfirmationResult.Fail(SessionEnded);
         }
 

@@ -59,8 +59,13 @@ public sealed class PasskeyLogin(
             return PasskeyLoginResult.Verified;
         }
 
-        var remaining = await loginSessions.RecordFailedAttemptAsync(session.Id, cancellationToken);
-        return remaining > 0 ? PasskeyLoginResult.Fail(failure) : PasskeyLoginResult.Fail(PasskeyMessages.TooManyAttempts, sessionClosed: true);
+        return await loginSessions.RecordFailedAttemptAsync(session.Id, cancellationToken) switch
+        {
+            > 0 => PasskeyLoginResult.Fail(failure),
+            <= 0 => PasskeyLoginResult.Fail(PasskeyMessages.TooManyAttempts, sessionClosed: true),
+            // Verified (or ended) by another request meanwhile: the page or app asks where it stands.
+            null => PasskeyLoginResult.SessionGone,
+        };
     }
 
     private async Task<LoginSession?> AwaitingPasskeyAsync(string? loginSessionId, CancellationToken cancellationToken)

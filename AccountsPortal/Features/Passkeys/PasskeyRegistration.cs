@@ -125,7 +125,7 @@ public sealed class PasskeyRegistration(
 
         if (!CoseKeyRules.IsStrongEnough(credential.PublicKey))
         {
-            logger.LogInformation("Passkey registration for {UserId} refused: an RSA key under {Bits} bits", userId, CoseKeyRules.MinRsaModulusBits);
+            Activity.SecurityLog.PasskeyRegistrationRefused(logger, userId, $"an RSA key under {CoseKeyRules.MinRsaModulusBits} bits");
             return PasskeyOutcome.Fail(PasskeyMessages.NotVerified);
         }
 

@@ -46,8 +46,12 @@ public sealed class TotpCodeCheck(PortalDbContext db, TotpSecrets secrets, Secon
         return SecondFactorResult.Verified;
     }
 
-    private async Task<SecondFactorResult> FailAsync(string userId, string message, CancellationToken cancellationToken) =>
-        await lockout.RecordFailureAsync(userId, cancellationToken) is { } remaining
+    /// <summary>Counts a wrong guess; the result says so (<see cref="SecondFactorResult.WasWrongGuess"/>), also when it locked the account.</summary>
+    private async Task<SecondFactorResult> FailAsync(string userId, string message, CancellationToken cancellationToken)
+    {
+        var result = await lockout.RecordFailureAsync(userId, cancellationToken) is { } remaining
             ? SecondFactorResult.Locked(remaining)
             : SecondFactorResult.Fail(message);
+        return result with { WasWrongGuess = true };
+    }
 }

@@ -3,7 +3,11 @@ using AccountsPortal.Features.Accounts.LoginSessions;
 
 namespace AccountsPortal.Features.TwoFactor;
 
-/// <summary>The code step of a login for accounts whose second factor is an authenticator app.</summary>
+/// <summary>
+/// The code step of a login for accounts whose second factor is an authenticator app. A wrong or used code
+/// counts twice: toward the account's lockout (<see cref="SecondFactorLockout"/>) and, like a refused passkey,
+/// toward the login session's own limit, which closes the session when reached.
+/// </summary>
 public sealed class TotpLogin(
     TotpCodeCheck codes,
     LoginSessionService loginSessions,
@@ -47,7 +51,19 @@ public sealed class TotpLogin(
         var checkedCode = await codes.CheckAsync(session.UserId, code, cancellationToken);
         if (!checkedCode.Succeeded)
         {
-            return checkedCode;
+            if (!checkedCode.WasWrongGuess)
+            {
+                // A malformed code, or one the account's lockout refused unread: not an attempt on this login.
+                return checkedCode;
+            }
+
+            // A code checked and found wrong (or used) is a failed attempt on this login, counted by one conditional UPDATE.
+            return await loginSessions.RecordFailedAttemptAsync(session.Id, cancellationToken) switch
+            {
+                > 0 => checkedCode,
+                <= 0 => SecondFactorResult.AttemptsExhausted(checkedCode.RetryAfter),
+                null => SecondFactorResult.SessionGone,
+            };
         }
 
         if (!await loginSessions.MarkVerifiedAsync(session.Id, proof, approvalAllowed, cancellationToken: cancellationToken))
@@ -71,17 +87,33 @@ public enum SecondFactorFailure
 
     /// <summary>The code came from a device that may not verify this login (see <see cref="TotpLogin.VerifyAsync"/>).</summary>
     NotThisDevice,
+
+    /// <summary>This wrong code reached the login session's limit of failed attempts: the session is closed.</summary>
+    TooManyAttempts,
 }
 
+/// <summary>The outcome of a code (or of the login's code step).</summary>
+/// <param name="RetryAfter">How long the account refuses codes, when it does.</param>
 public sealed record SecondFactorResult(bool Succeeded, string? Error, SecondFactorFailure Failure, TimeSpan? RetryAfter = null)
 {
     public static readonly SecondFactorResult Verified = new(true, null, SecondFactorFailure.None);
     public static readonly SecondFactorResult SessionGone = new(false, TwoFactorMessages.LoginSessionExpired, SecondFactorFailure.SessionGone);
 
-    public bool SessionClosed => Failure == SecondFactorFailure.SessionGone;
+    /// <summary>Whether the login session can no longer be verified: it is gone, or this attempt used up its last try.</summary>
+    public bool SessionClosed => Failure is SecondFactorFailure.SessionGone or SecondFactorFailure.TooManyAttempts;
+
+    /// <summary>
+    /// Whether a well-formed code was checked against the secret and refused (wrong or already used): a failed
+    /// attempt that counts toward the lockout, including the one that locks it.
+    /// </summary>
+    public bool WasWrongGuess { get; init; }
 
     public static SecondFactorResult Fail(string error, SecondFactorFailure failure = SecondFactorFailure.WrongCode) => new(false, error, failure);
 
     public static SecondFactorResult Locked(TimeSpan remaining) =>
         new(false, TwoFactorMessages.LockedOut(remaining), SecondFactorFailure.LockedOut, remaining);
+
+    /// <summary>The wrong code that closed the login session; <paramref name="lockedFor"/> when it also locked the account.</summary>
+    public static SecondFactorResult AttemptsExhausted(TimeSpan? lockedFor) =>
+        new(false, TwoFactorMessages.TooManyAttempts, SecondFactorFailure.TooManyAttempts, lockedFor);
 }

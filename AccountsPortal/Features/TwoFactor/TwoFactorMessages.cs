@@ -12,6 +12,7 @@ public static class TwoFactorMessages
     public const string OtherBrowserCode = "Enter the code in the browser you are signing in with.";
     public const string ApprovalNeeded = "Confirm this sign-in first: pick the number shown on the device that is signing in.";
     public const string WrongPassword = "That password is not right.";
+    public const string TooManyAttempts = "Too many failed attempts. Log in again.";
 
     public static string LockedOut(TimeSpan remaining) =>
         $"Too many failed attempts. Try again in {Math.Max(1, (int)Math.Ceiling(remaining.TotalMinutes))} minutes.";

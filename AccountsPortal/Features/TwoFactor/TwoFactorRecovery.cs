@@ -7,7 +7,8 @@ namespace AccountsPortal.Features.TwoFactor;
 /// <summary>
 /// "Recover two-factor": the recovery key stands in for the second factor of a login whose password
 /// step passed. The key is used up and replaced by a new one in the same transaction that verifies
-/// the login, so of two simultaneous submissions exactly one succeeds.
+/// the login, so of two simultaneous submissions exactly one succeeds. A wrong key counts toward the
+/// account's lockout and toward the login session's limit of failed attempts.
 /// </summary>
 public sealed class TwoFactorRecovery(
     PortalDbContext db,
@@ -68,9 +69,16 @@ public sealed class TwoFactorRecovery(
         if (!await recoveryKeys.MatchesAsync(session.UserId, parsed.Key, cancellationToken))
         {
             Activity.SecurityLog.RecoveryKeyWrong(logger, session.UserId);
-            return await lockout.RecordFailureAsync(session.UserId, cancellationToken) is { } locked
-                ? RecoveryResult.Fail(TwoFactorMessages.LockedOut(locked))
-                : RecoveryResult.Fail(TwoFactorMessages.IncorrectRecoveryKey);
+            var locked = await lockout.RecordFailureAsync(session.UserId, cancellationToken);
+            // A failed attempt on this login too, counted by one conditional UPDATE like a refused passkey:
+            // the attempt that reaches the session's limit closes it.
+            return await loginSessions.RecordFailedAttemptAsync(session.Id, cancellationToken) switch
+            {
+                > 0 => RecoveryResult.Fail(locked is { } lockedFor ? TwoFactorMessages.LockedOut(lockedFor) : TwoFactorMessages.IncorrectRecoveryKey),
+                <= 0 => RecoveryResult.Closed(TwoFactorMessages.TooManyAttempts),
+                // Verified (with this key, by another submission) or ended meanwhile.
+                null => RecoveryResult.SessionGone,
+            };
         }
 
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
@@ -79,7 +87,10 @@ public sealed class TwoFactorRecovery(
         var newStamp = newWords is null ? null : await accountSecurity.RotateAsync(session.UserId, null, "recovery key used", cancellationToken);
         if (newWords is null || !await loginSessions.MarkVerifiedAsync(session.Id, proof, approvalAllowed, newStamp, cancellationToken))
         {
-            // Another submission used this key (or finished this login) a moment ago.
+            // Another submission used this key (or finished this login) a moment ago. The key was right: its attempt
+            // is given back, outside the transaction that is undone (inside it, the release would be undone too).
+            await transaction.RollbackAsync(cancellationToken);
+            await lockout.ReleaseAsync(session.UserId, cancellationToken);
             return RecoveryResult.Fail(TwoFactorMessages.IncorrectRecoveryKey);
         }
 
@@ -93,11 +104,18 @@ public sealed class TwoFactorRecovery(
     }
 }
 
+/// <summary>The outcome of a recovery key for a login.</summary>
 public sealed record RecoveryResult(string? UserId, IReadOnlyList<string>? NewRecoveryKey, string? SecondFactor, string? Error, string? ClientId = null)
 {
-    public static readonly RecoveryResult SessionGone = Fail(TwoFactorMessages.LoginSessionExpired);
+    public static readonly RecoveryResult SessionGone = Closed(TwoFactorMessages.LoginSessionExpired);
 
     public bool Succeeded => UserId is not null;
 
+    /// <summary>Whether the login session can no longer be verified: it is gone, or this attempt used up its last try.</summary>
+    public bool SessionClosed { get; init; }
+
     public static RecoveryResult Fail(string error) => new(null, null, null, error);
+
+    /// <summary>A refusal after which the person must log in again.</summary>
+    public static RecoveryResult Closed(string error) => Fail(error) with { SessionClosed = true };
 }

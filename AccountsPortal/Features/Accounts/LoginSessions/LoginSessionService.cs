@@ -149,10 +149,14 @@ public sealed class LoginSessionService(
     }
 
     /// <summary>
-    /// Counts a failed second-factor attempt; the attempt that reaches the limit closes the session.
-    /// Returns the attempts left (0 when the session is closed or gone).
+    /// Counts a failed second-factor attempt (a refused passkey, a wrong or used code, a wrong recovery key) with one
+    /// conditional UPDATE; the attempt that reaches the limit closes the session, in the same statement.
     /// </summary>
-    public async Task<int> RecordFailedAttemptAsync(string sessionId, CancellationToken cancellationToken = default)
+    /// <returns>
+    /// The attempts left; 0 when the session is closed by failed attempts (this one or an earlier one); null when
+    /// it no longer awaits a second factor for another reason (verified meanwhile, refused, consumed or gone).
+    /// </returns>
+    public async Task<int?> RecordFailedAttemptAsync(string sessionId, CancellationToken cancellationToken = default)
     {
         var max = options.Value.MaxFailedAttempts;
         var now = time.GetUtcNow();
@@ -162,11 +166,16 @@ public sealed class LoginSessionService(
                 .SetProperty(s => s.FailedAttempts, s => s.FailedAttempts + 1)
                 .SetProperty(s => s.State, s => s.FailedAttempts + 1 >= max ? LoginSessionState.Failed : s.State), cancellationToken);
 
-        var attempts = await db.LoginSessions.AsNoTracking()
-            .Where(s => s.Id == sessionId && s.State == LoginSessionState.AwaitingSecondFactor)
-            .Select(s => (int?)s.FailedAttempts)
+        var session = await db.LoginSessions.AsNoTracking()
+            .Where(s => s.Id == sessionId)
+            .Select(s => new { s.State, s.FailedAttempts })
             .SingleOrDefaultAsync(cancellationToken);
-        return attempts is null ? 0 : max - attempts.Value;
+        return session switch
+        {
+            { State: LoginSessionState.AwaitingSecondFactor } => max - session.FailedAttempts,
+            { State: LoginSessionState.Failed } => 0,
+            _ => null,
+        };
     }
 
     /// <summary>
