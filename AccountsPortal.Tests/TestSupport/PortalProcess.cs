@@ -160,7 +160,7 @@ public sealed class PortalProcess : IAsyncDisposable
         {
             if (Port == 0 || (runs == 0 && attempt > 1))
             {
-                Port = PortalAppFactory.FreeTcpPort();
+                Port = UnusedPort();
             }
 
             var outputBefore = StandardOutput.Count + StandardError.Count;
@@ -196,7 +196,7 @@ public sealed class PortalProcess : IAsyncDisposable
     {
         if (Port == 0)
         {
-            Port = PortalAppFactory.FreeTcpPort();
+            Port = UnusedPort();
         }
 
         var child = Launch();
@@ -590,5 +590,17 @@ public sealed class PortalProcess : IAsyncDisposable
             Directory.CreateDirectory(Path.GetDirectoryName(destination)!);
             File.Copy(file, destination, overwrite: true);
         }
+    }
+
+    /// <summary>
+    /// A port nobody listens on now. A child's origin must name its port before it starts, so the port is picked here;
+    /// should another process take it before the child binds, <see cref="StartAsync"/> sees "address already in use"
+    /// and tries another.
+    /// </summary>
+    private static int UnusedPort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
