@@ -22,9 +22,15 @@ public sealed class BruteForceAttacks(AttackPortal portal) : IClassFixture<Attac
     private Task<string> EmailOfAsync(string userId) => portal.App.WithDbAsync(db => db.Users.Where(u => u.Id == userId).Select(u => u.Email!).SingleAsync());
 
     /// <summary>The guesses locked the account exactly once, the owner is told, and nothing else changed (no factor, no session, no token).</summary>
-    private async Task AssertLockedOnlyAsync(DatabaseState before, string userId) =>
+    /// <remarks>Every wrong guess also counts on the login it was sent to (<paramref name="loginSessionIds"/>), which closes at five.</remarks>
+    private async Task AssertLockedOnlyAsync(DatabaseState before, string userId, params string[] loginSessionIds) =>
         await DatabaseState.AssertChangedOnlyAsync(
-            portal.App, before, Expected.LockedBy(Key(userId)), Expected.Event(userId, SecurityEventKind.SecondFactorLockedOut), Expected.EmailQueued(await EmailOfAsync(userId)));
+            portal.App,
+            before,
+            [
+                Expected.LockedBy(Key(userId)), Expected.Event(userId, SecurityEventKind.SecondFactorLockedOut), Expected.EmailQueued(await EmailOfAsync(userId)),
+                .. loginSessionIds.Select(Expected.FailedAttemptsMaybeCounted),
+            ]);
 
     [Fact]
     public async Task Thirty_parallel_wrong_codes_from_three_app_logins_evaluate_ten_and_lock_once()
@@ -44,13 +50,15 @@ public sealed class BruteForceAttacks(AttackPortal portal) : IClassFixture<Attac
 
         var responses = await Task.WhenAll(wrong.Select((code, i) => Task.Run(() => logins[i % 3].TotpAsync(code))));
 
+        // Wrong (400), refused by the account's lock (423), or by a login its own five failures closed (410).
         var statuses = responses.Select(r => (int)r.StatusCode).ToList();
-        Assert.All(statuses, status => Assert.Contains(status, new[] { 400, 423 }));
+        Assert.All(statuses, status => Assert.Contains(status, new[] { 400, 410, 423 }));
         Assert.InRange(statuses.Count(s => s == 400), 1, 9);
-        await AssertLockedOnlyAsync(before, userId);
+        await AssertLockedOnlyAsync(before, userId, [.. logins.Select(l => l.SessionId)]);
         Assert.Equal(10, await portal.Totp.FailuresAsync(userId));
-        // Even the right code now waits out the lock.
-        Assert.Equal(HttpStatusCode.Locked, (await logins[0].TotpAsync(right)).StatusCode);
+        // Even the right code, on a new login, now waits out the lock.
+        using var fresh = await portal.ApiLoginAsync(userId, email);
+        Assert.Equal(HttpStatusCode.Locked, (await fresh.TotpAsync(right)).StatusCode);
         logins.ForEach(login => login.Dispose());
     }
 
@@ -59,18 +67,25 @@ public sealed class BruteForceAttacks(AttackPortal portal) : IClassFixture<Attac
     {
         var recovery = new RecoveryBench(portal.App);
         var (userId, key) = await recovery.AccountWithPasskeyAsync();
-        var login = await recovery.StartLoginAsync(userId);
+        // Five guesses for each of four logins: a login closes at its fifth failure, the account locks at ten.
+        var logins = new List<Features.Accounts.LoginSessions.StartedLogin>();
+        for (var i = 0; i < 4; i++)
+        {
+            logins.Add(await recovery.StartLoginAsync(userId));
+        }
+
         var guesses = Enumerable.Range(0, 20).Select(_ => RandomRecoveryKey()).ToList();
         var before = await portal.SnapshotAsync();
 
-        var results = await Task.WhenAll(guesses.Select(guess => Task.Run(() => recovery.RecoverAsync(login, guess))));
+        var results = await Task.WhenAll(guesses.Select((guess, i) => Task.Run(() => recovery.RecoverAsync(logins[i % 4], guess))));
 
         Assert.All(results, r => Assert.False(r.Succeeded));
         Assert.InRange(results.Count(r => r.Error == TwoFactorMessages.IncorrectRecoveryKey), 1, 9);
-        Assert.All(results, r => Assert.True(r.Error == TwoFactorMessages.IncorrectRecoveryKey || r.Error!.StartsWith("Too many failed attempts", StringComparison.Ordinal), r.Error));
-        await AssertLockedOnlyAsync(before, userId);
+        Assert.All(results, r => Assert.True(
+            r.Error is TwoFactorMessages.IncorrectRecoveryKey or TwoFactorMessages.TooManyAttempts || r.Error!.StartsWith("Too many failed attempts", StringComparison.Ordinal), r.Error));
+        await AssertLockedOnlyAsync(before, userId, [.. logins.Select(l => l.SessionId)]);
         Assert.Equal(10, await portal.Totp.FailuresAsync(userId));
-        Assert.StartsWith("Too many failed attempts", (await recovery.RecoverAsync(login, key)).Error);
+        Assert.StartsWith("Too many failed attempts", (await recovery.RecoverAsync(await recovery.StartLoginAsync(userId), key)).Error);
     }
 
     [Fact]
@@ -92,7 +107,7 @@ public sealed class BruteForceAttacks(AttackPortal portal) : IClassFixture<Attac
         var replayed = await second.TotpAsync(older);
 
         await AttackPortal.AssertProblemAsync(replayed, HttpStatusCode.BadRequest, "INVALID_CODE", TwoFactorMessages.UsedCode);
-        await DatabaseState.AssertChangedOnlyAsync(portal.App, before, Expected.WrongGuessCounted(Key(userId)));
+        await DatabaseState.AssertChangedOnlyAsync(portal.App, before, Expected.WrongGuessCounted(Key(userId)), Expected.FailedAttemptCounted(second.SessionId));
     }
 
     [Fact]
@@ -108,7 +123,7 @@ public sealed class BruteForceAttacks(AttackPortal portal) : IClassFixture<Attac
         var result = await recovery.RecoverAsync(login, hex);
 
         Assert.Equal(TwoFactorMessages.IncorrectRecoveryKey, result.Error);
-        await DatabaseState.AssertChangedOnlyAsync(portal.App, before, Expected.WrongGuessCounted(Key(userId)));
+        await DatabaseState.AssertChangedOnlyAsync(portal.App, before, Expected.WrongGuessCounted(Key(userId)), Expected.FailedAttemptCounted(login.SessionId));
     }
 
     [Fact]
@@ -116,22 +131,40 @@ public sealed class BruteForceAttacks(AttackPortal portal) : IClassFixture<Attac
     {
         var recovery = new RecoveryBench(portal.App);
         var (userId, key) = await recovery.AccountWithPasskeyAsync();
-        using var browser = new Browser(portal.App);
-        var verify = (await browser.LogInAsync(await EmailOfAsync(userId))).LocationPath();
-        var recoverPath = verify.Replace("/passkeys/verify", "/two-factor/recover", StringComparison.Ordinal);
+        var email = await EmailOfAsync(userId);
+        // Three browsers log in: the first two guess five times each (each login closes at its fifth failure), the
+        // third brings the right key once the account is locked.
+        var browsers = Enumerable.Range(0, 3).Select(_ => new Browser(portal.App)).ToList();
+        var recoverPaths = new List<string>();
+        foreach (var browser in browsers)
+        {
+            recoverPaths.Add((await browser.LogInAsync(email)).LocationPath().Replace("/passkeys/verify", "/two-factor/recover", StringComparison.Ordinal));
+        }
+
         var before = await portal.SnapshotAsync();
         var alerts = new List<string>();
-
-        foreach (var guess in Enumerable.Range(0, 10).Select(_ => RandomRecoveryKey()).Append(key))
+        async Task SubmitAsync(int browser, string guess)
         {
-            var response = await browser.Http.SubmitAsync(recoverPath, "recover", new Dictionary<string, string> { ["Input.RecoveryKey"] = guess });
+            var response = await browsers[browser].Http.SubmitAsync(recoverPaths[browser], "recover", new Dictionary<string, string> { ["Input.RecoveryKey"] = guess });
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             alerts.Add((await response.ReadHtmlAsync()).QuerySelector("[role=alert]")!.TextContent.Trim());
         }
 
-        var locked = TwoFactorMessages.LockedOut(TimeSpan.FromMinutes(15));
-        Assert.Equal([.. Enumerable.Repeat(TwoFactorMessages.IncorrectRecoveryKey, 9), locked, locked], alerts);
-        Assert.Null(browser.AuthCookie);
-        await AssertLockedOnlyAsync(before, userId);
+        foreach (var browser in new[] { 0, 1 })
+        {
+            foreach (var guess in Enumerable.Range(0, 5).Select(_ => RandomRecoveryKey()))
+            {
+                await SubmitAsync(browser, guess);
+            }
+        }
+
+        await SubmitAsync(2, key);
+
+        string[] closing = [.. Enumerable.Repeat(TwoFactorMessages.IncorrectRecoveryKey, 4), TwoFactorMessages.TooManyAttempts];
+        Assert.Equal([.. closing, .. closing, TwoFactorMessages.LockedOut(TimeSpan.FromMinutes(15))], alerts);
+        Assert.All(browsers, browser => Assert.Null(browser.AuthCookie));
+        var sessions = recoverPaths.Take(2).Select(path => System.Web.HttpUtility.ParseQueryString(new Uri(new Uri("http://localhost"), path).Query)["session"]!).ToArray();
+        await AssertLockedOnlyAsync(before, userId, sessions);
+        browsers.ForEach(browser => browser.Dispose());
     }
 }
