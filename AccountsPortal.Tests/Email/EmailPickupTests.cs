@@ -1,3 +1,4 @@
+using Microsoft.EntityFrameworkCore;
 using AccountsPortal.Features.Email;
 using AccountsPortal.Tests.TestSupport;
 using Microsoft.Extensions.DependencyInjection;
@@ -83,6 +84,32 @@ public sealed class EmailPickupTests
         // Nothing is sent twice.
         Assert.Equal(0, await bench.SendDueAsync());
         Assert.Equal(2, bench.EmlFiles().Length);
+    }
+
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task A_sent_email_keeps_no_body_in_the_database_and_its_file_and_folder_are_the_owners_alone()
+    {
+        using var app = new PortalAppFactory();
+        var email = PortalScenario.NewEmail();
+        using (var person = new PortalScenario(app))
+        {
+            await person.SignUpAsync(email);
+        }
+
+        var code = await Mailbox.LatestCodeAsync(app, email);
+
+        // The code went out (the .eml file has it); the database row no longer does.
+        var rows = await app.WithDbAsync(db => db.OutboxMessages.AsNoTracking().ToListAsync());
+        var sent = Assert.Single(rows);
+        Assert.NotNull(sent.SentAt);
+        Assert.Equal("", sent.TextBody);
+        Assert.Equal("", sent.HtmlBody);
+        Assert.DoesNotContain(rows, row => row.TextBody.Contains(code) || row.HtmlBody.Contains(code));
+        var file = Assert.Single(Directory.GetFiles(app.MailDirectory, "*.eml"));
+        Assert.Contains(code, await File.ReadAllTextAsync(file));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(file));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(app.MailDirectory));
     }
 
     [Fact]

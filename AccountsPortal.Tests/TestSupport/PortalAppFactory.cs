@@ -130,7 +130,10 @@ public sealed class PortalAppFactory : WebApplicationFactory<Program>
             builder.ConfigureServices(services => services.AddSingleton<TimeProvider>(Time));
         }
 
-        builder.ConfigureLogging(logging => logging.AddProvider(Logs));
+        // Every entry is kept in Logs for tests to read; the console (the test run's output) shows warnings and up.
+        builder.ConfigureLogging(logging => logging
+            .AddProvider(Logs)
+            .AddFilter<Microsoft.Extensions.Logging.Console.ConsoleLoggerProvider>(level => level >= LogLevel.Warning));
     }
 
     protected override void Dispose(bool disposing)

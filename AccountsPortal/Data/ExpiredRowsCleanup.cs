@@ -4,10 +4,13 @@ namespace AccountsPortal.Data;
 
 /// <summary>
 /// Deletes what can no longer be used: old login sessions (with their app logins), ceremonies,
-/// signed-out browser sessions and dead app tokens. Kept a while past expiry so the recent past stays
-/// readable when something needs looking into.
+/// signed-out browser sessions, dead app tokens and sent emails. Kept a while past expiry so the recent past stays
+/// readable when something needs looking into — but a token an app may still collect is wiped as soon as its
+/// collect window has passed, since it is a live credential.
 /// </summary>
-public sealed class ExpiredRowsCleanup(IServiceScopeFactory scopes, TimeProvider time, ILogger<ExpiredRowsCleanup> logger) : BackgroundService
+public sealed class ExpiredRowsCleanup(
+    IServiceScopeFactory scopes, TimeProvider time, Microsoft.Extensions.Options.IOptions<Features.Apps.AppsOptions> apps, ILogger<ExpiredRowsCleanup> logger)
+    : BackgroundService
 {
     public static readonly TimeSpan Interval = TimeSpan.FromHours(1);
     public static readonly TimeSpan Retention = TimeSpan.FromDays(7);
@@ -31,7 +34,8 @@ public sealed class ExpiredRowsCleanup(IServiceScopeFactory scopes, TimeProvider
 
     public async Task<int> RunOnceAsync(CancellationToken cancellationToken = default)
     {
-        var cutoff = time.GetUtcNow() - Retention;
+        var now = time.GetUtcNow();
+        var cutoff = now - Retention;
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<PortalDbContext>();
         var deleted = await db.PasskeyCeremonies.Where(c => c.ExpiresAt < cutoff).ExecuteDeleteAsync(cancellationToken);
@@ -39,6 +43,11 @@ public sealed class ExpiredRowsCleanup(IServiceScopeFactory scopes, TimeProvider
         deleted += await db.LoginSessions.Where(s => s.ExpiresAt < cutoff).ExecuteDeleteAsync(cancellationToken);
         deleted += await db.BrowserSessions.Where(s => s.ExpiresAt < cutoff).ExecuteDeleteAsync(cancellationToken);
         deleted += await db.AppTokens.Where(t => t.ExpiresAt < cutoff || t.RevokedAt < cutoff).ExecuteDeleteAsync(cancellationToken);
+        deleted += await db.OutboxMessages.Where(m => m.SentAt < cutoff || m.FailedAt < cutoff).ExecuteDeleteAsync(cancellationToken);
+        var collectedBy = now - apps.Value.CollectWindow;
+        deleted += await db.AppLogins
+            .Where(a => a.ProtectedToken != null && db.LoginSessions.Any(s => s.Id == a.SessionId && s.VerifiedAt < collectedBy))
+            .ExecuteUpdateAsync(set => set.SetProperty(a => a.ProtectedToken, (string?)null), cancellationToken);
         // Attempt counters whose window began a day ago and that hold no lock (windows and locks last minutes).
         var staleWindow = cutoff - TimeSpan.FromDays(1);
         deleted += await db.AttemptCounters.Where(c => c.WindowStart < staleWindow && (c.LockedUntil == null || c.LockedUntil < cutoff)).ExecuteDeleteAsync(cancellationToken);

@@ -90,11 +90,16 @@ public sealed class OutboxDispatcher(
             return false;
         }
 
-        // Sent: record it even while the app is stopping, or the message would go out again.
+        // Sent: record it even while the app is stopping, or the message would go out again. Its bodies go with the
+        // same UPDATE: they may carry a code or a password-reset link, which must not outlive the sending in a copy of
+        // the database.
         var sentAt = time.GetUtcNow();
         await db.OutboxMessages
             .Where(m => m.Id == row.Id)
-            .ExecuteUpdateAsync(set => set.SetProperty(m => m.SentAt, sentAt).SetProperty(m => m.LockedUntil, (DateTimeOffset?)null), CancellationToken.None);
+            .ExecuteUpdateAsync(
+                set => set.SetProperty(m => m.SentAt, sentAt).SetProperty(m => m.LockedUntil, (DateTimeOffset?)null)
+                    .SetProperty(m => m.TextBody, "").SetProperty(m => m.HtmlBody, ""),
+                CancellationToken.None);
         return true;
     }
 
@@ -117,7 +122,9 @@ public sealed class OutboxDispatcher(
                     set => set.SetProperty(m => m.Attempts, attempts)
                         .SetProperty(m => m.LastError, error)
                         .SetProperty(m => m.FailedAt, now)
-                        .SetProperty(m => m.LockedUntil, (DateTimeOffset?)null),
+                        .SetProperty(m => m.LockedUntil, (DateTimeOffset?)null)
+                        .SetProperty(m => m.TextBody, "")
+                        .SetProperty(m => m.HtmlBody, ""),
                     CancellationToken.None);
             EmailLog.GivenUp(logger, row.Id, attempts, error);
             return;

@@ -24,12 +24,34 @@ public sealed class PickupDirectorySender(IOptions<EmailOptions> options, IHostE
     {
         ArgumentNullException.ThrowIfNull(message);
         var directory = Directory;
-        System.IO.Directory.CreateDirectory(directory);
+        // Emails carry codes and password-reset links: the folder and files the portal creates are its owner's alone.
+        if (OperatingSystem.IsWindows())
+        {
+            System.IO.Directory.CreateDirectory(directory);
+        }
+        else
+        {
+            System.IO.Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+
         var finalPath = Path.Combine(directory, FileName(time.GetUtcNow(), message.MessageId));
         var temporaryPath = Path.Combine(directory, $".{Guid.NewGuid():N}.tmp");
         try
         {
-            await using (var file = new FileStream(temporaryPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 16 * 1024, FileOptions.Asynchronous))
+            var create = new FileStreamOptions
+            {
+                Mode = FileMode.CreateNew,
+                Access = FileAccess.Write,
+                Share = FileShare.None,
+                BufferSize = 16 * 1024,
+                Options = FileOptions.Asynchronous,
+            };
+            if (!OperatingSystem.IsWindows())
+            {
+                create.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            }
+
+            await using (var file = new FileStream(temporaryPath, create))
             {
                 await message.WriteToAsync(Rfc5322, file, cancellationToken);
                 file.Flush(flushToDisk: true);
