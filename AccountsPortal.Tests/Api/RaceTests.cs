@@ -1,3 +1,4 @@
+using AccountsPortal.Data;
 using System.Net;
 using System.Text.Json;
 using AccountsPortal.Features.Accounts;
@@ -10,27 +11,47 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace AccountsPortal.Tests.Api;
 
-/// <summary>One portal on Kestrel for the race tests.</summary>
-public sealed class RaceFixture : IDisposable
+/// <summary>One portal on Kestrel for the race tests, on one provider's database.</summary>
+public abstract class RaceFixture(DatabaseProvider provider) : IDisposable
 {
-    /// <summary>
-    /// The test app registered, and SQLite writers that wait up to a minute for one another: these tests count what
-    /// a race lets through, not how fast a busy machine is (the default of 5 s is a speed, on a machine shared with
-    /// other builds).
-    /// </summary>
-    public PortalAppFactory App { get; } = AppApiClient.Configure(new PortalAppFactory())
-        .WithSetting("Database:BusyTimeoutMilliseconds", "60000")
-        .StartKestrel();
+    public DatabaseProvider Provider => provider;
 
-    public void Dispose() => App.Dispose();
+    /// <summary>The fixture's portal on Kestrel.</summary>
+    public PortalAppFactory App { get; } = NewApp(provider).StartKestrel();
+
+    /// <summary>
+    /// A portal with the test app registered, whose writers wait up to a minute for one another's locks: these tests
+    /// count what a race lets through, not how fast a busy machine is (the default of 5 s is a speed, on a machine
+    /// shared with other builds).
+    /// </summary>
+    public static PortalAppFactory NewApp(DatabaseProvider provider) => AppApiClient.Configure(new PortalAppFactory(provider))
+        .WithSetting("Database:BusyTimeoutMilliseconds", "60000");
+
+    public void Dispose()
+    {
+        App.Dispose();
+        GC.SuppressFinalize(this);
+    }
 }
+
+/// <summary>The race tests' portal on a SQLite file.</summary>
+public sealed class SqliteRaceFixture() : RaceFixture(DatabaseProvider.Sqlite);
+
+/// <summary>The race tests' portal on PostgreSQL.</summary>
+public sealed class PostgresRaceFixture() : RaceFixture(DatabaseProvider.Postgres);
+
+/// <summary>Every race test on SQLite: one writer at a time, transactions that take the file's lock as they begin.</summary>
+public sealed class SqliteRaceTests(SqliteRaceFixture fixture) : RaceTests(fixture), IClassFixture<SqliteRaceFixture>;
+
+/// <summary>Every race test on PostgreSQL: concurrent writers, READ COMMITTED, row locks.</summary>
+public sealed class PostgresRaceTests(PostgresRaceFixture fixture) : RaceTests(fixture), IClassFixture<PostgresRaceFixture>;
 
 /// <summary>
 /// What the portal promises to do once, or at most so often, however many requests ask at the same moment:
 /// <see cref="Simultaneous.Requests"/> real HTTP requests to Kestrel, released together, their outcomes counted
 /// (exactly the promised successes, every other answer a clear 4xx, never a 5xx) and the database checked after.
 /// </summary>
-public sealed class RaceTests(RaceFixture fixture) : IClassFixture<RaceFixture>
+public abstract class RaceTests(RaceFixture fixture)
 {
     private const int N = Simultaneous.Requests;
 
@@ -159,8 +180,7 @@ public sealed class RaceTests(RaceFixture fixture) : IClassFixture<RaceFixture>
     {
         // Every duplicate is a refused attempt on the login; with the default limit (five) they may close the login
         // before the first answer is through (the next test). Here the limit is out of the way: this is about "once".
-        using var app = AppApiClient.Configure(new PortalAppFactory())
-            .WithSetting("Database:BusyTimeoutMilliseconds", "60000")
+        using var app = RaceFixture.NewApp(fixture.Provider)
             .WithSetting("LoginSessions:MaxFailedAttempts", "1000")
             .StartKestrel();
         var bench = new PasskeyBench(app);

@@ -11,7 +11,7 @@ using Microsoft.Extensions.Time.Testing;
 namespace AccountsPortal.Tests.TestSupport;
 
 /// <summary>
-/// The real portal with its own temporary SQLite file and a controllable clock. In memory by default;
+/// The real portal with its own temporary SQLite file (or PostgreSQL database) and a controllable clock. In memory by default;
 /// <see cref="StartKestrel"/> puts it on a real socket at http://localhost:PORT for browsers.
 /// </summary>
 public sealed class PortalAppFactory : WebApplicationFactory<Program>
@@ -31,11 +31,25 @@ public sealed class PortalAppFactory : WebApplicationFactory<Program>
     {
     }
 
-    private PortalAppFactory(bool fakeClock)
+    /// <summary>A portal whose clock tests move by hand, on a database of <paramref name="provider"/>.</summary>
+    public PortalAppFactory(DatabaseProvider provider)
+        : this(fakeClock: true, provider)
+    {
+    }
+
+    private PortalAppFactory(bool fakeClock, DatabaseProvider provider = DatabaseProvider.Sqlite)
     {
         this.fakeClock = fakeClock;
+        Provider = provider;
         DatabasePath = Path.Combine(directory.FullName, "portal.db");
         settings["Database:SqlitePath"] = DatabasePath;
+        if (provider == DatabaseProvider.Postgres)
+        {
+            PostgresConnectionString = PostgresServer.CreateDatabaseAsync().GetAwaiter().GetResult();
+            settings["Database:Provider"] = "Postgres";
+            settings["Database:ConnectionString"] = PostgresConnectionString;
+        }
+
         // Emails are written as .eml files next to the database, never into the repository's App_Data.
         MailDirectory = Path.Combine(directory.FullName, "mail");
         settings["Email:PickupDirectory"] = MailDirectory;
@@ -48,9 +62,16 @@ public sealed class PortalAppFactory : WebApplicationFactory<Program>
     }
 
     /// <summary>A portal on the real clock, for browser tests: pages that poll wait on it.</summary>
-    public static PortalAppFactory WithSystemClock() => new(fakeClock: false);
+    public static PortalAppFactory WithSystemClock(DatabaseProvider provider = DatabaseProvider.Sqlite) => new(fakeClock: false, provider);
 
+    /// <summary>Where this portal keeps its data.</summary>
+    public DatabaseProvider Provider { get; }
+
+    /// <summary>The SQLite file (unused on PostgreSQL).</summary>
     public string DatabasePath { get; }
+
+    /// <summary>This portal's own PostgreSQL database, dropped on dispose; null on SQLite.</summary>
+    public string? PostgresConnectionString { get; }
 
     /// <summary>The pickup directory this portal writes its emails to (one .eml file per message).</summary>
     public string MailDirectory { get; }
@@ -144,6 +165,11 @@ public sealed class PortalAppFactory : WebApplicationFactory<Program>
             // After the server: Kestrel has closed its copies of the port's sockets.
             port?.Dispose();
             SqliteConnection.ClearAllPools();
+            if (PostgresConnectionString is not null)
+            {
+                PostgresServer.DropAsync(PostgresConnectionString).GetAwaiter().GetResult();
+            }
+
             try
             {
                 directory.Delete(recursive: true);

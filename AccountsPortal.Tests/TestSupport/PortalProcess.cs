@@ -302,12 +302,19 @@ public sealed class PortalProcess : IAsyncDisposable
             Timeout = TimeSpan.FromSeconds(60),
         };
 
-    /// <summary>A context on the child's SQLite file, opened without pooling so that no handle outlives it.</summary>
+    /// <summary>
+    /// A context on the child's database: its PostgreSQL database when <c>Database:Provider</c> is Postgres, otherwise
+    /// its SQLite file, opened without pooling so that no handle outlives it.
+    /// </summary>
     public PortalDbContext OpenDatabase() =>
-        new(new DbContextOptionsBuilder<PortalDbContext>()
-            .UseSqlite(new SqliteConnectionStringBuilder { DataSource = DatabasePath, Mode = SqliteOpenMode.ReadWrite, Pooling = false, DefaultTimeout = 30 }.ToString())
-            .AddInterceptors(new SqliteConnectionPragmas(30_000))
-            .Options);
+        string.Equals(settings.GetValueOrDefault("Database:Provider"), "Postgres", StringComparison.OrdinalIgnoreCase)
+            ? new PostgresPortalDbContext(new DbContextOptionsBuilder<PostgresPortalDbContext>()
+                .UseNpgsql(settings["Database:ConnectionString"])
+                .Options)
+            : new SqlitePortalDbContext(new DbContextOptionsBuilder<SqlitePortalDbContext>()
+                .UseSqlite(new SqliteConnectionStringBuilder { DataSource = DatabasePath, Mode = SqliteOpenMode.ReadWrite, Pooling = false, DefaultTimeout = 30 }.ToString())
+                .AddInterceptors(new SqliteConnectionPragmas(30_000))
+                .Options);
 
     /// <summary>
     /// Signs up over HTTP as a browser without JavaScript does, enters the code the child emailed, and returns the

@@ -4,36 +4,60 @@ using Microsoft.EntityFrameworkCore;
 
 namespace AccountsPortal.Tests.TestSupport;
 
-/// <summary>A migrated SQLite file of its own, for unit tests of services.</summary>
+/// <summary>
+/// A migrated database of its own, for tests of services: a SQLite file, or a new database on the tests' PostgreSQL
+/// server (<see cref="PostgresServer"/>). Tests that hold for every provider take the provider as a parameter.
+/// </summary>
 public sealed class TestDatabase : IAsyncDisposable
 {
-    private readonly DirectoryInfo directory = Directory.CreateTempSubdirectory("accountsportal-db-");
+    private readonly DirectoryInfo? directory;
 
-    private TestDatabase()
+    private TestDatabase(DatabaseProvider provider, DirectoryInfo? directory, string connectionString)
     {
-        Path = System.IO.Path.Combine(directory.FullName, "portal.db");
+        Provider = provider;
+        this.directory = directory;
+        ConnectionString = connectionString;
     }
 
-    public string Path { get; }
+    public DatabaseProvider Provider { get; }
 
-    public static async Task<TestDatabase> CreateAsync()
+    /// <summary>The SQLite file's connection string, or the PostgreSQL database's.</summary>
+    public string ConnectionString { get; }
+
+    public static async Task<TestDatabase> CreateAsync(DatabaseProvider provider = DatabaseProvider.Sqlite)
     {
-        var database = new TestDatabase();
+        TestDatabase database;
+        if (provider == DatabaseProvider.Postgres)
+        {
+            database = new TestDatabase(provider, null, await PostgresServer.CreateDatabaseAsync());
+        }
+        else
+        {
+            var directory = Directory.CreateTempSubdirectory("accountsportal-db-");
+            database = new TestDatabase(provider, directory, $"Data Source={Path.Combine(directory.FullName, "portal.db")};Default Timeout=5");
+        }
+
         await using var db = database.CreateContext();
         await db.Database.MigrateAsync();
         return database;
     }
 
-    public PortalDbContext CreateContext() =>
-        new(new DbContextOptionsBuilder<PortalDbContext>()
-            .UseSqlite($"Data Source={Path};Default Timeout=5")
+    public PortalDbContext CreateContext() => Provider == DatabaseProvider.Postgres
+        ? new PostgresPortalDbContext(new DbContextOptionsBuilder<PostgresPortalDbContext>().UseNpgsql(ConnectionString).Options)
+        : new SqlitePortalDbContext(new DbContextOptionsBuilder<SqlitePortalDbContext>()
+            .UseSqlite(ConnectionString)
             .AddInterceptors(new SqliteConnectionPragmas(5000))
             .Options);
 
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
+        if (Provider == DatabaseProvider.Postgres)
+        {
+            await PostgresServer.DropAsync(ConnectionString);
+            return;
+        }
+
         SqliteConnection.ClearAllPools();
-        directory.Delete(recursive: true);
-        return ValueTask.CompletedTask;
+        directory!.Delete(recursive: true);
     }
 }

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using Npgsql;
 
 namespace AccountsPortal.Data;
 
@@ -11,22 +12,29 @@ public static class DataExtensions
     {
         builder.Services.Configure<DatabaseOptions>(builder.Configuration.GetSection(DatabaseOptions.SectionName));
 
-        // Resolved when the first context is made, so configuration added by hosts and tests is seen.
-        builder.Services.AddDbContext<PortalDbContext>((services, db) =>
-        {
-            var options = services.GetRequiredService<IOptions<DatabaseOptions>>().Value;
-            var contentRoot = services.GetRequiredService<IWebHostEnvironment>().ContentRootPath;
-            var connectionString = new SqliteConnectionStringBuilder
+        builder.Services.PostConfigure<DatabaseOptions>(options =>
+            options.ConnectionString ??= builder.Configuration.GetConnectionString(DatabaseOptions.ConnectionStringName));
+
+        // Both contexts are registered; PortalDbContext is whichever the configured provider names. Options are read
+        // when the first context is made, so configuration added by hosts and tests is seen.
+        // The options are built once (singleton), not per request.
+        builder.Services.AddDbContext<SqlitePortalDbContext>(
+            (services, db) =>
             {
-                DataSource = options.ResolveSqlitePath(contentRoot),
-                // Never creates the file: DatabaseInitializer made it at start, and a file deleted while the portal
-                // runs must fail requests (503, /healthz unhealthy) rather than become a new, empty database.
-                Mode = SqliteOpenMode.ReadWrite,
-                Pooling = true,
-                DefaultTimeout = Math.Max(1, options.BusyTimeoutMilliseconds / 1000),
-            }.ToString();
-            db.UseSqlite(connectionString).AddInterceptors(new SqliteConnectionPragmas(options.BusyTimeoutMilliseconds));
-        });
+                var options = services.GetRequiredService<IOptions<DatabaseOptions>>().Value;
+                var contentRoot = services.GetRequiredService<IWebHostEnvironment>().ContentRootPath;
+                db.UseSqlite(SqliteConnectionString(options, contentRoot)).AddInterceptors(new SqliteConnectionPragmas(options.BusyTimeoutMilliseconds));
+            },
+            ServiceLifetime.Scoped,
+            ServiceLifetime.Singleton);
+        builder.Services.AddDbContext<PostgresPortalDbContext>(
+            (services, db) => db.UseNpgsql(PostgresConnectionString(services.GetRequiredService<IOptions<DatabaseOptions>>().Value)),
+            ServiceLifetime.Scoped,
+            ServiceLifetime.Singleton);
+        builder.Services.AddScoped<PortalDbContext>(services =>
+            services.GetRequiredService<IOptions<DatabaseOptions>>().Value.Provider == DatabaseProvider.Postgres
+                ? services.GetRequiredService<PostgresPortalDbContext>()
+                : services.GetRequiredService<SqlitePortalDbContext>());
 
         builder.Services.AddSingleton<DatabaseInitializer>();
         builder.Services.AddSingleton<DatabaseHealthState>();
@@ -41,6 +49,53 @@ public static class DataExtensions
         KeyRingProtection.Configure(builder, dataProtection);
 
         return builder;
+    }
+
+    /// <summary>
+    /// The SQLite connection string for the runtime. Never creates the file: <see cref="DatabaseInitializer"/> made it
+    /// at start, and a file deleted while the portal runs must fail requests (503, /healthz unhealthy) rather than
+    /// become a new, empty database.
+    /// </summary>
+    public static string SqliteConnectionString(DatabaseOptions options, string contentRoot) => new SqliteConnectionStringBuilder
+    {
+        DataSource = options.ResolveSqlitePath(contentRoot),
+        Mode = SqliteOpenMode.ReadWrite,
+        Pooling = true,
+        DefaultTimeout = Math.Max(1, options.BusyTimeoutMilliseconds / 1000),
+    }.ToString();
+
+    /// <summary>
+    /// The operator's Npgsql connection string with <c>lock_timeout</c> set to
+    /// <see cref="DatabaseOptions.BusyTimeoutMilliseconds"/> unless its <c>Options</c> already set one, so a statement
+    /// stuck behind another node's row lock fails as busy (503) as SQLite's busy timeout does.
+    /// </summary>
+    /// <exception cref="PortalStartupException">No connection string is configured, or it cannot be read.</exception>
+    public static string PostgresConnectionString(DatabaseOptions options)
+    {
+        if (string.IsNullOrWhiteSpace(options.ConnectionString))
+        {
+            throw new PortalStartupException(
+                "Database:Provider is Postgres but no connection string is set. Set Database:ConnectionString (or " +
+                "ConnectionStrings:Portal, or the environment variable Database__ConnectionString), e.g. " +
+                "\"Host=127.0.0.1;Port=5432;Database=portal;Username=portal;Password=...\".");
+        }
+
+        NpgsqlConnectionStringBuilder builder;
+        try
+        {
+            builder = new NpgsqlConnectionStringBuilder(options.ConnectionString);
+        }
+        catch (ArgumentException exception)
+        {
+            throw new PortalStartupException($"Database:ConnectionString cannot be read: {exception.Message}", exception);
+        }
+
+        if (builder.Options?.Contains("lock_timeout", StringComparison.Ordinal) != true)
+        {
+            builder.Options = string.Join(' ', new[] { builder.Options, $"-c lock_timeout={options.BusyTimeoutMilliseconds}" }.Where(o => !string.IsNullOrEmpty(o)));
+        }
+
+        return builder.ConnectionString;
     }
 
     /// <summary>

@@ -5,8 +5,8 @@ namespace AccountsPortal.Data;
 /// </summary>
 internal static partial class DataLog
 {
-    [LoggerMessage(EventId = 3001, EventName = "DatabaseReady", Level = LogLevel.Information, Message = "Database ready at {DatabasePath}")]
-    public static partial void DatabaseReady(ILogger logger, string databasePath);
+    [LoggerMessage(EventId = 3001, EventName = "DatabaseReady", Level = LogLevel.Information, Message = "Database ready: {Database}")]
+    public static partial void DatabaseReady(ILogger logger, string database);
 
     [LoggerMessage(EventId = 3002, EventName = "ExpiredRowsDeleted", Level = LogLevel.Information, Message = "Deleted {Count} expired rows")]
     public static partial void ExpiredRowsDeleted(ILogger logger, int count);

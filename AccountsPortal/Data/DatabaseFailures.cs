@@ -1,17 +1,23 @@
 using System.Text.Encodings.Web;
 using Microsoft.Data.Sqlite;
+using Npgsql;
 
 namespace AccountsPortal.Data;
 
 /// <summary>What kept the database from answering: a passing state, or one an operator must fix.</summary>
 public enum DatabaseFailure
 {
-    /// <summary>Another writer held the write lock past <see cref="DatabaseOptions.BusyTimeoutMilliseconds"/> (SQLITE_BUSY, SQLITE_LOCKED).</summary>
+    /// <summary>
+    /// Another writer held a lock past <see cref="DatabaseOptions.BusyTimeoutMilliseconds"/> (SQLite: SQLITE_BUSY,
+    /// SQLITE_LOCKED; PostgreSQL: SQLSTATE 55P03 lock_not_available, 40P01 deadlock, 40001 serialization failure, 53300
+    /// too many connections, or every pooled connection in use).
+    /// </summary>
     Busy,
 
     /// <summary>
-    /// The file is missing, read-only, full, unreadable or not a database (SQLITE_CANTOPEN, READONLY, FULL, IOERR,
-    /// CORRUPT, NOTADB, PERM, AUTH).
+    /// The database cannot be used: SQLite's file is missing, read-only, full, unreadable or not a database
+    /// (SQLITE_CANTOPEN, READONLY, FULL, IOERR, CORRUPT, NOTADB, PERM, AUTH); PostgreSQL's server cannot be reached or
+    /// refuses (connection failures, SQLSTATE classes 08, 28, 3D, 53 but 53300, 57P, 58, and 25006 read-only).
     /// </summary>
     Unavailable,
 }
@@ -46,10 +52,58 @@ public static class DatabaseFailures
                     _ => null,
                 };
             }
+
+            if (current is PostgresException postgres)
+            {
+                return ClassifyPostgres(postgres.SqlState);
+            }
+
+            if (current is NpgsqlException npgsql)
+            {
+                // No SQLSTATE: the server could not be reached, the connection broke, or the pool stayed exhausted.
+                return npgsql.InnerException is TimeoutException && npgsql.Message.Contains("pool", StringComparison.OrdinalIgnoreCase)
+                    ? DatabaseFailure.Busy
+                    : DatabaseFailure.Unavailable;
+            }
         }
 
         return null;
     }
+
+    /// <summary>
+    /// Whether <paramref name="exception"/> (or one inside it) is a unique constraint that refused a row: SQLite's
+    /// SQLITE_CONSTRAINT (19) or PostgreSQL's SQLSTATE 23505.
+    /// </summary>
+    public static bool IsUniqueViolation(Exception? exception)
+    {
+        for (var current = exception; current is not null; current = current.InnerException)
+        {
+            switch (current)
+            {
+                case SqliteException sqlite:
+                    return sqlite.SqliteErrorCode == 19;
+                case PostgresException postgres:
+                    return postgres.SqlState == PostgresErrorCodes.UniqueViolation;
+            }
+        }
+
+        return false;
+    }
+
+    private static DatabaseFailure? ClassifyPostgres(string sqlState) => sqlState switch
+    {
+        PostgresErrorCodes.LockNotAvailable or PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure
+            or PostgresErrorCodes.TooManyConnections or PostgresErrorCodes.QueryCanceled => DatabaseFailure.Busy,
+        PostgresErrorCodes.ReadOnlySqlTransaction => DatabaseFailure.Unavailable,
+        _ when sqlState.StartsWith("08", StringComparison.Ordinal) // connection exception
+            || sqlState.StartsWith("28", StringComparison.Ordinal) // invalid authorization
+            || sqlState.StartsWith("3D", StringComparison.Ordinal) // no such database
+            || sqlState.StartsWith("53", StringComparison.Ordinal) // insufficient resources: disk full, out of memory
+            || sqlState.StartsWith("57P", StringComparison.Ordinal) // shutting down, cannot connect now
+            || sqlState.StartsWith("58", StringComparison.Ordinal) // system error: I/O
+            || sqlState.StartsWith("XX", StringComparison.Ordinal) => DatabaseFailure.Unavailable, // internal error, corruption
+        _ => null,
+    };
 
     /// <summary>The message a person sees for <paramref name="exception"/>.</summary>
     public static string MessageFor(Exception? exception) => Classify(exception) switch

@@ -1,13 +1,15 @@
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using Npgsql;
 
 namespace AccountsPortal.Data;
 
 /// <summary>
-/// Runs before the host starts (and so before Data Protection reads its key ring from the database):
-/// makes sure the database file can be written, applies migrations, switches the file to WAL and
-/// checks that every connection setting took effect.
+/// Runs before the host starts (and so before Data Protection reads its key ring from the database): applies the
+/// configured provider's migrations and checks its settings. SQLite: makes sure the file can be written, switches it
+/// to WAL and checks every connection setting took effect. PostgreSQL: connects and migrates; EF Core holds an
+/// advisory lock while it migrates, so nodes starting together apply each migration once.
 /// </summary>
 public sealed class DatabaseInitializer(
     IServiceScopeFactory scopeFactory,
@@ -15,7 +17,11 @@ public sealed class DatabaseInitializer(
     IWebHostEnvironment environment,
     ILogger<DatabaseInitializer> logger)
 {
-    public async Task InitializeAsync(CancellationToken cancellationToken = default)
+    /// <exception cref="PortalStartupException">The database cannot be opened, written or migrated; the message says why.</exception>
+    public Task InitializeAsync(CancellationToken cancellationToken = default) =>
+        options.Value.Provider == DatabaseProvider.Postgres ? InitializePostgresAsync(cancellationToken) : InitializeSqliteAsync(cancellationToken);
+
+    private async Task InitializeSqliteAsync(CancellationToken cancellationToken)
     {
         var path = options.Value.ResolveSqlitePath(environment.ContentRootPath);
         EnsureWritable(path);
@@ -27,7 +33,7 @@ public sealed class DatabaseInitializer(
             await db.Database.OpenConnectionAsync(cancellationToken);
             await ExecuteScalarAsync(db, "PRAGMA journal_mode=WAL;", cancellationToken);
             await db.Database.MigrateAsync(cancellationToken);
-            await CheckSettingsAsync(db, cancellationToken);
+            await CheckSqliteSettingsAsync(db, cancellationToken);
         }
         catch (SqliteException exception)
         {
@@ -40,6 +46,31 @@ public sealed class DatabaseInitializer(
         }
 
         DataLog.DatabaseReady(logger, path);
+    }
+
+    private async Task InitializePostgresAsync(CancellationToken cancellationToken)
+    {
+        var where = DescribePostgres(options.Value);
+        await using var scope = scopeFactory.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<PortalDbContext>();
+        try
+        {
+            await db.Database.MigrateAsync(cancellationToken);
+        }
+        catch (Exception exception) when (exception is NpgsqlException or TimeoutException)
+        {
+            throw new PortalStartupException(
+                $"The PostgreSQL database {where} could not be reached or migrated: {exception.Message}", exception);
+        }
+
+        DataLog.DatabaseReady(logger, where);
+    }
+
+    /// <summary>Host, port and database of the connection string, never its password.</summary>
+    private static string DescribePostgres(DatabaseOptions options)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(DataExtensions.PostgresConnectionString(options));
+        return $"'{builder.Database}' on {builder.Host}:{builder.Port}";
     }
 
     /// <summary>
@@ -82,7 +113,7 @@ public sealed class DatabaseInitializer(
         }
     }
 
-    private async Task CheckSettingsAsync(PortalDbContext db, CancellationToken cancellationToken)
+    private async Task CheckSqliteSettingsAsync(PortalDbContext db, CancellationToken cancellationToken)
     {
         var journalMode = await ExecuteScalarAsync(db, "PRAGMA journal_mode;", cancellationToken);
         var synchronous = await ExecuteScalarAsync(db, "PRAGMA synchronous;", cancellationToken);

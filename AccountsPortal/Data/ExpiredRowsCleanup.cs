@@ -51,6 +51,9 @@ public sealed class ExpiredRowsCleanup(
         // Attempt counters whose window began a day ago and that hold no lock (windows and locks last minutes).
         var staleWindow = cutoff - TimeSpan.FromDays(1);
         deleted += await db.AttemptCounters.Where(c => c.WindowStart < staleWindow && (c.LockedUntil == null || c.LockedUntil < cutoff)).ExecuteDeleteAsync(cancellationToken);
+        // Rate windows last a minute; one that began before the last hour can only start again.
+        var endedWindow = now - TimeSpan.FromHours(1);
+        deleted += await db.RateWindows.Where(w => w.WindowStart < endedWindow).ExecuteDeleteAsync(cancellationToken);
         if (deleted > 0)
         {
             DataLog.ExpiredRowsDeleted(logger, deleted);

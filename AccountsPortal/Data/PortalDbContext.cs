@@ -14,7 +14,12 @@ using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 
 namespace AccountsPortal.Data;
 
-public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options)
+/// <summary>
+/// The portal's data, the same model on every provider. Services ask for this type; what they get is the
+/// provider's own subclass (<see cref="SqlitePortalDbContext"/>, <see cref="PostgresPortalDbContext"/>), which
+/// owns that provider's migrations (EF Core: "Migrations with multiple providers", one context type each).
+/// </summary>
+public abstract class PortalDbContext(DbContextOptions options)
     : IdentityDbContext<PortalUser>(options), IDataProtectionKeyContext
 {
     public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
@@ -32,6 +37,8 @@ public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options)
     public DbSet<TotpAuthenticator> TotpAuthenticators => Set<TotpAuthenticator>();
 
     public DbSet<Features.Accounts.Attempts.AttemptCounter> AttemptCounters => Set<Features.Accounts.Attempts.AttemptCounter>();
+
+    public DbSet<Features.Accounts.Attempts.RateWindow> RateWindows => Set<Features.Accounts.Attempts.RateWindow>();
 
     public DbSet<AppLogin> AppLogins => Set<AppLogin>();
 
@@ -52,7 +59,8 @@ public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options)
 
     protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
     {
-        // SQLite has no date type: store instants as sortable integers so that expiry checks run in SQL.
+        // SQLite has no date type: store instants as sortable integers so that expiry checks run in SQL. PostgreSQL
+        // stores the same integers (bigint), so raw SQL and comparisons read alike on both.
         configurationBuilder.Properties<DateTimeOffset>().HaveConversion<DateTimeOffsetToBinaryConverter>();
     }
 

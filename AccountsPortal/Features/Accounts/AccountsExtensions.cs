@@ -85,7 +85,8 @@ public static class AccountsExtensions
             .Bind(builder.Configuration.GetSection(RateLimitOptions.SectionName))
             .Validate(o => o.RequestsPerMinutePerIp > 0 && o.AttemptsPerMinutePerAccount > 0, "RateLimits values must be positive.")
             .ValidateOnStart();
-        services.AddSingleton<AttemptRateLimiter>();
+        services.AddSingleton<IpRateLimiter>();
+        services.AddScoped<AttemptRateLimiter>();
         services.AddScoped<AttemptLimits>();
         services.AddScoped<LoginApprovals>();
         services.AddScoped<AccountSecurity>();

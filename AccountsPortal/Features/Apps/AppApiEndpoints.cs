@@ -216,7 +216,7 @@ internal static class AppApiEndpoints
         string sessionId, HttpRequest http, AttemptRateLimiter limiter, PortalDbContext db, CancellationToken cancellationToken)
     {
         var userId = await db.LoginSessions.AsNoTracking().Where(s => s.Id == sessionId).Select(s => s.UserId).SingleOrDefaultAsync(cancellationToken);
-        return limiter.TryAcquireForAccount(http.HttpContext.Connection.RemoteIpAddress, userId) is { } wait
+        return await limiter.TryAcquireForAccountAsync(http.HttpContext.Connection.RemoteIpAddress, userId, cancellationToken) is { } wait
             ? ApiProblems.Problem(429, ApiProblems.RateLimited, "Too many attempts for this account. Wait and try again.", wait)
             : null;
     }

@@ -205,8 +205,9 @@ public sealed class AppLogins(
             return AppClaim.Expired;
         }
 
-        // Serialised: two polls at once must both see the single token.
+        // Serialised by the row's lock: two polls at once, on any nodes, must both see the single token.
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        await db.LockAppLoginAsync(sessionId, cancellationToken);
         var login = await db.AppLogins.SingleAsync(l => l.SessionId == sessionId, cancellationToken);
         IssuedToken token;
         if (login is { ClaimedAt: null, Collections: 0 })

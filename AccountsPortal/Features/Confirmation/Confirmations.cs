@@ -129,7 +129,7 @@ public sealed class Confirmations(
     public async Task<ConfirmationResult> WithRecoveryKeyAsync(
         string userId, string browserSessionId, string? input, IPAddress? clientIp, CancellationToken cancellationToken = default)
     {
-        if (rateLimiter.TryAcquireForAccount(clientIp, userId) is not null)
+        if (await rateLimiter.TryAcquireForAccountAsync(clientIp, userId, cancellationToken) is not null)
         {
             return ConfirmationResult.Fail(AttemptMessages.RateLimited);
         }
@@ -189,7 +189,7 @@ public sealed class Confirmations(
     private async Task<ConfirmationResult> ConfirmAsync(
         string userId, IPAddress? clientIp, ConfirmationFactor factor, string how, Func<Task<ConfirmationResult>> confirm, CancellationToken cancellationToken)
     {
-        if (rateLimiter.TryAcquireForAccount(clientIp, userId) is not null)
+        if (await rateLimiter.TryAcquireForAccountAsync(clientIp, userId, cancellationToken) is not null)
         {
             return ConfirmationResult.Fail(AttemptMessages.RateLimited);
         }

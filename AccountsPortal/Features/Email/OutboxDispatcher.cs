@@ -37,7 +37,7 @@ public sealed class OutboxDispatcher(
     /// </summary>
     /// <returns>How many messages this call sent.</returns>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    /// <exception cref="Microsoft.Data.Sqlite.SqliteException">The database could not be read or written.</exception>
+    /// <exception cref="System.Data.Common.DbException">The database could not be read or written.</exception>
     public async Task<int> SendDueAsync(CancellationToken cancellationToken = default) => (await RunRoundAsync(cancellationToken)).Sent;
 
     internal async Task<OutboxRound> RunRoundAsync(CancellationToken cancellationToken)

@@ -24,9 +24,10 @@ public static class HealthEndpoints
 }
 
 /// <summary>
-/// Healthy when the database answers a query and would take a write: the check takes the write lock, writes the
-/// file's header value it already has (<c>PRAGMA user_version</c>) and rolls back, so a read-only file is caught
-/// without changing anything. Unhealthy too while a request failed to use the database in the last
+/// Healthy when the database answers a query and would take a write, checked without changing anything: on SQLite
+/// the check takes the write lock, writes the file's header value it already has (<c>PRAGMA user_version</c>) and
+/// rolls back, so a read-only file is caught; on PostgreSQL it asks for a transaction id (<c>txid_current()</c>),
+/// which a read-only server or standby refuses, and rolls back. Unhealthy too while a request failed to use the database in the last
 /// <see cref="DatabaseHealthState.Memory"/> (a full disk only shows when pages are written). Busy past the timeout
 /// is Degraded: the file is fine, another writer holds it.
 /// </summary>
@@ -39,10 +40,19 @@ internal sealed class DatabaseHealthCheck(PortalDbContext db, DatabaseHealthStat
             await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
             await using var command = db.Database.GetDbConnection().CreateCommand();
             command.Transaction = transaction.GetDbTransaction();
-            command.CommandText = "PRAGMA user_version";
-            var version = Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
-            command.CommandText = string.Concat("PRAGMA user_version = ", version.ToString(CultureInfo.InvariantCulture));
-            await command.ExecuteNonQueryAsync(cancellationToken);
+            if (db is PostgresPortalDbContext)
+            {
+                command.CommandText = "SELECT txid_current()";
+                await command.ExecuteScalarAsync(cancellationToken);
+            }
+            else
+            {
+                command.CommandText = "PRAGMA user_version";
+                var version = Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
+                command.CommandText = string.Concat("PRAGMA user_version = ", version.ToString(CultureInfo.InvariantCulture));
+                await command.ExecuteNonQueryAsync(cancellationToken);
+            }
+
             await transaction.RollbackAsync(cancellationToken);
         }
         catch (Exception exception) when (DatabaseFailures.Classify(exception) is { } failure)

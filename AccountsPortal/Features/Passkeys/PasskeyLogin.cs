@@ -43,7 +43,7 @@ public sealed class PasskeyLogin(
             return PasskeyLoginResult.SessionGone;
         }
 
-        if (rateLimiter.TryAcquireForAccount(clientIp, session.UserId) is { } wait)
+        if (await rateLimiter.TryAcquireForAccountAsync(clientIp, session.UserId, cancellationToken) is { } wait)
         {
             return PasskeyLoginResult.Limited(wait);
         }

@@ -134,9 +134,10 @@ public sealed class PasskeyRegistration(
 
     private async Task<PasskeyOutcome> StoreAsync(string userId, string name, RegisteredPublicKeyCredential credential, string? keepBrowserSessionId, CancellationToken cancellationToken)
     {
-        // The write lock is taken when the transaction begins, so two tabs adding the 10th and 11th
-        // passkey at once are counted one after the other.
+        // The account's row is locked first, so two tabs adding the 10th and 11th passkey at once are counted one
+        // after the other, on any node.
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        await db.LockAccountAsync(userId, cancellationToken);
         var count = await db.Passkeys.CountAsync(p => p.UserId == userId, cancellationToken);
         if (count >= Options.MaxPasskeysPerUser)
         {

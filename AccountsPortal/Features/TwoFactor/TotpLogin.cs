@@ -30,7 +30,7 @@ public sealed class TotpLogin(
             return SecondFactorResult.SessionGone;
         }
 
-        if (rateLimiter.TryAcquireForAccount(clientIp, session.UserId) is { } wait)
+        if (await rateLimiter.TryAcquireForAccountAsync(clientIp, session.UserId, cancellationToken) is { } wait)
         {
             return new SecondFactorResult(false, Accounts.Attempts.AttemptMessages.RateLimited, SecondFactorFailure.RateLimited, wait);
         }

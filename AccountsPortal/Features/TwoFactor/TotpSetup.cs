@@ -60,7 +60,9 @@ public sealed class TotpSetup(
             return TwoFactorMessages.WrongCode;
         }
 
+        // Locked first: tabs turning the app on at once are taken one at a time, and only the first stores its secret.
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        await db.LockAccountAsync(userId, cancellationToken);
         var existing = await db.TotpAuthenticators.SingleOrDefaultAsync(t => t.UserId == userId, cancellationToken);
         if (existing is not null && !replaceExisting)
         {

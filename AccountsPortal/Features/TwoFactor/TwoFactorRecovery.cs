@@ -41,7 +41,7 @@ public sealed class TwoFactorRecovery(
             return RecoveryResult.SessionGone;
         }
 
-        if (rateLimiter.TryAcquireForAccount(clientIp, session.UserId) is { } wait)
+        if (await rateLimiter.TryAcquireForAccountAsync(clientIp, session.UserId, cancellationToken) is { } wait)
         {
             return RecoveryResult.Fail(Accounts.Attempts.AttemptMessages.RateLimited);
         }

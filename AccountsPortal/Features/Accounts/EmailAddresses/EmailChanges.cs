@@ -46,7 +46,7 @@ public sealed class EmailChanges(
             return (null, default, SameAddress);
         }
 
-        if (rateLimiter.TryAcquireForAccount(clientIp, userId) is not null || rateLimiter.TryAcquireForEmail(clientIp, normalized) is not null)
+        if (await rateLimiter.TryAcquireForAccountAsync(clientIp, userId, cancellationToken) is not null || await rateLimiter.TryAcquireForEmailAsync(clientIp, normalized, cancellationToken) is not null)
         {
             return (null, default, Attempts.AttemptMessages.RateLimited);
         }
@@ -85,9 +85,9 @@ public sealed class EmailChanges(
         {
             await StoreAsync(userId, email, normalized, cancellationToken);
         }
-        catch (Microsoft.Data.Sqlite.SqliteException exception) when (exception.SqliteErrorCode == 19)
+        catch (Exception exception) when (Data.DatabaseFailures.IsUniqueViolation(exception))
         {
-            // SQLITE_CONSTRAINT: taken by a sign-up a moment ago; the unique index on the user name refuses it.
+            // Taken by a sign-up a moment ago: the unique index on the user name refuses it.
             return Taken;
         }
 

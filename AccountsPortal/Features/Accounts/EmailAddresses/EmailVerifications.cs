@@ -58,7 +58,8 @@ public sealed class EmailVerifications(
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         if (userId is not null)
         {
-            // One live code per account: asking again closes the earlier ones.
+            // One live code per account: asking again closes the earlier ones (one request at a time per account).
+            await db.LockAccountAsync(userId, cancellationToken);
             await db.EmailVerifications.Where(v => v.UserId == userId && v.ConsumedAt == null)
                 .ExecuteUpdateAsync(set => set.SetProperty(v => v.ConsumedAt, now), cancellationToken);
         }

@@ -52,7 +52,7 @@ public sealed class LoginApprovals(
             return ApprovalDecision.Unavailable;
         }
 
-        if (rateLimiter.TryAcquireForAccount(approver.Ip, session.UserId) is { } wait)
+        if (await rateLimiter.TryAcquireForAccountAsync(approver.Ip, session.UserId, cancellationToken) is { } wait)
         {
             return new ApprovalDecision(ApprovalOutcome.RateLimited, null, null, wait);
         }

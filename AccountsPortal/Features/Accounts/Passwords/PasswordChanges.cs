@@ -91,7 +91,7 @@ public sealed class PasswordChanges(
     public async Task<bool> RequestResetAsync(string? email, IPAddress? clientIp, CancellationToken cancellationToken = default)
     {
         var normalized = users.NormalizeEmail((email ?? "").Trim());
-        if (rateLimiter.TryAcquireForEmail(clientIp, normalized) is not null)
+        if (await rateLimiter.TryAcquireForEmailAsync(clientIp, normalized, cancellationToken) is not null)
         {
             return false;
         }

@@ -13,15 +13,13 @@ public sealed class RecoveryKeyService(PortalDbContext db, TimeProvider time)
         var (words, hash) = NewKey();
         var now = time.GetUtcNow();
 
-        var replaced = await db.RecoveryKeys
-            .Where(existing => existing.UserId == userId)
-            .ExecuteUpdateAsync(set => set.SetProperty(k => k.KeyHash, hash).SetProperty(k => k.CreatedAt, now), cancellationToken);
-        if (replaced == 0)
-        {
-            db.RecoveryKeys.Add(new RecoveryKey { UserId = userId, KeyHash = hash, CreatedAt = now });
-            await db.SaveChangesAsync(cancellationToken);
-        }
-
+        // One statement whether or not the account has a key yet, so two issues at once leave one key (the later).
+        await db.Database.ExecuteSqlInterpolatedAsync(
+            $"""
+            INSERT INTO "RecoveryKeys" ("UserId", "KeyHash", "CreatedAt") VALUES ({userId}, {hash}, {PortalDbContext.StoredInstant(now)})
+            ON CONFLICT ("UserId") DO UPDATE SET "KeyHash" = excluded."KeyHash", "CreatedAt" = excluded."CreatedAt"
+            """,
+            cancellationToken);
         return words;
     }
 

@@ -34,7 +34,7 @@ public sealed class PasswordSignIn(
     public async Task<PasswordCheck> CheckAsync(string email, string password, IPAddress? clientIp, CancellationToken cancellationToken = default)
     {
         var normalizedEmail = users.NormalizeEmail(email.Trim());
-        if (rateLimiter.TryAcquireForEmail(clientIp, normalizedEmail) is { } wait)
+        if (await rateLimiter.TryAcquireForEmailAsync(clientIp, normalizedEmail, cancellationToken) is { } wait)
         {
             return PasswordCheck.Limited(wait);
         }
@@ -52,7 +52,7 @@ public sealed class PasswordSignIn(
             return PasswordCheck.Invalid;
         }
 
-        if (rateLimiter.TryAcquireForEmail(clientIp, user.NormalizedEmail) is { } wait)
+        if (await rateLimiter.TryAcquireForEmailAsync(clientIp, user.NormalizedEmail, cancellationToken) is { } wait)
         {
             return PasswordCheck.Limited(wait);
         }

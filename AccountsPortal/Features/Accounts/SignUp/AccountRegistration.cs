@@ -32,7 +32,7 @@ public sealed class AccountRegistration(
     {
         email = email.Trim().Normalize(System.Text.NormalizationForm.FormC);
         var normalized = users.NormalizeEmail(email);
-        if (rateLimiter.TryAcquireForEmail(clientIp, normalized) is not null)
+        if (await rateLimiter.TryAcquireForEmailAsync(clientIp, normalized, cancellationToken) is not null)
         {
             return RegistrationResult.Fail([Attempts.AttemptMessages.RateLimited], rateLimited: true);
         }

@@ -2,7 +2,7 @@
 
 #nullable disable
 
-namespace AccountsPortal.Data.Migrations
+namespace AccountsPortal.Data.Migrations.Sqlite
 {
     /// <inheritdoc />
     public partial class EmailOutbox : Migration

@@ -8,11 +8,11 @@ using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 
 #nullable disable
 
-namespace AccountsPortal.Data.Migrations
+namespace AccountsPortal.Data.Migrations.Sqlite
 {
-    [DbContext(typeof(PortalDbContext))]
-    [Migration("20261124211825_InitialCreate")]
-    partial class InitialCreate
+    [DbContext(typeof(SqlitePortalDbContext))]
+    [Migration("20261130041113_HashedBrowserSessionIds")]
+    partial class HashedBrowserSessionIds
     {
         /// <inheritdoc />
         protected override void BuildTargetModel(ModelBuilder modelBuilder)
@@ -20,11 +20,102 @@ namespace AccountsPortal.Data.Migrations
 #pragma warning disable 612, 618
             modelBuilder.HasAnnotation("ProductVersion", "10.0.15");
 
+            modelBuilder.Entity("AccountsPortal.Features.Accounts.Attempts.AttemptCounter", b =>
+                {
+                    b.Property<string>("Key")
+                        .HasMaxLength(320)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("Failures")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long?>("LockedUntil")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("Reserved")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("WindowStart")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("Key");
+
+                    b.HasIndex("WindowStart");
+
+                    b.ToTable("AttemptCounters");
+                });
+
+            modelBuilder.Entity("AccountsPortal.Features.Accounts.EmailAddresses.EmailVerification", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("Attempts")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<byte[]>("CodeHash")
+                        .IsRequired()
+                        .HasColumnType("BLOB");
+
+                    b.Property<long?>("ConsumedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Email")
+                        .IsRequired()
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("ExpiresAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Purpose")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("ReturnUrl")
+                        .HasMaxLength(2048)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("Sends")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("UserId")
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("ExpiresAt");
+
+                    b.HasIndex("UserId");
+
+                    b.ToTable("EmailVerifications");
+                });
+
             modelBuilder.Entity("AccountsPortal.Features.Accounts.LoginSessions.LoginSession", b =>
                 {
                     b.Property<string>("Id")
                         .HasMaxLength(64)
                         .HasColumnType("TEXT");
+
+                    b.Property<string>("ApprovalChoices")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT");
+
+                    b.Property<byte[]>("ApprovalHash")
+                        .HasMaxLength(32)
+                        .HasColumnType("BLOB");
+
+                    b.Property<int>("ApprovalNumber")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long?>("ApprovedAt")
+                        .HasColumnType("INTEGER");
 
                     b.Property<byte[]>("BrowserBindingHash")
                         .IsRequired()
@@ -47,6 +138,14 @@ namespace AccountsPortal.Data.Migrations
                     b.Property<int>("FailedAttempts")
                         .HasColumnType("INTEGER");
 
+                    b.Property<string>("RequestIp")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("RequestUserAgent")
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("ReturnUrl")
                         .IsRequired()
                         .HasMaxLength(1024)
@@ -54,6 +153,10 @@ namespace AccountsPortal.Data.Migrations
 
                     b.Property<string>("SecondFactor")
                         .HasMaxLength(32)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("SecurityStamp")
+                        .HasMaxLength(64)
                         .HasColumnType("TEXT");
 
                     b.Property<string>("State")
@@ -176,11 +279,18 @@ namespace AccountsPortal.Data.Migrations
                         .HasMaxLength(64)
                         .HasColumnType("TEXT");
 
+                    b.Property<long?>("ConfirmedAt")
+                        .HasColumnType("INTEGER");
+
                     b.Property<long>("CreatedAt")
                         .HasColumnType("INTEGER");
 
                     b.Property<long?>("ExpiresAt")
                         .HasColumnType("INTEGER");
+
+                    b.Property<string>("Ip")
+                        .HasMaxLength(45)
+                        .HasColumnType("TEXT");
 
                     b.Property<long>("LastSeenAt")
                         .HasColumnType("INTEGER");
@@ -188,6 +298,10 @@ namespace AccountsPortal.Data.Migrations
                     b.Property<byte[]>("ProtectedTicket")
                         .IsRequired()
                         .HasColumnType("BLOB");
+
+                    b.Property<string>("SecurityStamp")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
 
                     b.Property<string>("UserAgent")
                         .HasMaxLength(256)
@@ -320,6 +434,85 @@ namespace AccountsPortal.Data.Migrations
                     b.ToTable("AppTokens");
                 });
 
+            modelBuilder.Entity("AccountsPortal.Features.Email.OutboxMessage", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("Attempts")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("CreatedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long?>("FailedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("HtmlBody")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("LastError")
+                        .HasMaxLength(1024)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("LockedUntil")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("NextAttemptAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long?>("SentAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Subject")
+                        .IsRequired()
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("TextBody")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("To")
+                        .IsRequired()
+                        .HasMaxLength(320)
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("SentAt", "FailedAt", "NextAttemptAt");
+
+                    b.ToTable("OutboxMessages", (string)null);
+                });
+
+            modelBuilder.Entity("AccountsPortal.Features.Notifications.KnownDevice", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("DeviceKey")
+                        .IsRequired()
+                        .HasMaxLength(160)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("FirstSeenAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("UserId")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("UserId", "DeviceKey")
+                        .IsUnique();
+
+                    b.ToTable("KnownDevices");
+                });
+
             modelBuilder.Entity("AccountsPortal.Features.Passkeys.Passkey", b =>
                 {
                     b.Property<long>("Id")
@@ -447,22 +640,6 @@ namespace AccountsPortal.Data.Migrations
                     b.HasKey("UserId");
 
                     b.ToTable("TotpAuthenticators");
-                });
-
-            modelBuilder.Entity("AccountsPortal.Features.TwoFactor.TwoFactorLockout", b =>
-                {
-                    b.Property<string>("UserId")
-                        .HasColumnType("TEXT");
-
-                    b.Property<int>("FailedAttempts")
-                        .HasColumnType("INTEGER");
-
-                    b.Property<long?>("LockedUntil")
-                        .HasColumnType("INTEGER");
-
-                    b.HasKey("UserId");
-
-                    b.ToTable("TwoFactorLockouts");
                 });
 
             modelBuilder.Entity("Microsoft.AspNetCore.DataProtection.EntityFrameworkCore.DataProtectionKey", b =>
@@ -610,6 +787,14 @@ namespace AccountsPortal.Data.Migrations
                     b.ToTable("AspNetUserTokens", (string)null);
                 });
 
+            modelBuilder.Entity("AccountsPortal.Features.Accounts.EmailAddresses.EmailVerification", b =>
+                {
+                    b.HasOne("AccountsPortal.Features.Accounts.PortalUser", null)
+                        .WithMany()
+                        .HasForeignKey("UserId")
+                        .OnDelete(DeleteBehavior.Cascade);
+                });
+
             modelBuilder.Entity("AccountsPortal.Features.Accounts.LoginSessions.LoginSession", b =>
                 {
                     b.HasOne("AccountsPortal.Features.Accounts.PortalUser", null)
@@ -664,6 +849,15 @@ namespace AccountsPortal.Data.Migrations
                         .IsRequired();
                 });
 
+            modelBuilder.Entity("AccountsPortal.Features.Notifications.KnownDevice", b =>
+                {
+                    b.HasOne("AccountsPortal.Features.Accounts.PortalUser", null)
+                        .WithMany()
+                        .HasForeignKey("UserId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
             modelBuilder.Entity("AccountsPortal.Features.Passkeys.Passkey", b =>
                 {
                     b.HasOne("AccountsPortal.Features.Accounts.PortalUser", null)
@@ -687,15 +881,6 @@ namespace AccountsPortal.Data.Migrations
                     b.HasOne("AccountsPortal.Features.Accounts.PortalUser", null)
                         .WithOne()
                         .HasForeignKey("AccountsPortal.Features.TwoFactor.TotpAuthenticator", "UserId")
-                        .OnDelete(DeleteBehavior.Cascade)
-                        .IsRequired();
-                });
-
-            modelBuilder.Entity("AccountsPortal.Features.TwoFactor.TwoFactorLockout", b =>
-                {
-                    b.HasOne("AccountsPortal.Features.Accounts.PortalUser", null)
-                        .WithOne()
-                        .HasForeignKey("AccountsPortal.Features.TwoFactor.TwoFactorLockout", "UserId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired();
                 });

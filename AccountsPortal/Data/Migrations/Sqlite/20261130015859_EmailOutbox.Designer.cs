@@ -8,11 +8,11 @@ using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 
 #nullable disable
 
-namespace AccountsPortal.Data.Migrations
+namespace AccountsPortal.Data.Migrations.Sqlite
 {
-    [DbContext(typeof(PortalDbContext))]
-    [Migration("20261130024621_ConfirmItsYouAndEmail")]
-    partial class ConfirmItsYouAndEmail
+    [DbContext(typeof(SqlitePortalDbContext))]
+    [Migration("20261130015859_EmailOutbox")]
+    partial class EmailOutbox
     {
         /// <inheritdoc />
         protected override void BuildTargetModel(ModelBuilder modelBuilder)
@@ -43,57 +43,6 @@ namespace AccountsPortal.Data.Migrations
                     b.HasIndex("WindowStart");
 
                     b.ToTable("AttemptCounters");
-                });
-
-            modelBuilder.Entity("AccountsPortal.Features.Accounts.EmailAddresses.EmailVerification", b =>
-                {
-                    b.Property<string>("Id")
-                        .HasMaxLength(64)
-                        .HasColumnType("TEXT");
-
-                    b.Property<int>("Attempts")
-                        .HasColumnType("INTEGER");
-
-                    b.Property<byte[]>("CodeHash")
-                        .IsRequired()
-                        .HasColumnType("BLOB");
-
-                    b.Property<long?>("ConsumedAt")
-                        .HasColumnType("INTEGER");
-
-                    b.Property<long>("CreatedAt")
-                        .HasColumnType("INTEGER");
-
-                    b.Property<string>("Email")
-                        .IsRequired()
-                        .HasMaxLength(256)
-                        .HasColumnType("TEXT");
-
-                    b.Property<long>("ExpiresAt")
-                        .HasColumnType("INTEGER");
-
-                    b.Property<string>("Purpose")
-                        .IsRequired()
-                        .HasMaxLength(16)
-                        .HasColumnType("TEXT");
-
-                    b.Property<string>("ReturnUrl")
-                        .HasMaxLength(2048)
-                        .HasColumnType("TEXT");
-
-                    b.Property<int>("Sends")
-                        .HasColumnType("INTEGER");
-
-                    b.Property<string>("UserId")
-                        .HasColumnType("TEXT");
-
-                    b.HasKey("Id");
-
-                    b.HasIndex("ExpiresAt");
-
-                    b.HasIndex("UserId");
-
-                    b.ToTable("EmailVerifications");
                 });
 
             modelBuilder.Entity("AccountsPortal.Features.Accounts.LoginSessions.LoginSession", b =>
@@ -279,18 +228,11 @@ namespace AccountsPortal.Data.Migrations
                         .HasMaxLength(64)
                         .HasColumnType("TEXT");
 
-                    b.Property<long?>("ConfirmedAt")
-                        .HasColumnType("INTEGER");
-
                     b.Property<long>("CreatedAt")
                         .HasColumnType("INTEGER");
 
                     b.Property<long?>("ExpiresAt")
                         .HasColumnType("INTEGER");
-
-                    b.Property<string>("Ip")
-                        .HasMaxLength(45)
-                        .HasColumnType("TEXT");
 
                     b.Property<long>("LastSeenAt")
                         .HasColumnType("INTEGER");
@@ -485,32 +427,6 @@ namespace AccountsPortal.Data.Migrations
                     b.HasIndex("SentAt", "FailedAt", "NextAttemptAt");
 
                     b.ToTable("OutboxMessages", (string)null);
-                });
-
-            modelBuilder.Entity("AccountsPortal.Features.Notifications.KnownDevice", b =>
-                {
-                    b.Property<long>("Id")
-                        .ValueGeneratedOnAdd()
-                        .HasColumnType("INTEGER");
-
-                    b.Property<string>("DeviceKey")
-                        .IsRequired()
-                        .HasMaxLength(160)
-                        .HasColumnType("TEXT");
-
-                    b.Property<long>("FirstSeenAt")
-                        .HasColumnType("INTEGER");
-
-                    b.Property<string>("UserId")
-                        .IsRequired()
-                        .HasColumnType("TEXT");
-
-                    b.HasKey("Id");
-
-                    b.HasIndex("UserId", "DeviceKey")
-                        .IsUnique();
-
-                    b.ToTable("KnownDevices");
                 });
 
             modelBuilder.Entity("AccountsPortal.Features.Passkeys.Passkey", b =>
@@ -787,14 +703,6 @@ namespace AccountsPortal.Data.Migrations
                     b.ToTable("AspNetUserTokens", (string)null);
                 });
 
-            modelBuilder.Entity("AccountsPortal.Features.Accounts.EmailAddresses.EmailVerification", b =>
-                {
-                    b.HasOne("AccountsPortal.Features.Accounts.PortalUser", null)
-                        .WithMany()
-                        .HasForeignKey("UserId")
-                        .OnDelete(DeleteBehavior.Cascade);
-                });
-
             modelBuilder.Entity("AccountsPortal.Features.Accounts.LoginSessions.LoginSession", b =>
                 {
                     b.HasOne("AccountsPortal.Features.Accounts.PortalUser", null)
@@ -841,15 +749,6 @@ namespace AccountsPortal.Data.Migrations
                 });
 
             modelBuilder.Entity("AccountsPortal.Features.Apps.AppToken", b =>
-                {
-                    b.HasOne("AccountsPortal.Features.Accounts.PortalUser", null)
-                        .WithMany()
-                        .HasForeignKey("UserId")
-                        .OnDelete(DeleteBehavior.Cascade)
-                        .IsRequired();
-                });
-
-            modelBuilder.Entity("AccountsPortal.Features.Notifications.KnownDevice", b =>
                 {
                     b.HasOne("AccountsPortal.Features.Accounts.PortalUser", null)
                         .WithMany()

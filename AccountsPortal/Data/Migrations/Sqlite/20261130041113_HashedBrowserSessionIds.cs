@@ -2,7 +2,7 @@
 
 #nullable disable
 
-namespace AccountsPortal.Data.Migrations
+namespace AccountsPortal.Data.Migrations.Sqlite
 {
     /// <summary>
     /// Browser sessions are stored under the SHA-256 of the key their cookie carries. Rows written before held the

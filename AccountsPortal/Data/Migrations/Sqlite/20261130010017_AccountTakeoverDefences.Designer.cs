@@ -8,11 +8,11 @@ using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 
 #nullable disable
 
-namespace AccountsPortal.Data.Migrations
+namespace AccountsPortal.Data.Migrations.Sqlite
 {
-    [DbContext(typeof(PortalDbContext))]
-    [Migration("20261130015859_EmailOutbox")]
-    partial class EmailOutbox
+    [DbContext(typeof(SqlitePortalDbContext))]
+    [Migration("20261130010017_AccountTakeoverDefences")]
+    partial class AccountTakeoverDefences
     {
         /// <inheritdoc />
         protected override void BuildTargetModel(ModelBuilder modelBuilder)
@@ -374,59 +374,6 @@ namespace AccountsPortal.Data.Migrations
                     b.HasIndex("UserId");
 
                     b.ToTable("AppTokens");
-                });
-
-            modelBuilder.Entity("AccountsPortal.Features.Email.OutboxMessage", b =>
-                {
-                    b.Property<long>("Id")
-                        .ValueGeneratedOnAdd()
-                        .HasColumnType("INTEGER");
-
-                    b.Property<int>("Attempts")
-                        .HasColumnType("INTEGER");
-
-                    b.Property<long>("CreatedAt")
-                        .HasColumnType("INTEGER");
-
-                    b.Property<long?>("FailedAt")
-                        .HasColumnType("INTEGER");
-
-                    b.Property<string>("HtmlBody")
-                        .IsRequired()
-                        .HasColumnType("TEXT");
-
-                    b.Property<string>("LastError")
-                        .HasMaxLength(1024)
-                        .HasColumnType("TEXT");
-
-                    b.Property<long?>("LockedUntil")
-                        .HasColumnType("INTEGER");
-
-                    b.Property<long>("NextAttemptAt")
-                        .HasColumnType("INTEGER");
-
-                    b.Property<long?>("SentAt")
-                        .HasColumnType("INTEGER");
-
-                    b.Property<string>("Subject")
-                        .IsRequired()
-                        .HasMaxLength(256)
-                        .HasColumnType("TEXT");
-
-                    b.Property<string>("TextBody")
-                        .IsRequired()
-                        .HasColumnType("TEXT");
-
-                    b.Property<string>("To")
-                        .IsRequired()
-                        .HasMaxLength(320)
-                        .HasColumnType("TEXT");
-
-                    b.HasKey("Id");
-
-                    b.HasIndex("SentAt", "FailedAt", "NextAttemptAt");
-
-                    b.ToTable("OutboxMessages", (string)null);
                 });
 
             modelBuilder.Entity("AccountsPortal.Features.Passkeys.Passkey", b =>

@@ -1,0 +1,102 @@
+using System.Diagnostics;
+using Npgsql;
+
+namespace AccountsPortal.Tests.TestSupport;
+
+/// <summary>
+/// The PostgreSQL server the tests use, and a new empty database on it for each test or fixture. <c>./test.sh</c> starts
+/// a throwaway cluster and passes its connection string in <c>PORTAL_TEST_POSTGRES</c>; when a test run was started
+/// without it (a bare <c>dotnet test</c>), the first test that needs the server starts one the same way
+/// (<c>scripts/postgres-test-cluster.sh</c>) and stops it when the test process exits.
+/// </summary>
+public static class PostgresServer
+{
+    /// <summary>The environment variable holding the server's connection string (to its <c>postgres</c> database).</summary>
+    public const string Variable = "PORTAL_TEST_POSTGRES";
+
+    private static readonly Lazy<string> Server = new(Connect, LazyThreadSafetyMode.ExecutionAndPublication);
+
+    /// <summary>A connection string to the server's maintenance database.</summary>
+    public static string ConnectionString => Server.Value;
+
+    /// <summary>Creates an empty database of its own; <see cref="DropAsync"/> removes it.</summary>
+    /// <returns>The connection string to the new database.</returns>
+    public static async Task<string> CreateDatabaseAsync()
+    {
+        var name = "portal_test_" + Guid.NewGuid().ToString("N");
+        await using (var connection = new NpgsqlConnection(ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand($"CREATE DATABASE \"{name}\"", connection);
+            await command.ExecuteNonQueryAsync();
+        }
+
+        return new NpgsqlConnectionStringBuilder(ConnectionString) { Database = name }.ConnectionString;
+    }
+
+    /// <summary>Drops the database of <paramref name="connectionString"/>, ending any connection still open to it.</summary>
+    public static async Task DropAsync(string connectionString)
+    {
+        var name = new NpgsqlConnectionStringBuilder(connectionString).Database;
+        await using var connection = new NpgsqlConnection(ConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)", connection);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    private static string Connect()
+    {
+        if (Environment.GetEnvironmentVariable(Variable) is { Length: > 0 } given)
+        {
+            return given;
+        }
+
+        var folder = Directory.CreateTempSubdirectory("accountsportal-postgres-");
+        var cluster = Path.Combine(folder.FullName, "cluster");
+        var script = Path.Combine(RepositoryRoot(), "scripts", "postgres-test-cluster.sh");
+        var connectionString = Run(script, "start", cluster).Trim();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            Run(script, "stop", cluster);
+            folder.Delete(recursive: true);
+        };
+        return connectionString;
+    }
+
+    private static string Run(string script, string command, string cluster)
+    {
+        using var process = Process.Start(new ProcessStartInfo(script, [command, cluster])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        }) ?? throw new InvalidOperationException($"{script} did not start.");
+        var output = process.StandardOutput.ReadToEndAsync();
+        var errors = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(TimeSpan.FromMinutes(2)))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new InvalidOperationException($"{script} {command} did not finish in two minutes.");
+        }
+
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{script} {command} failed ({process.ExitCode}): {errors.Result}");
+        }
+
+        return output.Result;
+    }
+
+    private static string RepositoryRoot()
+    {
+        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        {
+            if (File.Exists(Path.Combine(directory.FullName, "AccountsPortal.sln")))
+            {
+                return directory.FullName;
+            }
+        }
+
+        throw new InvalidOperationException("The repository (AccountsPortal.sln) was not found above " + AppContext.BaseDirectory);
+    }
+}
