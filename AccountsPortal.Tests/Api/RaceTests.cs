@@ -24,7 +24,7 @@ public abstract class RaceFixture(DatabaseProvider provider) : IDisposable
     /// count what a race lets through, not how fast a busy machine is (the default of 5 s is a speed, on a machine
     /// shared with other builds).
     /// </summary>
-    public static PortalAppFactory NewApp(DatabaseProvider provider) => AppApiClient.Configure(new PortalAppFactory(provider))
+    public static PortalAppFactory NewApp(DatabaseProvider provider) => AppApiClient.Configure(PortalAppFactory.On(provider))
         .WithSetting("Database:BusyTimeoutMilliseconds", "60000");
 
     public void Dispose()

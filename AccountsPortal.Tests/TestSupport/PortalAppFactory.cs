@@ -14,7 +14,7 @@ namespace AccountsPortal.Tests.TestSupport;
 /// The real portal with its own temporary SQLite file (or PostgreSQL database) and a controllable clock. In memory by default;
 /// <see cref="StartKestrel"/> puts it on a real socket at http://localhost:PORT for browsers.
 /// </summary>
-public sealed class PortalAppFactory : WebApplicationFactory<Program>
+public class PortalAppFactory : WebApplicationFactory<Program>
 {
     private readonly DirectoryInfo directory = Directory.CreateTempSubdirectory("accountsportal-tests-");
     private readonly Dictionary<string, string?> settings = new();
@@ -31,11 +31,14 @@ public sealed class PortalAppFactory : WebApplicationFactory<Program>
     {
     }
 
-    /// <summary>A portal whose clock tests move by hand, on a database of <paramref name="provider"/>.</summary>
-    public PortalAppFactory(DatabaseProvider provider)
+    /// <summary>For fixtures of one provider (xunit wants a fixture's one public constructor to take nothing).</summary>
+    protected PortalAppFactory(DatabaseProvider provider)
         : this(fakeClock: true, provider)
     {
     }
+
+    /// <summary>A portal whose clock tests move by hand, on a database of <paramref name="provider"/>.</summary>
+    public static PortalAppFactory On(DatabaseProvider provider) => new(fakeClock: true, provider);
 
     private PortalAppFactory(bool fakeClock, DatabaseProvider provider = DatabaseProvider.Sqlite)
     {
@@ -181,3 +184,6 @@ public sealed class PortalAppFactory : WebApplicationFactory<Program>
         }
     }
 }
+
+/// <summary>A portal on its own PostgreSQL database, for class fixtures.</summary>
+public sealed class PostgresPortalAppFactory() : PortalAppFactory(DatabaseProvider.Postgres);

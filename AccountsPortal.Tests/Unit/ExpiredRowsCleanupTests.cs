@@ -7,10 +7,12 @@ namespace AccountsPortal.Tests.Unit;
 
 public sealed class ExpiredRowsCleanupTests
 {
-    [Fact]
-    public async Task Old_sessions_and_ceremonies_go_and_live_ones_stay()
+    [Theory]
+    [InlineData(DatabaseProvider.Sqlite)]
+    [InlineData(DatabaseProvider.Postgres)]
+    public async Task Old_sessions_and_ceremonies_go_and_live_ones_stay(DatabaseProvider provider)
     {
-        using var app = new PortalAppFactory();
+        using var app = PortalAppFactory.On(provider);
         var bench = new PasskeyBench(app);
         var userId = await bench.CreateUserAsync();
         using var authenticator = bench.NewAuthenticator();

@@ -8,7 +8,14 @@ using Microsoft.Extensions.Time.Testing;
 
 namespace AccountsPortal.Tests.Unit;
 
-public sealed class LoginSessionServiceTests : IAsyncLifetime
+/// <summary>Login sessions on SQLite.</summary>
+public sealed class SqliteLoginSessionServiceTests() : LoginSessionServiceTests(DatabaseProvider.Sqlite);
+
+/// <summary>Login sessions on PostgreSQL.</summary>
+public sealed class PostgresLoginSessionServiceTests() : LoginSessionServiceTests(DatabaseProvider.Postgres);
+
+/// <summary>The login session rules, on each provider's database.</summary>
+public abstract class LoginSessionServiceTests(DatabaseProvider provider) : IAsyncLifetime
 {
     private readonly FakeTimeProvider time = new(new DateTimeOffset(2026, 11, 24, 12, 0, 0, TimeSpan.Zero));
     private readonly FakeSecondFactor factor = new();
@@ -17,7 +24,7 @@ public sealed class LoginSessionServiceTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        database = await TestDatabase.CreateAsync();
+        database = await TestDatabase.CreateAsync(provider);
         await using var db = database.CreateContext();
         var user = new PortalUser { UserName = "a@example.test", Email = "a@example.test", NormalizedUserName = "A@EXAMPLE.TEST" };
         db.Users.Add(user);

@@ -1,3 +1,4 @@
+using AccountsPortal.Data;
 using AccountsPortal.Features.Accounts.LoginSessions;
 using AccountsPortal.Features.TwoFactor;
 using AccountsPortal.Tests.TestSupport;
@@ -6,10 +7,12 @@ namespace AccountsPortal.Tests.Unit;
 
 public sealed class SecondFactorLockoutTests
 {
-    [Fact]
-    public async Task Ten_wrong_codes_lock_the_account_for_fifteen_minutes_even_for_the_right_code()
+    [Theory]
+    [InlineData(DatabaseProvider.Sqlite)]
+    [InlineData(DatabaseProvider.Postgres)]
+    public async Task Ten_wrong_codes_lock_the_account_for_fifteen_minutes_even_for_the_right_code(DatabaseProvider provider)
     {
-        using var app = new PortalAppFactory();
+        using var app = PortalAppFactory.On(provider);
         var bench = new TotpBench(app);
         var userId = await bench.Passkeys.CreateUserAsync();
         var secret = await bench.EnableAsync(userId);
@@ -55,10 +58,12 @@ public sealed class SecondFactorLockoutTests
         Assert.True((await bench.VerifyAsync(later, bench.CodeAt(secret, TimeSpan.Zero))).Succeeded);
     }
 
-    [Fact]
-    public async Task A_right_code_gives_no_wrong_guess_back_until_the_window_ends()
+    [Theory]
+    [InlineData(DatabaseProvider.Sqlite)]
+    [InlineData(DatabaseProvider.Postgres)]
+    public async Task A_right_code_gives_no_wrong_guess_back_until_the_window_ends(DatabaseProvider provider)
     {
-        using var app = new PortalAppFactory();
+        using var app = PortalAppFactory.On(provider);
         var bench = new TotpBench(app);
         var userId = await bench.Passkeys.CreateUserAsync();
         var secret = await bench.EnableAsync(userId);
@@ -79,7 +84,7 @@ public sealed class SecondFactorLockoutTests
         Assert.Equal(10, await bench.FailuresAsync(userId));
 
         // A window without a lock ends by itself: after it, the count starts again.
-        using var quiet = new PortalAppFactory();
+        using var quiet = PortalAppFactory.On(provider);
         var calm = new TotpBench(quiet);
         var calmUser = await calm.Passkeys.CreateUserAsync();
         var calmSecret = await calm.EnableAsync(calmUser);
@@ -97,14 +102,17 @@ public sealed class SecondFactorLockoutTests
         Assert.True((await calm.VerifyAsync(fresh, calm.CodeAt(calmSecret, TimeSpan.Zero))).Succeeded);
     }
 
-    [Fact]
-    public async Task The_lockout_survives_a_new_login_session_and_a_restart()
+    [Theory]
+    [InlineData(DatabaseProvider.Sqlite)]
+    [InlineData(DatabaseProvider.Postgres)]
+    public async Task The_lockout_survives_a_new_login_session_and_a_restart(DatabaseProvider provider)
     {
         string databasePath;
         string userId;
         byte[] secret;
-        using var restarted = new PortalAppFactory();
-        using (var app = new PortalAppFactory().WithSetting("Database:SqlitePath", restarted.DatabasePath))
+        using var restarted = PortalAppFactory.On(provider);
+        using (var app = PortalAppFactory.On(provider).WithSetting("Database:SqlitePath", restarted.DatabasePath)
+            .WithSetting("Database:ConnectionString", restarted.PostgresConnectionString))
         {
             databasePath = restarted.DatabasePath;
             var bench = new TotpBench(app);
@@ -125,6 +133,9 @@ public sealed class SecondFactorLockoutTests
 
         Assert.StartsWith("Too many failed attempts", result.Error);
         Assert.Equal(LoginSessionState.AwaitingSecondFactor, (await after.Passkeys.SessionAsync(sessionId)).State);
-        Assert.True(File.Exists(databasePath));
+        if (provider == DatabaseProvider.Sqlite)
+        {
+            Assert.True(File.Exists(databasePath));
+        }
     }
 }

@@ -5,8 +5,14 @@ using Microsoft.EntityFrameworkCore;
 
 namespace AccountsPortal.Tests.Unit;
 
+/// <summary>The TOTP rules on SQLite.</summary>
+public sealed class SqliteTotpLoginTests(PortalAppFactory app) : TotpLoginTests(app), IClassFixture<PortalAppFactory>;
+
+/// <summary>The TOTP rules on PostgreSQL.</summary>
+public sealed class PostgresTotpLoginTests(PostgresPortalAppFactory app) : TotpLoginTests(app), IClassFixture<PostgresPortalAppFactory>;
+
 /// <summary>The TOTP rules on the real database, with the portal's clock moved by hand.</summary>
-public sealed class TotpLoginTests(PortalAppFactory app) : IClassFixture<PortalAppFactory>
+public abstract class TotpLoginTests(PortalAppFactory app)
 {
     private readonly TotpBench bench = new(app);
 

@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
@@ -17,18 +18,21 @@ public static class DataExtensions
 
         // Both contexts are registered; PortalDbContext is whichever the configured provider names. Options are read
         // when the first context is made, so configuration added by hosts and tests is seen.
-        // The options are built once (singleton), not per request.
+        // The options are built once (singleton), not per request. Features add interceptors as IInterceptor services.
         builder.Services.AddDbContext<SqlitePortalDbContext>(
             (services, db) =>
             {
                 var options = services.GetRequiredService<IOptions<DatabaseOptions>>().Value;
                 var contentRoot = services.GetRequiredService<IWebHostEnvironment>().ContentRootPath;
-                db.UseSqlite(SqliteConnectionString(options, contentRoot)).AddInterceptors(new SqliteConnectionPragmas(options.BusyTimeoutMilliseconds));
+                db.UseSqlite(SqliteConnectionString(options, contentRoot))
+                    .AddInterceptors(new SqliteConnectionPragmas(options.BusyTimeoutMilliseconds))
+                    .AddInterceptors(services.GetServices<IInterceptor>());
             },
             ServiceLifetime.Scoped,
             ServiceLifetime.Singleton);
         builder.Services.AddDbContext<PostgresPortalDbContext>(
-            (services, db) => db.UseNpgsql(PostgresConnectionString(services.GetRequiredService<IOptions<DatabaseOptions>>().Value)),
+            (services, db) => db.UseNpgsql(PostgresConnectionString(services.GetRequiredService<IOptions<DatabaseOptions>>().Value))
+                .AddInterceptors(services.GetServices<IInterceptor>()),
             ServiceLifetime.Scoped,
             ServiceLifetime.Singleton);
         builder.Services.AddScoped<PortalDbContext>(services =>

@@ -36,7 +36,7 @@ public static class EmailExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<OutboxSignal>();
         services.AddSingleton<OutboxCommitInterceptor>();
-        services.ConfigureDbContext<PortalDbContext>((provider, db) => db.AddInterceptors(provider.GetRequiredService<OutboxCommitInterceptor>()));
+        services.AddSingleton<Microsoft.EntityFrameworkCore.Diagnostics.IInterceptor>(provider => provider.GetRequiredService<OutboxCommitInterceptor>());
         services.AddScoped<EmailOutbox>();
         services.AddSingleton<EmailLinks>();
         services.AddSingleton<EmailTemplate>();
