@@ -23,6 +23,8 @@ public class PortalAppFactory : WebApplicationFactory<Program>
 
     private readonly bool fakeClock;
 
+    private readonly bool ownsDatabase;
+
     private LoopbackPort? port;
 
     /// <summary>A portal whose clock tests move by hand (<see cref="Time"/>).</summary>
@@ -40,15 +42,17 @@ public class PortalAppFactory : WebApplicationFactory<Program>
     /// <summary>A portal whose clock tests move by hand, on a database of <paramref name="provider"/>.</summary>
     public static PortalAppFactory On(DatabaseProvider provider) => new(fakeClock: true, provider);
 
-    private PortalAppFactory(bool fakeClock, DatabaseProvider provider = DatabaseProvider.Sqlite)
+    private PortalAppFactory(bool fakeClock, DatabaseProvider provider = DatabaseProvider.Sqlite, PortalAppFactory? sharedWith = null)
     {
         this.fakeClock = fakeClock;
         Provider = provider;
-        DatabasePath = Path.Combine(directory.FullName, "portal.db");
+        DatabasePath = sharedWith?.DatabasePath ?? Path.Combine(directory.FullName, "portal.db");
         settings["Database:SqlitePath"] = DatabasePath;
         if (provider == DatabaseProvider.Postgres)
         {
-            PostgresConnectionString = PostgresServer.CreateDatabaseAsync().GetAwaiter().GetResult();
+            // A second node uses the first one's database and leaves dropping it to the first.
+            PostgresConnectionString = sharedWith?.PostgresConnectionString ?? PostgresServer.CreateDatabaseAsync().GetAwaiter().GetResult();
+            ownsDatabase = sharedWith is null;
             settings["Database:Provider"] = "Postgres";
             settings["Database:ConnectionString"] = PostgresConnectionString;
         }
@@ -66,6 +70,16 @@ public class PortalAppFactory : WebApplicationFactory<Program>
 
     /// <summary>A portal on the real clock, for browser tests: pages that poll wait on it.</summary>
     public static PortalAppFactory WithSystemClock(DatabaseProvider provider = DatabaseProvider.Sqlite) => new(fakeClock: false, provider);
+
+    /// <summary>
+    /// Another node over <paramref name="first"/>'s database (same provider, same clock kind), as a second server behind a
+    /// load balancer: its own memory, services and port. Only <paramref name="first"/> drops a PostgreSQL database.
+    /// </summary>
+    public static PortalAppFactory NodeSharingDatabaseWith(PortalAppFactory first)
+    {
+        ArgumentNullException.ThrowIfNull(first);
+        return new(first.fakeClock, first.Provider, first);
+    }
 
     /// <summary>Where this portal keeps its data.</summary>
     public DatabaseProvider Provider { get; }
@@ -105,10 +119,8 @@ public class PortalAppFactory : WebApplicationFactory<Program>
     /// </summary>
     public PortalAppFactory StartKestrel()
     {
-        port = LoopbackPort.Reserve();
-        ServerAddress = new Uri($"http://localhost:{port.Port}");
-        settings["Passkeys:Origins:0"] = Origin;
-        var handles = port.DuplicateHandles();
+        ReservePort();
+        var handles = port!.DuplicateHandles();
         UseKestrel(kestrel =>
         {
             foreach (var handle in handles)
@@ -117,6 +129,22 @@ public class PortalAppFactory : WebApplicationFactory<Program>
             }
         });
         StartServer();
+        return this;
+    }
+
+    /// <summary>
+    /// Binds this portal's port (and so fixes <see cref="Origin"/>) before it starts, for settings that name it: two
+    /// nodes that accept each other's passkey origins. <see cref="StartKestrel"/> then serves on it.
+    /// </summary>
+    public PortalAppFactory ReservePort()
+    {
+        if (port is null)
+        {
+            port = LoopbackPort.Reserve();
+            ServerAddress = new Uri($"http://localhost:{port.Port}");
+            settings["Passkeys:Origins:0"] = Origin;
+        }
+
         return this;
     }
 
@@ -168,7 +196,7 @@ public class PortalAppFactory : WebApplicationFactory<Program>
             // After the server: Kestrel has closed its copies of the port's sockets.
             port?.Dispose();
             SqliteConnection.ClearAllPools();
-            if (PostgresConnectionString is not null)
+            if (PostgresConnectionString is not null && ownsDatabase)
             {
                 PostgresServer.DropAsync(PostgresConnectionString).GetAwaiter().GetResult();
             }
