@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Runs every test of AccountsPortal. On a fresh Debian machine with the .NET SDK it first installs
-# what the tests need: Debian's Chromium for the browser tests (Playwright never downloads one).
+# what the tests need: Debian's Chromium for the browser tests (Playwright never downloads one) and
+# Debian's PostgreSQL server for the PostgreSQL tests, then starts a throwaway cluster on a free
+# loopback port in a temporary folder (scripts/postgres-test-cluster.sh) and stops it at the end.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-if [ ! -x /usr/bin/chromium ]; then
-    echo "Installing Debian's chromium for the browser tests..."
-    sudo_cmd=""
-    if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
+sudo_cmd=""
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
+missing=()
+if [ ! -x /usr/bin/chromium ]; then missing+=(chromium); fi
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then missing+=(postgresql); fi
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "Installing Debian's ${missing[*]} for the tests..."
     $sudo_cmd apt-get update
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y chromium
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y "${missing[@]}"
 fi
 
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
@@ -17,7 +22,15 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1
 export DOTNET_NOLOGO=1
 
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+cluster_root=$(mktemp -d)
+cleanup() {
+    scripts/postgres-test-cluster.sh stop "$cluster_root/cluster" || true
+    rm -rf "$cluster_root" "$log"
+}
+trap cleanup EXIT
+PORTAL_TEST_POSTGRES=$(scripts/postgres-test-cluster.sh start "$cluster_root/cluster")
+export PORTAL_TEST_POSTGRES
+echo "PostgreSQL test cluster: $PORTAL_TEST_POSTGRES"
 status=0
 dotnet test AccountsPortal.sln --logger "console;verbosity=normal" 2>&1 | tee "$log" || status=$?
 

@@ -3,9 +3,10 @@
 #   scripts/postgres-test-cluster.sh start DIR   initdb in DIR, start on a free loopback port; prints the connection string
 #                                                (as root, DIR's parent is made searchable: the server runs as postgres)
 #   scripts/postgres-test-cluster.sh stop DIR    stop it (the caller deletes DIR)
+#   scripts/postgres-test-cluster.sh resume DIR  start a stopped cluster again, on its port (for outage tests)
 # The server refuses to run as root: as root, the cluster belongs to the postgres user (runuser). It listens on
-# 127.0.0.1 only, trusts local connections (nothing else can reach it) and, being throwaway, skips fsync: tests are
-# about behaviour, not power cuts (the portal itself never changes durability settings).
+# 127.0.0.1 only and trusts local connections (nothing else can reach it); durability settings stay PostgreSQL's
+# defaults, as in production.
 set -euo pipefail
 
 command=${1:?start or stop}
@@ -25,6 +26,12 @@ as_owner() {
     fi
 }
 
+launch() {
+    as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start \
+        -o "-p $1 -k $dir -c listen_addresses=127.0.0.1 -c max_connections=500" \
+        >/dev/null 2>&1
+}
+
 case "$command" in
 start)
     mkdir -p "$dir"
@@ -36,9 +43,8 @@ start)
         || { cat "$dir/initdb.log" >&2; exit 1; }
     for attempt in 1 2 3 4 5 6 7 8; do
         port=$((20000 + RANDOM % 40000))
-        if as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start \
-            -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=500 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
-            >/dev/null 2>&1; then
+        if launch "$port"; then
+            echo "$port" >"$dir/port"
             echo "Host=127.0.0.1;Port=$port;Username=postgres;Database=postgres"
             exit 0
         fi
@@ -46,6 +52,9 @@ start)
     echo "The test cluster did not start:" >&2
     cat "$dir/server.log" >&2 || true
     exit 1
+    ;;
+resume)
+    launch "$(cat "$dir/port")" || { cat "$dir/server.log" >&2; exit 1; }
     ;;
 stop)
     if [ -f "$dir/data/postmaster.pid" ]; then

@@ -175,10 +175,12 @@ public sealed class DatabaseFailureTests
         Assert.Equal(HttpStatusCode.NotFound, (await client.SendAsync(HttpMethod.Post, $"/api/v1/login/{sessionId}/totp", "not-the-secret", new { code = "000000" })).StatusCode);
     }
 
-    [Fact]
-    public async Task Sixteen_tabs_turning_the_authenticator_app_on_at_once_store_one_secret_and_the_rest_are_told_why()
+    [Theory]
+    [InlineData(DatabaseProvider.Sqlite)]
+    [InlineData(DatabaseProvider.Postgres)]
+    public async Task Sixteen_tabs_turning_the_authenticator_app_on_at_once_store_one_secret_and_the_rest_are_told_why(DatabaseProvider provider)
     {
-        using var app = new PortalAppFactory();
+        using var app = PortalAppFactory.On(provider);
         var bench = new PasskeyBench(app);
         var (userId, _) = await bench.CreateAccountAsync();
         var browser = await bench.SignedInBrowserAsync(userId);

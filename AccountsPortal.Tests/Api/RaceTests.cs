@@ -298,6 +298,29 @@ public abstract class RaceTests(RaceFixture fixture)
     }
 
     [Fact]
+    public async Task Parallel_attempts_on_one_account_get_exactly_its_rate_limit_and_the_refusals_change_nothing()
+    {
+        using var app = RaceFixture.NewApp(fixture.Provider).WithSetting("RateLimits:AttemptsPerMinutePerAccount", "3").StartKestrel();
+        using var http = Simultaneous.Client(app);
+        var client = new AppApiClient(http);
+        var (userId, email) = await new PasskeyBench(app).CreateAccountAsync();
+        var before = await new PasskeyBench(app).AccountSnapshotAsync(userId);
+
+        var responses = await Simultaneous.RunAsync(http, N, _ => client.LogInAsync(email, password: "not the password at all"));
+
+        AssertNo5xx(responses);
+        var codes = await ProblemCodesAsync(responses);
+        // Three wrong passwords are looked at; every other attempt is refused unread, on its way in.
+        Assert.Equal(3, codes.Count(c => c == "INVALID_CREDENTIALS"));
+        Assert.Equal(N - 3, codes.Count(c => c == "RATE_LIMITED"));
+        Assert.All(responses.Where(r => r.StatusCode == HttpStatusCode.TooManyRequests), r => Assert.NotNull(r.Headers.RetryAfter));
+        var normalized = email.ToUpperInvariant();
+        var window = await app.WithDbAsync(db => db.RateWindows.AsNoTracking().SingleAsync(w => w.Key == "email:" + normalized));
+        Assert.Equal(3, window.Count);
+        Assert.Equal(before, await new PasskeyBench(app).AccountSnapshotAsync(userId));
+    }
+
+    [Fact]
     public async Task Parallel_wrong_codes_on_one_login_count_exactly_up_to_its_limit_and_close_it()
     {
         using var http = Simultaneous.Client(App);

@@ -20,18 +20,20 @@ public static class PostgresServer
     public static string ConnectionString => Server.Value;
 
     /// <summary>Creates an empty database of its own; <see cref="DropAsync"/> removes it.</summary>
+    /// <param name="server">The server's maintenance connection string; the tests' shared server when null.</param>
     /// <returns>The connection string to the new database.</returns>
-    public static async Task<string> CreateDatabaseAsync()
+    public static async Task<string> CreateDatabaseAsync(string? server = null)
     {
+        server ??= ConnectionString;
         var name = "portal_test_" + Guid.NewGuid().ToString("N");
-        await using (var connection = new NpgsqlConnection(ConnectionString))
+        await using (var connection = new NpgsqlConnection(server))
         {
             await connection.OpenAsync();
             await using var command = new NpgsqlCommand($"CREATE DATABASE \"{name}\"", connection);
             await command.ExecuteNonQueryAsync();
         }
 
-        return new NpgsqlConnectionStringBuilder(ConnectionString) { Database = name }.ConnectionString;
+        return new NpgsqlConnectionStringBuilder(server) { Database = name }.ConnectionString;
     }
 
     /// <summary>Drops the database of <paramref name="connectionString"/>, ending any connection still open to it.</summary>
@@ -51,16 +53,51 @@ public static class PostgresServer
             return given;
         }
 
-        var folder = Directory.CreateTempSubdirectory("accountsportal-postgres-");
-        var cluster = Path.Combine(folder.FullName, "cluster");
+        var cluster = PostgresCluster.Start();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => cluster.Dispose();
+        return cluster.ConnectionString;
+    }
+}
+
+/// <summary>
+/// A throwaway PostgreSQL cluster of a test's own (<c>scripts/postgres-test-cluster.sh</c>): for outage tests that stop
+/// and resume the server, and for <see cref="PostgresServer"/> when <c>./test.sh</c> did not start one.
+/// </summary>
+public sealed class PostgresCluster : IDisposable
+{
+    private readonly DirectoryInfo folder;
+    private readonly string script;
+
+    private PostgresCluster(DirectoryInfo folder, string script, string connectionString)
+    {
+        this.folder = folder;
+        this.script = script;
+        ConnectionString = connectionString;
+    }
+
+    /// <summary>A connection string to the cluster's <c>postgres</c> database.</summary>
+    public string ConnectionString { get; }
+
+    private string Directory => Path.Combine(folder.FullName, "cluster");
+
+    /// <summary>Initialises and starts a cluster on a free loopback port (about a second).</summary>
+    public static PostgresCluster Start()
+    {
+        var folder = System.IO.Directory.CreateTempSubdirectory("accountsportal-postgres-");
         var script = Path.Combine(RepositoryRoot(), "scripts", "postgres-test-cluster.sh");
-        var connectionString = Run(script, "start", cluster).Trim();
-        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
-        {
-            Run(script, "stop", cluster);
-            folder.Delete(recursive: true);
-        };
-        return connectionString;
+        return new PostgresCluster(folder, script, Run(script, "start", Path.Combine(folder.FullName, "cluster")).Trim());
+    }
+
+    /// <summary>Stops the server at once (as a crash would: open connections break); <see cref="Resume"/> starts it again.</summary>
+    public void Stop() => Run(script, "stop", Directory);
+
+    /// <summary>Starts the stopped server again on its port, with its data.</summary>
+    public void Resume() => Run(script, "resume", Directory);
+
+    public void Dispose()
+    {
+        Stop();
+        folder.Delete(recursive: true);
     }
 
     private static string Run(string script, string command, string cluster)

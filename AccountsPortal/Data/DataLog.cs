@@ -24,6 +24,10 @@ internal static partial class DataLog
     [LoggerMessage(EventId = 3006, EventName = "DatabaseUnavailable", Level = LogLevel.Error, Message = "A request could not use the database (missing, read-only, full or damaged); it was answered 503")]
     public static partial void DatabaseUnavailable(ILogger logger, Exception exception);
 
+    [LoggerMessage(EventId = 3007, EventName = "DatabaseNotDurable", Level = LogLevel.Warning,
+        Message = "The PostgreSQL server may lose acknowledged changes in a crash or power cut ({Settings}); turn these back on for production")]
+    public static partial void DatabaseNotDurable(ILogger logger, string settings);
+
     /// <summary>Logs a request's database failure at the level its kind deserves.</summary>
     public static void RequestFailed(ILogger logger, DatabaseFailure failure, Exception exception)
     {

@@ -63,6 +63,15 @@ public sealed class DatabaseInitializer(
                 $"The PostgreSQL database {where} could not be reached or migrated: {exception.Message}", exception);
         }
 
+        // An acknowledged change must survive a power cut: say so when the server was set to lose recent commits.
+        var settings = await db.Database.SqlQueryRaw<string>(
+            "SELECT name || '=' || setting AS \"Value\" FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit') AND setting = 'off'")
+            .ToListAsync(cancellationToken);
+        if (settings.Count > 0)
+        {
+            DataLog.DatabaseNotDurable(logger, string.Join(", ", settings));
+        }
+
         DataLog.DatabaseReady(logger, where);
     }
 

@@ -27,7 +27,7 @@ public static class HealthEndpoints
 /// Healthy when the database answers a query and would take a write, checked without changing anything: on SQLite
 /// the check takes the write lock, writes the file's header value it already has (<c>PRAGMA user_version</c>) and
 /// rolls back, so a read-only file is caught; on PostgreSQL it asks for a transaction id (<c>txid_current()</c>),
-/// which a read-only server or standby refuses, and rolls back. Unhealthy too while a request failed to use the database in the last
+/// which a standby refuses, and for <c>transaction_read_only</c>, which a database or role set read-only turns on. Unhealthy too while a request failed to use the database in the last
 /// <see cref="DatabaseHealthState.Memory"/> (a full disk only shows when pages are written). Busy past the timeout
 /// is Degraded: the file is fine, another writer holds it.
 /// </summary>
@@ -42,8 +42,14 @@ internal sealed class DatabaseHealthCheck(PortalDbContext db, DatabaseHealthStat
             command.Transaction = transaction.GetDbTransaction();
             if (db is PostgresPortalDbContext)
             {
-                command.CommandText = "SELECT txid_current()";
-                await command.ExecuteScalarAsync(cancellationToken);
+                // A standby refuses the transaction id; a database or role set read-only says so in the setting.
+                command.CommandText = "SELECT current_setting('transaction_read_only') || ' ' || txid_current()::text";
+                var answer = Convert.ToString(await command.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
+                if (answer?.StartsWith("on ", StringComparison.Ordinal) == true)
+                {
+                    await transaction.RollbackAsync(cancellationToken);
+                    return HealthCheckResult.Unhealthy("The database is read-only.");
+                }
             }
             else
             {
