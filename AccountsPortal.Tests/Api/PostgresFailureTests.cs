@@ -148,4 +148,32 @@ public sealed class PostgresFailureTests
         Assert.Equal("Unhealthy", await health.Content.ReadAsStringAsync());
         Assert.Equal(sessionsBefore, await app.WithDbAsync(db => db.LoginSessions.CountAsync()));
     }
+
+    [Fact]
+    public async Task Text_postgres_cannot_store_is_refused_with_400_not_500_on_every_way_in()
+    {
+        using var app = AppApiClient.Configure(PortalAppFactory.On(DatabaseProvider.Postgres));
+        var (_, email) = await new PasskeyBench(app).CreateAccountAsync();
+        var withNul = "kate\u0000" + email;
+        using var client = new AppApiClient(app.CreatePortalClient());
+
+        var api = await client.LogInAsync(withNul);
+        Assert.Equal(HttpStatusCode.BadRequest, api.StatusCode);
+        Assert.Equal("INVALID_REQUEST", await AppApiClient.ProblemCodeAsync(api));
+
+        using var person = new PortalScenario(app);
+        var form = await person.Http.SubmitAsync("/login", "login", new Dictionary<string, string>
+        {
+            ["Input.Email"] = withNul,
+            ["Input.Password"] = PortalScenario.StrongPassword,
+        });
+        // The form is refused too (400), and no login starts.
+        Assert.Equal(HttpStatusCode.BadRequest, form.StatusCode);
+        Assert.Null(person.PendingLoginSecret);
+
+        var signUp = await person.SignUpAsync(withNul);
+        Assert.True((int)signUp.StatusCode < 500, $"{(int)signUp.StatusCode}");
+        Assert.Equal(1, await app.WithDbAsync(db => db.Users.CountAsync()));
+        Assert.Equal(0, await app.WithDbAsync(db => db.LoginSessions.CountAsync()));
+    }
 }

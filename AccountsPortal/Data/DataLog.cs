@@ -28,16 +28,23 @@ internal static partial class DataLog
         Message = "The PostgreSQL server may lose acknowledged changes in a crash or power cut ({Settings}); turn these back on for production")]
     public static partial void DatabaseNotDurable(ILogger logger, string settings);
 
+    [LoggerMessage(EventId = 3008, EventName = "UnstorableText", Level = LogLevel.Information, Message = "A request sent text the database cannot store (a NUL character); it was answered 400")]
+    public static partial void UnstorableText(ILogger logger);
+
     /// <summary>Logs a request's database failure at the level its kind deserves.</summary>
     public static void RequestFailed(ILogger logger, DatabaseFailure failure, Exception exception)
     {
-        if (failure == DatabaseFailure.Busy)
+        switch (failure)
         {
-            DatabaseBusy(logger, exception);
-        }
-        else
-        {
-            DatabaseUnavailable(logger, exception);
+            case DatabaseFailure.Busy:
+                DatabaseBusy(logger, exception);
+                break;
+            case DatabaseFailure.Unstorable:
+                UnstorableText(logger);
+                break;
+            default:
+                DatabaseUnavailable(logger, exception);
+                break;
         }
     }
 }

@@ -20,6 +20,12 @@ public enum DatabaseFailure
     /// refuses (connection failures, SQLSTATE classes 08, 28, 3D, 53 but 53300, 57P, 58, and 25006 read-only).
     /// </summary>
     Unavailable,
+
+    /// <summary>
+    /// The request carried text the database cannot store (PostgreSQL: SQLSTATE 22021, a NUL character): the person's
+    /// input, not the database, is at fault. Answered 400; nothing was written by the failed statement's transaction.
+    /// </summary>
+    Unstorable,
 }
 
 /// <summary>
@@ -33,6 +39,9 @@ public static class DatabaseFailures
 
     /// <summary>What a page shows when the database cannot be used; deliberately says nothing about the account.</summary>
     public const string UnavailableMessage = "The portal cannot complete this right now, and nothing was changed. Try again later.";
+
+    /// <summary>What a page shows when what was sent cannot be stored.</summary>
+    public const string UnstorableMessage = "Something you sent contains a character that cannot be stored. Remove it and try again.";
 
     /// <summary>What a page shows for any other failure.</summary>
     public const string OtherMessage = "Something went wrong on this page. Try again.";
@@ -95,6 +104,7 @@ public static class DatabaseFailures
         PostgresErrorCodes.LockNotAvailable or PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure
             or PostgresErrorCodes.TooManyConnections or PostgresErrorCodes.QueryCanceled => DatabaseFailure.Busy,
         PostgresErrorCodes.ReadOnlySqlTransaction => DatabaseFailure.Unavailable,
+        PostgresErrorCodes.CharacterNotInRepertoire or PostgresErrorCodes.UntranslatableCharacter => DatabaseFailure.Unstorable,
         _ when sqlState.StartsWith("08", StringComparison.Ordinal) // connection exception
             || sqlState.StartsWith("28", StringComparison.Ordinal) // invalid authorization
             || sqlState.StartsWith("3D", StringComparison.Ordinal) // no such database
@@ -106,16 +116,20 @@ public static class DatabaseFailures
     };
 
     /// <summary>The message a person sees for <paramref name="exception"/>.</summary>
-    public static string MessageFor(Exception? exception) => Classify(exception) switch
+    public static string MessageFor(Exception? exception) => MessageFor(Classify(exception));
+
+    private static string MessageFor(DatabaseFailure? failure) => failure switch
     {
         DatabaseFailure.Busy => BusyMessage,
         DatabaseFailure.Unavailable => UnavailableMessage,
+        DatabaseFailure.Unstorable => UnstorableMessage,
         _ => OtherMessage,
     };
 
     /// <summary>
     /// Answers a request whose database work failed with 503 instead of a 500: the API gets problem details with
-    /// <c>code</c> <c>BUSY</c> or <c>UNAVAILABLE</c>, a page gets a short HTML page with a way back. Headers set before
+    /// <c>code</c> <c>BUSY</c> or <c>UNAVAILABLE</c>, a page gets a short HTML page with a way back. Text the database
+    /// cannot store is the request's fault: 400, <c>INVALID_REQUEST</c>. Headers set before
     /// the failure, cookies among them, are dropped: a sign-in whose transaction rolled back sets no cookie.
     /// </summary>
     public static IApplicationBuilder UseDatabaseFailurePages(this IApplicationBuilder app) => app.Use(async (context, next) =>
@@ -135,21 +149,34 @@ public static class DatabaseFailures
     private static async Task WriteAsync(HttpContext context, DatabaseFailure failure)
     {
         context.Response.Clear();
-        context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
-        context.Response.Headers.RetryAfter = failure == DatabaseFailure.Busy ? "1" : "30";
+        var status = failure == DatabaseFailure.Unstorable ? StatusCodes.Status400BadRequest : StatusCodes.Status503ServiceUnavailable;
+        context.Response.StatusCode = status;
+        if (failure != DatabaseFailure.Unstorable)
+        {
+            context.Response.Headers.RetryAfter = failure == DatabaseFailure.Busy ? "1" : "30";
+        }
+
         context.Response.Headers.CacheControl = "no-store";
         // Clear() dropped the security headers too; this page needs nothing but its own markup.
         context.Response.Headers.ContentSecurityPolicy = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
         context.Response.Headers.XFrameOptions = "DENY";
         context.Response.Headers.XContentTypeOptions = "nosniff";
         context.Response.Headers["Referrer-Policy"] = "no-referrer";
-        var message = failure == DatabaseFailure.Busy ? BusyMessage : UnavailableMessage;
+        var message = MessageFor(failure);
         if (context.Request.Path.StartsWithSegments("/api"))
         {
             await Results.Problem(
-                statusCode: StatusCodes.Status503ServiceUnavailable,
+                statusCode: status,
                 title: message,
-                extensions: new Dictionary<string, object?> { ["code"] = failure == DatabaseFailure.Busy ? "BUSY" : "UNAVAILABLE" })
+                extensions: new Dictionary<string, object?>
+                {
+                    ["code"] = failure switch
+                    {
+                        DatabaseFailure.Busy => "BUSY",
+                        DatabaseFailure.Unstorable => Features.Apps.ApiProblems.InvalidRequest,
+                        _ => "UNAVAILABLE",
+                    },
+                })
                 .ExecuteAsync(context);
             return;
         }
