@@ -18,23 +18,19 @@ public static class DataExtensions
 
         // Both contexts are registered; PortalDbContext is whichever the configured provider names. Options are read
         // when the first context is made, so configuration added by hosts and tests is seen.
-        // The options are built once (singleton), not per request. Features add interceptors as IInterceptor services.
-        builder.Services.AddDbContext<SqlitePortalDbContext>(
-            (services, db) =>
-            {
-                var options = services.GetRequiredService<IOptions<DatabaseOptions>>().Value;
-                var contentRoot = services.GetRequiredService<IWebHostEnvironment>().ContentRootPath;
-                db.UseSqlite(SqliteConnectionString(options, contentRoot))
-                    .AddInterceptors(new SqliteConnectionPragmas(options.BusyTimeoutMilliseconds))
-                    .AddInterceptors(services.GetServices<IInterceptor>());
-            },
-            ServiceLifetime.Scoped,
-            ServiceLifetime.Singleton);
-        builder.Services.AddDbContext<PostgresPortalDbContext>(
-            (services, db) => db.UseNpgsql(PostgresConnectionString(services.GetRequiredService<IOptions<DatabaseOptions>>().Value))
-                .AddInterceptors(services.GetServices<IInterceptor>()),
-            ServiceLifetime.Scoped,
-            ServiceLifetime.Singleton);
+        // Pooled: a request leases a context that is reset after it, instead of building one; the options are built once.
+        // Features add interceptors as IInterceptor services.
+        builder.Services.AddDbContextPool<SqlitePortalDbContext>((services, db) =>
+        {
+            var options = services.GetRequiredService<IOptions<DatabaseOptions>>().Value;
+            var contentRoot = services.GetRequiredService<IWebHostEnvironment>().ContentRootPath;
+            db.UseSqlite(SqliteConnectionString(options, contentRoot))
+                .AddInterceptors(new SqliteConnectionPragmas(options.BusyTimeoutMilliseconds))
+                .AddInterceptors(services.GetServices<IInterceptor>());
+        });
+        builder.Services.AddDbContextPool<PostgresPortalDbContext>((services, db) =>
+            db.UseNpgsql(PostgresConnectionString(services.GetRequiredService<IOptions<DatabaseOptions>>().Value))
+                .AddInterceptors(services.GetServices<IInterceptor>()));
         builder.Services.AddScoped<PortalDbContext>(services =>
             services.GetRequiredService<IOptions<DatabaseOptions>>().Value.Provider == DatabaseProvider.Postgres
                 ? services.GetRequiredService<PostgresPortalDbContext>()
