@@ -151,12 +151,15 @@ internal static class AppApiEndpoints
             return ClaimResult(collected);
         }
 
+        // The token is issued in the transaction that records the verification: one commit for the whole answer.
+        AppClaim? claim = null;
         var result = await passkeys.CompleteAsync(
             sessionId, null, request.Credential.ValueKind == System.Text.Json.JsonValueKind.Object ? request.Credential.GetRawText() : null,
-            LoginProof.ForApp(http.Headers[SessionSecretHeader]), http.HttpContext.Connection.RemoteIpAddress, cancellationToken);
+            LoginProof.ForApp(http.Headers[SessionSecretHeader]), http.HttpContext.Connection.RemoteIpAddress, cancellationToken,
+            whenVerified: async token => claim = await appLogins.ClaimVerifiedAsync(sessionId, token));
         if (result.Succeeded)
         {
-            return ClaimResult(await appLogins.ClaimVerifiedAsync(sessionId, cancellationToken));
+            return ClaimResult(claim!);
         }
 
         if (result.IsRateLimited)

@@ -137,21 +137,46 @@ public sealed class AppLogins(
 
     /// <summary>
     /// Hands the token over right after the app's own passkey or code verification. The claim and the token commit
-    /// together; should the database fail after the verification committed, the app's retry of the same call gets the
+    /// together: in a transaction of its own, or, when the caller has one open (the passkey step records the
+    /// verification and the token in one), in that one, undoing its own writes to a savepoint when no token can be
+    /// issued. Should the database fail after the verification committed, the app's retry of the same call gets the
     /// token (<see cref="CollectIfVerifiedAsync"/>).
     /// </summary>
     public async Task<AppClaim> ClaimVerifiedAsync(string sessionId, CancellationToken cancellationToken = default)
     {
         var now = time.GetUtcNow();
         var login = await db.AppLogins.AsNoTracking().SingleAsync(l => l.SessionId == sessionId, cancellationToken);
-        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        var outer = db.Database.CurrentTransaction;
+        await using var own = outer is null ? await db.Database.BeginTransactionAsync(cancellationToken) : null;
+        if (outer is not null)
+        {
+            await outer.CreateSavepointAsync(ClaimSavepoint, cancellationToken);
+        }
+
         var claimed = await db.AppLogins
             .Where(l => l.SessionId == sessionId && l.ClaimedAt == null && l.Collections == 0)
             .ExecuteUpdateAsync(set => set.SetProperty(l => l.ClaimedAt, now), cancellationToken);
-        return claimed == 1
-            ? await CommitIssuedAsync(transaction, await IssueForAsync(sessionId, login.ClientId, cancellationToken), cancellationToken)
-            : AppClaim.AlreadyClaimed;
+        if (claimed != 1)
+        {
+            return AppClaim.AlreadyClaimed;
+        }
+
+        var token = await IssueForAsync(sessionId, login.ClientId, cancellationToken);
+        if (own is not null)
+        {
+            return await CommitIssuedAsync(own, token, cancellationToken);
+        }
+
+        if (token is null)
+        {
+            // The account's factors changed during the login: nothing is claimed.
+            await outer!.RollbackToSavepointAsync(ClaimSavepoint, cancellationToken);
+        }
+
+        return AppClaim.From(token);
     }
+
+    private const string ClaimSavepoint = "app_claim";
 
     /// <summary>
     /// For an app calling verify again on a login that is already verified (its earlier call's answer was lost to a

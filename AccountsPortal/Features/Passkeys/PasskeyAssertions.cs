@@ -5,6 +5,7 @@ using AccountsPortal.Data;
 using Fido2NetLib;
 using Fido2NetLib.Exceptions;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage;
 using Microsoft.Extensions.Options;
 
 namespace AccountsPortal.Features.Passkeys;
@@ -66,17 +67,38 @@ public sealed class PasskeyAssertions(
         string userId, CeremonyPurpose purpose, string boundTo, string? ceremonyId, string? credentialJson,
         Func<CancellationToken, Task<bool>> onVerified, CancellationToken cancellationToken = default)
     {
+        var check = await CheckAsync(userId, purpose, boundTo, ceremonyId, credentialJson, cancellationToken);
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        var failure = await RecordAsync(check, transaction, onVerified, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return failure;
+    }
+
+    /// <summary>
+    /// Everything that can be known about an answer before anything is written: which ceremony it answers (one that
+    /// can still be used, bound to <paramref name="boundTo"/> for <paramref name="purpose"/> and the account), and
+    /// whether the signature, challenge, origin, RP ID, flags, ownership and counter all hold (WebAuthn L3 §7.2).
+    /// Reads only; <see cref="RecordAsync"/> writes the outcome in the caller's transaction, so a verified use costs
+    /// one commit and the signature is never checked while a write lock is held.
+    /// </summary>
+    /// <param name="ceremonyId">The ceremony <see cref="BeginAsync"/> returned; null for an app's answer, found by its challenge.</param>
+    public async Task<AssertionCheck> CheckAsync(
+        string userId, CeremonyPurpose purpose, string boundTo, string? ceremonyId, string? credentialJson, CancellationToken cancellationToken = default)
+    {
         if (string.IsNullOrEmpty(credentialJson) || credentialJson.Length > options.Value.MaxCredentialJsonLength)
         {
-            return PasskeyMessages.Unreadable;
+            return AssertionCheck.Refused(null, purpose, userId, boundTo, PasskeyMessages.Unreadable);
         }
 
         ceremonyId ??= await ceremonies.FindCeremonyAsync(purpose, boundTo, ChallengeOf(credentialJson), cancellationToken);
-        var optionsJson = await ceremonies.ConsumeAsync(ceremonyId, purpose, userId, boundTo, cancellationToken);
+        var optionsJson = await ceremonies.FindUsableAsync(ceremonyId, purpose, userId, boundTo, cancellationToken);
         if (optionsJson is null)
         {
-            return PasskeyMessages.RequestExpired;
+            return AssertionCheck.Refused(null, purpose, userId, boundTo, PasskeyMessages.RequestExpired);
         }
+
+        // From here on, whatever the outcome, the ceremony is used up.
+        AssertionCheck Refuse(string message) => AssertionCheck.Refused(ceremonyId, purpose, userId, boundTo, message);
 
         AuthenticatorAssertionRawResponse? assertion;
         try
@@ -85,17 +107,17 @@ public sealed class PasskeyAssertions(
         }
         catch (Exception exception) when (WebAuthnFailures.IsMalformedInput(exception))
         {
-            return PasskeyMessages.Unreadable;
+            return Refuse(PasskeyMessages.Unreadable);
         }
 
         if (assertion?.RawId is not { Length: > 0 } rawId || assertion.Response?.AuthenticatorData is not { Length: >= 37 } authenticatorData)
         {
-            return PasskeyMessages.Unreadable;
+            return Refuse(PasskeyMessages.Unreadable);
         }
 
         if (ClientCredentialJson.CheckClientData(assertion.Response.ClientDataJson, relyingParty.Origins) is { } clientDataFailure)
         {
-            return clientDataFailure;
+            return Refuse(clientDataFailure);
         }
 
         // Fido2NetLib does not check ownership when userHandle is null: look the credential up for this user only.
@@ -103,13 +125,13 @@ public sealed class PasskeyAssertions(
             .SingleOrDefaultAsync(p => p.CredentialId == rawId && p.UserId == userId, cancellationToken);
         if (passkey is null)
         {
-            return PasskeyMessages.NotThisAccount;
+            return Refuse(PasskeyMessages.NotThisAccount);
         }
 
         var userHandle = PasskeyRelyingParty.UserHandleOf(userId);
         if (assertion.Response.UserHandle is { } presented && !CryptographicOperations.FixedTimeEquals(presented, userHandle))
         {
-            return PasskeyMessages.NotThisAccount;
+            return Refuse(PasskeyMessages.NotThisAccount);
         }
 
         var assertedCount = BinaryPrimitives.ReadUInt32BigEndian(authenticatorData.AsSpan(SignCountOffset, 4));
@@ -129,53 +151,89 @@ public sealed class PasskeyAssertions(
         catch (Fido2VerificationException exception) when (exception.Code == Fido2ErrorCode.InvalidSignCount)
         {
             // The signature was good but the counter did not move forward: a copy of the key may exist.
-            await MarkPossiblyClonedAsync(passkey, assertedCount, cancellationToken);
-            return PasskeyMessages.PossiblyCloned;
+            return Refuse(PasskeyMessages.PossiblyCloned) with { Passkey = passkey, AssertedCount = assertedCount };
         }
         catch (Exception exception) when (WebAuthnFailures.IsVerificationFailure(exception))
         {
             Activity.SecurityLog.PasskeyAssertionRefused(logger, purpose.ToString(), userId, WebAuthnFailures.Describe(exception));
-            return WebAuthnFailures.MessageFor(exception);
+            return Refuse(WebAuthnFailures.MessageFor(exception));
         }
 
         var flags = authenticatorData[FlagsOffset];
         if (((flags & BackupEligibleFlag) != 0) != passkey.IsBackupEligible)
         {
             // Backup eligibility is fixed when a credential is created; a change means another authenticator.
-            return PasskeyMessages.NotVerified;
+            return Refuse(PasskeyMessages.NotVerified);
         }
 
         if ((assertedCount != 0 || passkey.SignCount != 0) && assertedCount <= passkey.SignCount)
         {
-            await MarkPossiblyClonedAsync(passkey, assertedCount, cancellationToken);
-            return PasskeyMessages.PossiblyCloned;
+            return Refuse(PasskeyMessages.PossiblyCloned) with { Passkey = passkey, AssertedCount = assertedCount };
         }
 
-        return await RecordUseAsync(passkey, assertedCount, (flags & BackedUpFlag) != 0, onVerified, cancellationToken);
+        return new AssertionCheck(ceremonyId, purpose, userId, boundTo, null)
+        {
+            Passkey = passkey,
+            AssertedCount = assertedCount,
+            BackedUp = (flags & BackedUpFlag) != 0,
+        };
     }
 
-    private async Task<string?> RecordUseAsync(
-        Passkey passkey, uint signCount, bool backedUp, Func<CancellationToken, Task<bool>> onVerified, CancellationToken cancellationToken)
+    /// <summary>
+    /// Writes what <see cref="CheckAsync"/> found, in <paramref name="transaction"/> (the caller commits it): uses the
+    /// ceremony up whatever the outcome, marks a passkey whose counter went back as possibly cloned, and for a verified
+    /// answer moves the counter forward (guarded by the value read, so two concurrent uses cannot move it backwards)
+    /// and runs <paramref name="onVerified"/>. When the counter moved meanwhile or <paramref name="onVerified"/>
+    /// returns false, the use is undone (to a savepoint) while the ceremony stays used.
+    /// </summary>
+    /// <returns>Null when verified and recorded; otherwise the message for the person (<see cref="PasskeyMessages"/>).</returns>
+    public async Task<string?> RecordAsync(
+        AssertionCheck check, IDbContextTransaction transaction, Func<CancellationToken, Task<bool>> onVerified, CancellationToken cancellationToken = default)
     {
-        var now = time.GetUtcNow();
-        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
-
-        // Guarded by the counter read above, so two concurrent uses cannot move it backwards.
-        var updated = await db.Passkeys
-            .Where(p => p.Id == passkey.Id && p.SignCount == passkey.SignCount)
-            .ExecuteUpdateAsync(set => set
-                .SetProperty(p => p.SignCount, (long)signCount)
-                .SetProperty(p => p.IsBackedUp, backedUp)
-                .SetProperty(p => p.LastUsedAt, now), cancellationToken);
-        if (updated != 1 || !await onVerified(cancellationToken))
+        ArgumentNullException.ThrowIfNull(check);
+        ArgumentNullException.ThrowIfNull(transaction);
+        ArgumentNullException.ThrowIfNull(onVerified);
+        if (check.CeremonyId is null)
         {
+            return check.Failure;
+        }
+
+        if (!await ceremonies.TryConsumeAsync(check.CeremonyId, check.Purpose, check.UserId, check.BoundTo, cancellationToken))
+        {
+            // Another request used this ceremony a moment ago.
             return PasskeyMessages.RequestExpired;
         }
 
-        await transaction.CommitAsync(cancellationToken);
+        if (check.Failure == PasskeyMessages.PossiblyCloned && check.Passkey is { } cloned)
+        {
+            await MarkPossiblyClonedAsync(cloned, check.AssertedCount, cancellationToken);
+        }
+
+        if (check.Failure is not null)
+        {
+            return check.Failure;
+        }
+
+        var passkey = check.Passkey!;
+        var now = time.GetUtcNow();
+        await transaction.CreateSavepointAsync(UseSavepoint, cancellationToken);
+        var updated = await db.Passkeys
+            .Where(p => p.Id == passkey.Id && p.SignCount == passkey.SignCount)
+            .ExecuteUpdateAsync(set => set
+                .SetProperty(p => p.SignCount, (long)check.AssertedCount)
+                .SetProperty(p => p.IsBackedUp, check.BackedUp)
+                .SetProperty(p => p.LastUsedAt, now), cancellationToken);
+        if (updated != 1 || !await onVerified(cancellationToken))
+        {
+            await transaction.RollbackToSavepointAsync(UseSavepoint, cancellationToken);
+            return PasskeyMessages.RequestExpired;
+        }
+
         Activity.SecurityLog.PasskeyVerified(logger, passkey.Id, passkey.UserId);
         return null;
     }
+
+    private const string UseSavepoint = "passkey_use";
 
     /// <summary>The challenge the browser or app signed, read from clientDataJSON; null if unreadable.</summary>
     private static string? ChallengeOf(string credentialJson)
@@ -201,4 +259,24 @@ public sealed class PasskeyAssertions(
             .ExecuteUpdateAsync(set => set.SetProperty(p => p.PossiblyCloned, true), cancellationToken);
         await events.RecordAsync(passkey.UserId, Activity.SecurityEventKind.PasskeyPossiblyCloned, passkey.Name, cancellationToken);
     }
+}
+
+/// <summary>
+/// What <see cref="PasskeyAssertions.CheckAsync"/> found about an answer, for <see cref="PasskeyAssertions.RecordAsync"/>.
+/// </summary>
+/// <param name="CeremonyId">The ceremony to use up; null when none could be (then nothing is written).</param>
+/// <param name="Failure">Null when every check passed; otherwise the message for the person.</param>
+public sealed record AssertionCheck(string? CeremonyId, CeremonyPurpose Purpose, string UserId, string BoundTo, string? Failure)
+{
+    /// <summary>The passkey that signed (for a verified answer, or one whose counter went back).</summary>
+    public Passkey? Passkey { get; init; }
+
+    /// <summary>The signature counter the authenticator reported (WebAuthn L3 §6.1, 4 bytes big-endian).</summary>
+    public uint AssertedCount { get; init; }
+
+    /// <summary>The BS flag of this answer.</summary>
+    public bool BackedUp { get; init; }
+
+    internal static AssertionCheck Refused(string? ceremonyId, CeremonyPurpose purpose, string userId, string boundTo, string message) =>
+        new(ceremonyId, purpose, userId, boundTo, message);
 }

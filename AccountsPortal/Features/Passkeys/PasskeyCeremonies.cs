@@ -38,22 +38,41 @@ public sealed class PasskeyCeremonies(PortalDbContext db, TimeProvider time)
                 .FirstOrDefaultAsync(cancellationToken);
 
     /// <summary>
-    /// Consumes the ceremony when it matches purpose, user and login session and is unexpired and
-    /// unused: one conditional UPDATE, so of two concurrent finishes only one gets the options.
+    /// The options of the ceremony when it matches purpose, user and login session and is unexpired and unused; null
+    /// otherwise. Reads only: <see cref="TryConsumeAsync"/> uses it up.
     /// </summary>
-    public async Task<string?> ConsumeAsync(string? ceremonyId, CeremonyPurpose purpose, string userId, string? loginSessionId, CancellationToken cancellationToken)
+    public Task<string?> FindUsableAsync(string? ceremonyId, CeremonyPurpose purpose, string userId, string? loginSessionId, CancellationToken cancellationToken)
     {
         if (string.IsNullOrEmpty(ceremonyId))
         {
-            return null;
+            return Task.FromResult<string?>(null);
         }
 
         var now = time.GetUtcNow();
-        var consumed = await db.PasskeyCeremonies
+        return db.PasskeyCeremonies.AsNoTracking()
             .Where(c => c.Id == ceremonyId && c.Purpose == purpose && c.UserId == userId && c.LoginSessionId == loginSessionId
                 && c.ConsumedAt == null && c.ExpiresAt > now)
-            .ExecuteUpdateAsync(set => set.SetProperty(c => c.ConsumedAt, now), cancellationToken);
-        if (consumed != 1)
+            .Select(c => c.OptionsJson)
+            .SingleOrDefaultAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Uses the ceremony up when it still matches purpose, user and login session and is unexpired and unused: one
+    /// conditional UPDATE, so of two concurrent finishes only one gets true.
+    /// </summary>
+    public async Task<bool> TryConsumeAsync(string ceremonyId, CeremonyPurpose purpose, string userId, string? loginSessionId, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        return await db.PasskeyCeremonies
+            .Where(c => c.Id == ceremonyId && c.Purpose == purpose && c.UserId == userId && c.LoginSessionId == loginSessionId
+                && c.ConsumedAt == null && c.ExpiresAt > now)
+            .ExecuteUpdateAsync(set => set.SetProperty(c => c.ConsumedAt, now), cancellationToken) == 1;
+    }
+
+    /// <summary>Uses the ceremony up (<see cref="TryConsumeAsync"/>) and returns its options; null when it could not be used.</summary>
+    public async Task<string?> ConsumeAsync(string? ceremonyId, CeremonyPurpose purpose, string userId, string? loginSessionId, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(ceremonyId) || !await TryConsumeAsync(ceremonyId, purpose, userId, loginSessionId, cancellationToken))
         {
             return null;
         }

@@ -1,3 +1,4 @@
+using AccountsPortal.Data;
 using AccountsPortal.Features.Accounts.LoginSessions;
 
 namespace AccountsPortal.Features.Passkeys;
@@ -5,9 +6,12 @@ namespace AccountsPortal.Features.Passkeys;
 /// <summary>
 /// The passkey step of a login: who may ask for it (the login's browser, app, or approved device), rate
 /// limits and the session's attempt count; the assertion itself is <see cref="PasskeyAssertions"/>'s.
-/// A verified assertion marks the login session verified, in the transaction that records the use.
+/// The answer is checked first (reads and the signature, no lock held); then one transaction takes the rate-limit
+/// permit, uses the ceremony up, and either records the use and marks the login session verified or counts the
+/// failed attempt: one commit per answer.
 /// </summary>
 public sealed class PasskeyLogin(
+    PortalDbContext db,
     PasskeyAssertions assertions,
     LoginSessionService loginSessions,
     Accounts.Attempts.AttemptRateLimiter rateLimiter)
@@ -33,9 +37,13 @@ public sealed class PasskeyLogin(
     /// <param name="ceremonyId">The ceremony <see cref="BeginAsync"/> returned; null for apps, whose answer is matched by its challenge.</param>
     /// <param name="proof">As for <see cref="BeginAsync"/>: checked again in the statement that marks the session verified.</param>
     /// <param name="clientIp">The caller's address, for the per-IP rate limit.</param>
+    /// <param name="whenVerified">
+    /// More work for a verified login, in the same transaction (an app's token); it undoes its own writes to a
+    /// savepoint when it cannot complete, and the verification commits regardless.
+    /// </param>
     public async Task<PasskeyLoginResult> CompleteAsync(
         string? loginSessionId, string? ceremonyId, string? credentialJson, LoginProof proof, System.Net.IPAddress? clientIp = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default, Func<CancellationToken, Task>? whenVerified = null)
     {
         var session = await AwaitingPasskeyAsync(loginSessionId, cancellationToken);
         if (session is null)
@@ -43,23 +51,42 @@ public sealed class PasskeyLogin(
             return PasskeyLoginResult.SessionGone;
         }
 
+        if (!await loginSessions.IsHeldByAsync(session.Id, proof, approvalAllowed: true, cancellationToken))
+        {
+            // Not the login's browser, app or approved device: still an attempt on the account.
+            return await rateLimiter.TryAcquireForAccountAsync(clientIp, session.UserId, cancellationToken) is { } refused
+                ? PasskeyLoginResult.Limited(refused)
+                : PasskeyLoginResult.Fail(PasskeyMessages.ApprovalNeeded);
+        }
+
+        var check = await assertions.CheckAsync(session.UserId, CeremonyPurpose.Login, session.Id, ceremonyId, credentialJson, cancellationToken);
+        await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        // The permit is taken before anything is recorded: over the limit, the answer is refused unrecorded (whatever
+        // its check found) and nothing changes.
         if (await rateLimiter.TryAcquireForAccountAsync(clientIp, session.UserId, cancellationToken) is { } wait)
         {
+            await transaction.RollbackAsync(cancellationToken);
             return PasskeyLoginResult.Limited(wait);
         }
 
-        if (!await loginSessions.IsHeldByAsync(session.Id, proof, approvalAllowed: true, cancellationToken))
-        {
-            return PasskeyLoginResult.Fail(PasskeyMessages.ApprovalNeeded);
-        }
-
-        var failure = await VerifyAsync(session, ceremonyId, credentialJson, proof, cancellationToken);
+        var failure = await assertions.RecordAsync(
+            check, transaction,
+            token => loginSessions.MarkVerifiedAsync(session.Id, proof, approvalAllowed: true, cancellationToken: token),
+            cancellationToken);
         if (failure is null)
         {
+            if (whenVerified is not null)
+            {
+                await whenVerified(cancellationToken);
+            }
+
+            await transaction.CommitAsync(cancellationToken);
             return PasskeyLoginResult.Verified;
         }
 
-        return await loginSessions.RecordFailedAttemptAsync(session.Id, cancellationToken) switch
+        var left = await loginSessions.RecordFailedAttemptAsync(session.Id, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return left switch
         {
             > 0 => PasskeyLoginResult.Fail(failure),
             <= 0 => PasskeyLoginResult.Fail(PasskeyMessages.TooManyAttempts, sessionClosed: true),
@@ -73,12 +100,6 @@ public sealed class PasskeyLogin(
         var session = await loginSessions.FindLiveAsync(loginSessionId, cancellationToken);
         return session is { State: LoginSessionState.AwaitingSecondFactor, SecondFactor: PasskeySecondFactor.FactorName } ? session : null;
     }
-
-    /// <summary>Null when every check passed and the session is verified; otherwise the reason.</summary>
-    private Task<string?> VerifyAsync(LoginSession session, string? ceremonyId, string? credentialJson, LoginProof proof, CancellationToken cancellationToken) =>
-        assertions.VerifyAsync(
-            session.UserId, CeremonyPurpose.Login, session.Id, ceremonyId, credentialJson,
-            token => loginSessions.MarkVerifiedAsync(session.Id, proof, approvalAllowed: true, cancellationToken: token), cancellationToken);
 }
 
 public sealed record PasskeyLoginResult(bool Succeeded, string? Error, bool SessionClosed, TimeSpan? RetryAfter = null)
