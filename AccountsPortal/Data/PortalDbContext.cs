@@ -19,9 +19,19 @@ namespace AccountsPortal.Data;
 /// provider's own subclass (<see cref="SqlitePortalDbContext"/>, <see cref="PostgresPortalDbContext"/>), which
 /// owns that provider's migrations (EF Core: "Migrations with multiple providers", one context type each).
 /// </summary>
-public abstract class PortalDbContext(DbContextOptions options)
-    : IdentityDbContext<PortalUser>(options), IDataProtectionKeyContext
+public abstract class PortalDbContext : IdentityDbContext<PortalUser>, IDataProtectionKeyContext
 {
+    /// <summary>
+    /// A context for the provider's options. <c>SaveChanges</c> inside a transaction the portal opened does not wrap
+    /// itself in a savepoint: no caller goes on after a failed save (each returns, and the transaction is undone), so
+    /// the savepoint would only cost two statements per save.
+    /// </summary>
+    protected PortalDbContext(DbContextOptions options)
+        : base(options)
+    {
+        Database.AutoSavepointsEnabled = false;
+    }
+
     public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
 
     public DbSet<LoginSession> LoginSessions => Set<LoginSession>();

@@ -90,12 +90,14 @@ public sealed class PasskeyAssertions(
             return AssertionCheck.Refused(null, purpose, userId, boundTo, PasskeyMessages.Unreadable);
         }
 
-        ceremonyId ??= await ceremonies.FindCeremonyAsync(purpose, boundTo, ChallengeOf(credentialJson), cancellationToken);
-        var optionsJson = await ceremonies.FindUsableAsync(ceremonyId, purpose, userId, boundTo, cancellationToken);
-        if (optionsJson is null)
+        var ceremony = await ceremonies.FindUsableAsync(
+            ceremonyId, ceremonyId is null ? ChallengeOf(credentialJson) : null, purpose, userId, boundTo, cancellationToken);
+        if (ceremony is not var (usableId, optionsJson))
         {
             return AssertionCheck.Refused(null, purpose, userId, boundTo, PasskeyMessages.RequestExpired);
         }
+
+        ceremonyId = usableId;
 
         // From here on, whatever the outcome, the ceremony is used up.
         AssertionCheck Refuse(string message) => AssertionCheck.Refused(ceremonyId, purpose, userId, boundTo, message);

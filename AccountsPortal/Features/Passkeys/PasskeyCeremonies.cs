@@ -28,32 +28,25 @@ public sealed class PasskeyCeremonies(PortalDbContext db, TimeProvider time)
         return ceremony.Id;
     }
 
-    /// <summary>The ceremony of <paramref name="purpose"/> bound to a session that handed out <paramref name="challenge"/>, for answers that carry no ceremony id.</summary>
-    public Task<string?> FindCeremonyAsync(CeremonyPurpose purpose, string boundTo, string? challenge, CancellationToken cancellationToken) =>
-        string.IsNullOrEmpty(challenge)
-            ? Task.FromResult<string?>(null)
-            : db.PasskeyCeremonies.AsNoTracking()
-                .Where(c => c.LoginSessionId == boundTo && c.Purpose == purpose && c.Challenge == challenge)
-                .Select(c => c.Id)
-                .FirstOrDefaultAsync(cancellationToken);
-
     /// <summary>
-    /// The options of the ceremony when it matches purpose, user and login session and is unexpired and unused; null
-    /// otherwise. Reads only: <see cref="TryConsumeAsync"/> uses it up.
+    /// The ceremony an answer is for, when it matches purpose, user and login session and is unexpired and unused:
+    /// the one named by <paramref name="ceremonyId"/>, or (for answers that carry no ceremony id) the one that handed
+    /// out <paramref name="challenge"/>. Null otherwise. Reads only: <see cref="TryConsumeAsync"/> uses it up.
     /// </summary>
-    public Task<string?> FindUsableAsync(string? ceremonyId, CeremonyPurpose purpose, string userId, string? loginSessionId, CancellationToken cancellationToken)
+    public async Task<(string Id, string OptionsJson)?> FindUsableAsync(
+        string? ceremonyId, string? challenge, CeremonyPurpose purpose, string userId, string loginSessionId, CancellationToken cancellationToken)
     {
-        if (string.IsNullOrEmpty(ceremonyId))
+        if (string.IsNullOrEmpty(ceremonyId) && string.IsNullOrEmpty(challenge))
         {
-            return Task.FromResult<string?>(null);
+            return null;
         }
 
         var now = time.GetUtcNow();
-        return db.PasskeyCeremonies.AsNoTracking()
-            .Where(c => c.Id == ceremonyId && c.Purpose == purpose && c.UserId == userId && c.LoginSessionId == loginSessionId
-                && c.ConsumedAt == null && c.ExpiresAt > now)
-            .Select(c => c.OptionsJson)
-            .SingleOrDefaultAsync(cancellationToken);
+        var usable = db.PasskeyCeremonies.AsNoTracking()
+            .Where(c => c.Purpose == purpose && c.UserId == userId && c.LoginSessionId == loginSessionId && c.ConsumedAt == null && c.ExpiresAt > now);
+        usable = string.IsNullOrEmpty(ceremonyId) ? usable.Where(c => c.Challenge == challenge) : usable.Where(c => c.Id == ceremonyId);
+        var found = await usable.Select(c => new { c.Id, c.OptionsJson }).FirstOrDefaultAsync(cancellationToken);
+        return found is null ? null : (found.Id, found.OptionsJson);
     }
 
     /// <summary>

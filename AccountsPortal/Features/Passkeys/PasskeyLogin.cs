@@ -26,7 +26,7 @@ public sealed class PasskeyLogin(
             return CeremonyStart.Fail(PasskeyMessages.LoginSessionExpired);
         }
 
-        if (!await loginSessions.IsHeldByAsync(session.Id, proof, approvalAllowed: true, cancellationToken))
+        if (!proof.Holds(session, approvalAllowed: true))
         {
             return CeremonyStart.Fail(PasskeyMessages.ApprovalNeeded);
         }
@@ -51,7 +51,7 @@ public sealed class PasskeyLogin(
             return PasskeyLoginResult.SessionGone;
         }
 
-        if (!await loginSessions.IsHeldByAsync(session.Id, proof, approvalAllowed: true, cancellationToken))
+        if (!proof.Holds(session, approvalAllowed: true))
         {
             // Not the login's browser, app or approved device: still an attempt on the account.
             return await rateLimiter.TryAcquireForAccountAsync(clientIp, session.UserId, cancellationToken) is { } refused

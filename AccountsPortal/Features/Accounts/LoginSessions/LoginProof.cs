@@ -21,6 +21,15 @@ public sealed record LoginProof(string? BindingSecret, string? ApprovalSecret)
 
     internal byte[] BindingHash => Hash(BindingSecret);
 
+    /// <summary>
+    /// Whether this proof holds <paramref name="session"/> (as <see cref="LoginSessionService.IsHeldByAsync"/> asks the
+    /// database), on a row already read: compared in constant time. The statement that changes the session checks again.
+    /// </summary>
+    internal bool Holds(LoginSession session, bool approvalAllowed) =>
+        System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(BindingHash, session.BrowserBindingHash)
+        | (approvalAllowed && session.ApprovalHash is { } approval
+            && System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(ApprovalHash, approval));
+
     internal byte[] ApprovalHash => Hash(ApprovalSecret);
 
     // An absent secret hashes to a value no stored hash has (stored hashes are 32 bytes).
