@@ -48,8 +48,8 @@ public static class ResultsTable
             string[] cells =
             [
                 Quote(row.Name), Number(row.Clients), Number(row.Seconds, "F1"), Number(row.Verified), Number(row.Throughput, "F1"),
-                Number(row.Latency.P50, "F2"), Number(row.Latency.P95, "F2"), Number(row.Latency.P99, "F2"), Number(row.Latency.Max, "F2"),
-                Number(row.ErrorCount), Number(row.PortalCpu, "F2"), Number(row.DriverCpu, "F2"), Quote(ErrorText(row)), Quote(row.Note),
+                CsvNumber(row.Latency.P50, "F2"), CsvNumber(row.Latency.P95, "F2"), CsvNumber(row.Latency.P99, "F2"), CsvNumber(row.Latency.Max, "F2"),
+                Number(row.ErrorCount), CsvNumber(row.PortalCpu, "F2"), CsvNumber(row.DriverCpu, "F2"), Quote(ErrorText(row)), Quote(row.Note),
             ];
             text.AppendLine(string.Join(',', cells));
         }
@@ -88,6 +88,9 @@ public static class ResultsTable
     private static string ErrorText(ResultRow row) => string.Join("; ", row.Errors.Select(e => $"{e.Key}: {e.Value}"));
 
     private static string Number(double value, string format) => double.IsNaN(value) ? "—" : value.ToString(format, CultureInfo.InvariantCulture);
+
+    /// <summary>An empty CSV cell for "not measured".</summary>
+    private static string CsvNumber(double value, string format) => double.IsNaN(value) ? "" : value.ToString(format, CultureInfo.InvariantCulture);
 
     private static string Number(int value) => value.ToString(CultureInfo.InvariantCulture);
 
