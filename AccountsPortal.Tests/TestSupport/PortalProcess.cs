@@ -91,6 +91,18 @@ public sealed class PortalProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>The operating system's id of the running child (for a profiler to attach to), or null when none runs.</summary>
+    public int? ProcessId
+    {
+        get
+        {
+            lock (gate)
+            {
+                return process is { HasExited: false } ? process.Id : null;
+            }
+        }
+    }
+
     /// <summary>The exit code of the last run, once it ended.</summary>
     public int? ExitCode
     {

@@ -1,0 +1,110 @@
+// The HTTP load driver for the passkey step of an app login (issue 12). One command runs the whole matrix:
+//
+//   dotnet run -c Release --project AccountsPortal.Benchmarks -- load --clients 32 --seconds 10
+//
+// For each configuration (SQLite with 1 and 2 portal processes; PostgreSQL too when --connection or PORTAL_BENCH_POSTGRES
+// names a database) it seeds accounts with passkeys and app logins awaiting the passkey, starts the Release portal as
+// separate processes, runs the clients, and then, in this process, bare Fido2NetLib MakeAssertionAsync on the same
+// inputs. The table is printed and written to results.md and results.csv under --out. `load --help` lists the options.
+using System.Globalization;
+
+namespace AccountsPortal.Benchmarks.Load;
+
+/// <summary>The <c>load</c> mode of the benchmarks program.</summary>
+public static class LoadCommand
+{
+    /// <summary>Runs <c>load</c> with the arguments after it; returns the exit code.</summary>
+    public static async Task<int> RunAsync(IReadOnlyList<string> args)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        if (args.Contains("--help") || args.Contains("-h"))
+        {
+            Console.WriteLine(LoadOptions.Usage);
+            return 0;
+        }
+
+        LoadOptions options;
+        try
+        {
+            options = LoadOptions.Parse(args);
+        }
+        catch (ArgumentException exception)
+        {
+            await Console.Error.WriteLineAsync(exception.Message);
+            await Console.Error.WriteLineAsync(LoadOptions.Usage);
+            return 2;
+        }
+
+        Directory.CreateDirectory(options.OutputDirectory);
+        if (options.TraceSqlSteps is { } steps)
+        {
+            return await SqlTrace.RunAsync(options, steps);
+        }
+
+        var users = Math.Max(options.Users, options.Clients);
+        var rows = new List<ResultRow>();
+        SeededLogins? bareInputs = null;
+        try
+        {
+            foreach (var configuration in options.Configurations())
+            {
+                Console.WriteLine($"== {configuration.Name}: starting the portal, then seeding {options.SessionsPerConfiguration} logins over {users} accounts");
+                await using var cluster = PortalCluster.Create(configuration, options);
+                SeededLogins? seeded = null;
+                try
+                {
+                    // The nodes first: a portal that cannot run this configuration fails here, with its own words.
+                    await cluster.StartAsync();
+                    seeded = await LoginSeeder.SeedAsync(cluster, users, options.SessionsPerConfiguration, Console.Out);
+                    Console.WriteLine($"  portal process ids: {string.Join(", ", cluster.Nodes.Select(n => n.ProcessId))}; "
+                        + $"{options.Clients} clients, {options.Warmup.TotalSeconds:F0} s warm-up, {options.Duration.TotalSeconds:F0} s measured");
+                    var row = await LoadRun.RunAsync(cluster, seeded, options);
+                    rows.Add(row);
+                    Console.WriteLine(ResultsTable.Console([row]));
+                }
+                catch (Exception exception) when (exception is InvalidOperationException or TimeoutException or IOException)
+                {
+                    // One configuration that cannot run does not stop the others.
+                    await Console.Error.WriteLineAsync($"  {configuration.Name} failed: {exception.Message}");
+                    rows.Add(ResultRow.Failed(configuration.Name, options.Clients, options.Duration.TotalSeconds, exception.Message));
+                }
+                finally
+                {
+                    await cluster.SaveOutputAsync(options.OutputDirectory, Slug(configuration));
+                    if (bareInputs is null)
+                    {
+                        bareInputs = seeded;
+                    }
+                    else
+                    {
+                        seeded?.Dispose();
+                    }
+                }
+            }
+
+            if (bareInputs is not null)
+            {
+                Console.WriteLine($"== in-process MakeAssertionAsync: {options.Clients} tasks for {options.BareDuration.TotalSeconds:F0} s");
+                rows.Add(await BareAssertionRun.RunAsync(bareInputs.Users, options.Clients, options.BareDuration));
+            }
+        }
+        finally
+        {
+            bareInputs?.Dispose();
+        }
+
+        Console.WriteLine();
+        Console.WriteLine(ResultsTable.Console(rows));
+        await File.WriteAllTextAsync(Path.Combine(options.OutputDirectory, "results.md"), ResultsTable.Markdown(rows, options));
+        await File.WriteAllTextAsync(Path.Combine(options.OutputDirectory, "results.csv"), ResultsTable.Csv(rows));
+        Console.WriteLine($"Written: {Path.Combine(options.OutputDirectory, "results.md")} and results.csv");
+        return 0;
+    }
+
+    /// <summary>"sqlite-1node", for file names.</summary>
+    public static string Slug(LoadConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        return string.Create(CultureInfo.InvariantCulture, $"{configuration.Provider.ToString().ToLowerInvariant()}-{configuration.Nodes}node");
+    }
+}

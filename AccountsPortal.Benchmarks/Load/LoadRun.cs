@@ -1,0 +1,108 @@
+using System.Diagnostics;
+
+namespace AccountsPortal.Benchmarks.Load;
+
+/// <summary>
+/// N clients in a closed loop for warm-up + T seconds: each takes its next seeded login and runs the passkey step
+/// (<see cref="PasskeyStepClient"/>). With two nodes, client i asks node i mod 2 for the options and the other node to
+/// verify, so every step crosses nodes. Steps that end inside the measured window count; the warm-up's do not.
+/// </summary>
+public static class LoadRun
+{
+    /// <summary>Runs the clients against <paramref name="cluster"/> and summarises the measured window.</summary>
+    public static async Task<ResultRow> RunAsync(PortalCluster cluster, SeededLogins seeded, LoadOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(cluster);
+        ArgumentNullException.ThrowIfNull(seeded);
+        ArgumentNullException.ThrowIfNull(options);
+        var http = cluster.Nodes.Select(node => PasskeyStepClient.CreateHttpClient(node.Origin)).ToList();
+        try
+        {
+            var queues = seeded.SplitForClients(options.Clients);
+            var started = Stopwatch.GetTimestamp();
+            var windowStart = started + Ticks(options.Warmup);
+            var windowEnd = windowStart + Ticks(options.Duration);
+            var exhausted = new long[options.Clients];
+
+            // Processor time is read when the window opens and closes, by a timer of its own.
+            var cpu = MeasureCpuAsync(cluster, windowStart, windowEnd);
+            var clients = Enumerable.Range(0, options.Clients).Select(i => Task.Run(async () =>
+            {
+                var step = new PasskeyStepClient(http[i % http.Count], http[(i + 1) % http.Count]);
+                var samples = new List<StepSample>();
+                while (Stopwatch.GetTimestamp() < windowEnd)
+                {
+                    if (!queues[i].TryDequeue(out var login))
+                    {
+                        exhausted[i] = Stopwatch.GetTimestamp();
+                        break;
+                    }
+
+                    samples.Add(await step.RunAsync(login));
+                }
+
+                return samples;
+            })).ToList();
+
+            var all = (await Task.WhenAll(clients)).SelectMany(samples => samples).ToList();
+            var (portalCpu, driverCpu) = await cpu;
+            var inWindow = all.Where(s => s.Ended >= windowStart && s.Ended < windowEnd).ToList();
+            var verified = inWindow.Where(s => s.Error is null).ToList();
+            var errors = inWindow.Where(s => s.Error is not null)
+                .GroupBy(s => s.Error!, StringComparer.Ordinal)
+                .OrderByDescending(g => g.Count())
+                .ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
+            var ranOut = exhausted.Where(at => at != 0 && at < windowEnd).ToList();
+            var note = $"{seeded.Logins.Count} logins over {seeded.Users.Count} accounts seeded in {seeded.Elapsed.TotalSeconds:F0} s";
+            if (ranOut.Count > 0)
+            {
+                note += $"; {ranOut.Count} clients ran out of logins, the first after {Stopwatch.GetElapsedTime(started, ranOut.Min()).TotalSeconds:F1} s (seed more with --sessions)";
+            }
+
+            return new ResultRow(
+                cluster.Configuration.Name,
+                options.Clients,
+                options.Duration.TotalSeconds,
+                verified.Count,
+                LatencySummary.Of(verified.Select(s => Stopwatch.GetElapsedTime(s.Started, s.Ended).TotalMilliseconds)),
+                errors,
+                portalCpu,
+                driverCpu,
+                note);
+        }
+        finally
+        {
+            foreach (var client in http)
+            {
+                client.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Stopwatch ticks in <paramref name="span"/>.</summary>
+    public static long Ticks(TimeSpan span) => (long)(span.TotalSeconds * Stopwatch.Frequency);
+
+    /// <summary>Waits until <paramref name="at"/> (a Stopwatch timestamp).</summary>
+    public static async Task WaitUntilAsync(long at)
+    {
+        var left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), at);
+        if (left > TimeSpan.Zero)
+        {
+            await Task.Delay(left);
+        }
+    }
+
+    /// <summary>The portals' and this process's CPU time between two timestamps, each as a share of one core.</summary>
+    private static async Task<(double Portal, double Driver)> MeasureCpuAsync(PortalCluster cluster, long from, long to)
+    {
+        await WaitUntilAsync(from);
+        var portalBefore = cluster.ProcessorTime();
+        var driverBefore = Environment.CpuUsage.TotalTime;
+        var wallBefore = Stopwatch.GetTimestamp();
+        await WaitUntilAsync(to);
+        var portal = cluster.ProcessorTime() - portalBefore;
+        var driver = Environment.CpuUsage.TotalTime - driverBefore;
+        var wall = Stopwatch.GetElapsedTime(wallBefore).TotalSeconds;
+        return (portal.TotalSeconds / wall, driver.TotalSeconds / wall);
+    }
+}
