@@ -141,14 +141,9 @@ internal static class AppApiEndpoints
     private static async Task<IResult> VerifyPasskeyAsync(
         string sessionId, PasskeyRequest request, HttpRequest http, AppLogins appLogins, PasskeyLogin passkeys, CancellationToken cancellationToken)
     {
-        if (await appLogins.FindAsync(sessionId, http.Headers[SessionSecretHeader], cancellationToken) is null)
+        if (await appLogins.FindAsync(sessionId, http.Headers[SessionSecretHeader], cancellationToken) is not { } login)
         {
             return SessionNotFound();
-        }
-
-        if (await appLogins.CollectIfVerifiedAsync(sessionId, http.Headers[SessionSecretHeader], cancellationToken) is { } collected)
-        {
-            return ClaimResult(collected);
         }
 
         // The token is issued in the transaction that records the verification: one commit for the whole answer.
@@ -156,10 +151,18 @@ internal static class AppApiEndpoints
         var result = await passkeys.CompleteAsync(
             sessionId, null, request.Credential.ValueKind == System.Text.Json.JsonValueKind.Object ? request.Credential.GetRawText() : null,
             LoginProof.ForApp(http.Headers[SessionSecretHeader]), http.HttpContext.Connection.RemoteIpAddress, cancellationToken,
-            whenVerified: async token => claim = await appLogins.ClaimVerifiedAsync(sessionId, token));
+            whenVerified: async token => claim = await appLogins.ClaimVerifiedAsync(sessionId, login.ClientId, token));
         if (result.Succeeded)
         {
             return ClaimResult(claim!);
+        }
+
+        // No longer awaiting a passkey: an app calling again after losing the answer to its verification gets the
+        // token, as polling would.
+        if (result == PasskeyLoginResult.SessionGone
+            && await appLogins.CollectIfVerifiedAsync(sessionId, http.Headers[SessionSecretHeader], cancellationToken) is { } collected)
+        {
+            return ClaimResult(collected);
         }
 
         if (result.IsRateLimited)
@@ -189,7 +192,7 @@ internal static class AppApiEndpoints
             sessionId, request.Code, LoginProof.ForApp(http.Headers[SessionSecretHeader]), http.HttpContext.Connection.RemoteIpAddress, cancellationToken);
         return result.Failure switch
         {
-            SecondFactorFailure.None => ClaimResult(await appLogins.ClaimVerifiedAsync(sessionId, cancellationToken)),
+            SecondFactorFailure.None => ClaimResult(await appLogins.ClaimVerifiedAsync(sessionId, cancellationToken: cancellationToken)),
             SecondFactorFailure.SessionGone => ApiProblems.Problem(410, ApiProblems.SessionExpired, result.Error!),
             // The wrong code that used up the login's tries: the app must log in again (after the lockout, if any).
             SecondFactorFailure.TooManyAttempts => ApiProblems.Problem(410, ApiProblems.SessionExpired, result.Error!, result.RetryAfter),

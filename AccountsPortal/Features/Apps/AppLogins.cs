@@ -142,10 +142,11 @@ public sealed class AppLogins(
     /// issued. Should the database fail after the verification committed, the app's retry of the same call gets the
     /// token (<see cref="CollectIfVerifiedAsync"/>).
     /// </summary>
-    public async Task<AppClaim> ClaimVerifiedAsync(string sessionId, CancellationToken cancellationToken = default)
+    /// <param name="clientId">The app's id when the caller already read its login; read here otherwise.</param>
+    public async Task<AppClaim> ClaimVerifiedAsync(string sessionId, string? clientId = null, CancellationToken cancellationToken = default)
     {
         var now = time.GetUtcNow();
-        var login = await db.AppLogins.AsNoTracking().SingleAsync(l => l.SessionId == sessionId, cancellationToken);
+        clientId ??= await db.AppLogins.AsNoTracking().Where(l => l.SessionId == sessionId).Select(l => l.ClientId).SingleAsync(cancellationToken);
         var outer = db.Database.CurrentTransaction;
         await using var own = outer is null ? await db.Database.BeginTransactionAsync(cancellationToken) : null;
         if (outer is not null)
@@ -161,7 +162,7 @@ public sealed class AppLogins(
             return AppClaim.AlreadyClaimed;
         }
 
-        var token = await IssueForAsync(sessionId, login.ClientId, cancellationToken);
+        var token = await IssueForAsync(sessionId, clientId, cancellationToken);
         if (own is not null)
         {
             return await CommitIssuedAsync(own, token, cancellationToken);
