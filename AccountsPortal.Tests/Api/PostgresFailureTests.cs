@@ -26,6 +26,26 @@ public sealed class PostgresFailureTests
         Assert.Contains("ConnectionStrings:Portal", line);
     }
 
+    [Theory]
+    [InlineData("Database:Provider", "Postgress", "Database:Provider")]
+    [InlineData("Database:ConnectionString", "Host=127.0.0.1;Database=portal;Username=portal;Password=Hunter;2SECRET=part", "cannot be read as an Npgsql connection string")]
+    [InlineData("Database:ConnectionString", "garbage;Password=HUNTER2pw", "cannot be read as an Npgsql connection string")]
+    public async Task A_setting_that_cannot_be_read_stops_the_start_with_one_line_that_quotes_no_password(string key, string value, string expected)
+    {
+        await using var portal = new PortalProcess().With("Database:Provider", "Postgres").With(key, value);
+
+        var exitCode = await portal.RunToExitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Equal(1, exitCode);
+        var line = Assert.Single(portal.StandardError, l => l.Length > 0);
+        Assert.StartsWith("AccountsPortal could not start:", line);
+        Assert.Contains(expected, line);
+        var everything = string.Join('\n', portal.StandardOutput.Concat(portal.StandardError));
+        Assert.DoesNotContain("2secret", everything, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("hunter", everything, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain(portal.StandardOutput.Concat(portal.StandardError), l => l.TrimStart().StartsWith("at ", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task A_node_whose_server_cannot_be_reached_refuses_to_start_and_names_it_but_never_its_password()
     {

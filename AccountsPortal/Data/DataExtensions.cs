@@ -87,7 +87,10 @@ public static class DataExtensions
         }
         catch (ArgumentException exception)
         {
-            throw new PortalStartupException($"Database:ConnectionString cannot be read: {exception.Message}", exception);
+            // Npgsql's message may quote a piece of the string, which may be part of a password: it is not repeated.
+            throw new PortalStartupException(
+                "Database:ConnectionString cannot be read as an Npgsql connection string (key=value pairs separated by ';'; " +
+                "quote a value that contains ';' or '=').", exception);
         }
 
         if (builder.Options?.Contains("lock_timeout", StringComparison.Ordinal) != true)
@@ -104,6 +107,17 @@ public static class DataExtensions
     /// </summary>
     public static Task PrepareDatabaseAsync(this WebApplication app)
     {
+        try
+        {
+            _ = app.Services.GetRequiredService<IOptions<DatabaseOptions>>().Value;
+        }
+        catch (InvalidOperationException exception)
+        {
+            // A value that does not convert, e.g. Database:Provider=Postgress: the message names the key and the value.
+            throw new PortalStartupException(
+                $"The Database settings cannot be read ({exception.Message} Database:Provider is Sqlite or Postgres).", exception);
+        }
+
         app.Services.GetRequiredService<KeyRingProtection>().Check();
         return app.Services.GetRequiredService<DatabaseInitializer>().InitializeAsync(app.Lifetime.ApplicationStopping);
     }

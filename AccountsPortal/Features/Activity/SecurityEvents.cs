@@ -15,7 +15,7 @@ public sealed class SecurityEvents(PortalDbContext db, TimeProvider time, IEnume
         {
             UserId = userId,
             Kind = kind,
-            Detail = detail is { Length: > MaxDetailLength } ? detail[..MaxDetailLength] : detail,
+            Detail = StoredText.Truncate(detail, MaxDetailLength),
             OccurredAt = time.GetUtcNow(),
         };
         db.SecurityEvents.Add(securityEvent);

@@ -108,11 +108,7 @@ public sealed class OutboxDispatcher(
         var settings = options.Value;
         var attempts = row.Attempts + 1;
         var now = time.GetUtcNow();
-        var error = $"{exception.GetType().Name}: {exception.Message}";
-        if (error.Length > OutboxMessage.MaxLastErrorLength)
-        {
-            error = error[..OutboxMessage.MaxLastErrorLength];
-        }
+        var error = Data.StoredText.Truncate($"{exception.GetType().Name}: {exception.Message}", OutboxMessage.MaxLastErrorLength)!;
 
         if (attempts >= settings.MaxAttempts)
         {
