@@ -153,7 +153,7 @@ public sealed class PasskeyAssertions(
         catch (Fido2VerificationException exception) when (exception.Code == Fido2ErrorCode.InvalidSignCount)
         {
             // The signature was good but the counter did not move forward: a copy of the key may exist.
-            return Refuse(PasskeyMessages.PossiblyCloned) with { Passkey = passkey, AssertedCount = assertedCount };
+            return Refuse(PasskeyMessages.PossiblyCloned) with { Passkey = passkey, AssertedCount = assertedCount, PossiblyCloned = true };
         }
         catch (Exception exception) when (WebAuthnFailures.IsVerificationFailure(exception))
         {
@@ -170,7 +170,7 @@ public sealed class PasskeyAssertions(
 
         if ((assertedCount != 0 || passkey.SignCount != 0) && assertedCount <= passkey.SignCount)
         {
-            return Refuse(PasskeyMessages.PossiblyCloned) with { Passkey = passkey, AssertedCount = assertedCount };
+            return Refuse(PasskeyMessages.PossiblyCloned) with { Passkey = passkey, AssertedCount = assertedCount, PossiblyCloned = true };
         }
 
         return new AssertionCheck(ceremonyId, purpose, userId, boundTo, null)
@@ -206,9 +206,9 @@ public sealed class PasskeyAssertions(
             return PasskeyMessages.RequestExpired;
         }
 
-        if (check.Failure == PasskeyMessages.PossiblyCloned && check.Passkey is { } cloned)
+        if (check.PossiblyCloned)
         {
-            await MarkPossiblyClonedAsync(cloned, check.AssertedCount, cancellationToken);
+            await MarkPossiblyClonedAsync(check.Passkey!, check.AssertedCount, cancellationToken);
         }
 
         if (check.Failure is not null)
@@ -278,6 +278,9 @@ public sealed record AssertionCheck(string? CeremonyId, CeremonyPurpose Purpose,
 
     /// <summary>The BS flag of this answer.</summary>
     public bool BackedUp { get; init; }
+
+    /// <summary>A good signature whose counter did not move forward (§7.2 step 21): <see cref="Passkey"/> is marked.</summary>
+    public bool PossiblyCloned { get; init; }
 
     internal static AssertionCheck Refused(string? ceremonyId, CeremonyPurpose purpose, string userId, string boundTo, string message) =>
         new(ceremonyId, purpose, userId, boundTo, message);
