@@ -34,6 +34,13 @@ echo "PostgreSQL test cluster: $PORTAL_TEST_POSTGRES"
 status=0
 dotnet test AccountsPortal.sln --logger "console;verbosity=normal" 2>&1 | tee "$log" || status=$?
 
+# The names of failed tests again at the end, where a CI log's tail shows them.
+failed=$(grep -E '^\s+Failed [A-Za-z]' "$log" | sed -E 's/^\s+//' || true)
+if [ -n "$failed" ]; then
+    echo "Failed tests:"
+    echo "$failed"
+fi
+
 # One plain summary line over every test project: "N passed, N failed, N skipped".
 summary=$(grep -E '^\s+(Passed|Failed|Skipped): *[0-9]+\s*$' "$log" \
     | awk '{ n[$1] += $2 } END { if (length(n)) printf "%d passed, %d failed, %d skipped", n["Passed:"], n["Failed:"], n["Skipped:"] }' || true)

@@ -65,7 +65,7 @@ public sealed class CrashRecoveryTests(ITestOutputHelper output)
         var page = await NewPageAsync(browser, portal);
         var authenticator = await VirtualAuthenticator.AddAsync(page, VirtualAuthenticatorKind.PlatformWithUserVerification);
         await BrowserJourneys.LogInAsync(page, accounts.Browser.Email);
-        await page.WaitForURLAsync("**/account");
+        await page.WaitForAddressAsync("/account");
 
         var control = new StreamControl();
         using var api = new AppApiClient(portal.CreateClient());
@@ -266,7 +266,7 @@ public sealed class CrashRecoveryTests(ITestOutputHelper output)
         };
         var authenticator = await VirtualAuthenticator.AddAsync(page, VirtualAuthenticatorKind.PlatformWithUserVerification);
         await BrowserJourneys.LogInAsync(page, email);
-        await page.WaitForURLAsync("**/account");
+        await page.WaitForAddressAsync("/account");
         await BrowserJourneys.AddPasskeyAsync(page, "Restart key");
         await BrowserJourneys.SignOutAsync(page);
         output.WriteLine($"{clock.Elapsed}: passkey added");
@@ -274,7 +274,7 @@ public sealed class CrashRecoveryTests(ITestOutputHelper output)
         // The dialog stays open: nobody touches the key until the portal is back.
         await authenticator.SetAutomaticPresenceSimulationAsync(false);
         await BrowserJourneys.LogInAsync(page, email);
-        await page.WaitForURLAsync(new System.Text.RegularExpressions.Regex("/passkeys/verify\\?session="));
+        await page.WaitForAddressAsync(new System.Text.RegularExpressions.Regex("/passkeys/verify\\?session="));
         await page.WaitForInteractiveAsync();
         var stage = page.GetByTestId("verify-stage");
         await Assertions.Expect(stage).ToHaveAttributeAsync("data-stage", new System.Text.RegularExpressions.Regex("^(NeedsClick|Prompting)$"));

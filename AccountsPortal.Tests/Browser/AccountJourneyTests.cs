@@ -22,11 +22,11 @@ public sealed class AccountJourneyTests(BrowserFixture browser)
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign up" }).ClickAsync();
 
         // The address is verified first: the page says what is pending, the code comes by email.
-        await page.WaitForURLAsync("**/signup/verify");
+        await page.WaitForAddressAsync("/signup/verify");
         await Assertions.Expect(page.GetByTestId("verify-email-address")).ToContainTextAsync(email);
         await page.GetByLabel("Code").FillAsync(await Mailbox.LatestCodeAsync(browser.App, email));
         await page.GetByRole(AriaRole.Button, new() { Name = "Verify" }).ClickAsync();
-        await page.WaitForURLAsync("**/account/recovery-key/new");
+        await page.WaitForAddressAsync("/account/recovery-key/new");
         var words = await page.GetByTestId("recovery-key-words").Locator("li").AllInnerTextsAsync();
         Assert.Equal(24, words.Count);
         Assert.True(RecoveryKeyCodec.Parse(string.Join(' ', words)).Succeeded);
@@ -48,22 +48,22 @@ public sealed class AccountJourneyTests(BrowserFixture browser)
         await page.GetByLabel("I have saved my recovery key").CheckAsync();
         await page.GetByRole(AriaRole.Button, new() { Name = "Continue" }).ClickAsync();
 
-        await page.WaitForURLAsync("**/account");
+        await page.WaitForAddressAsync("/account");
         await page.WaitForInteractiveAsync();
         await Assertions.Expect(page.GetByTestId("account-email")).ToHaveTextAsync(email);
         await Assertions.Expect(page.GetByTestId("second-factor-status")).ToContainTextAsync("None");
 
         await page.MainContent().GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();
-        await page.WaitForURLAsync("**/login?notice=signed-out");
+        await page.WaitForAddressAsync("/login?notice=signed-out");
         await Assertions.Expect(page.GetByText("You are signed out.")).ToBeVisibleAsync();
 
         await page.GotoAsync("/account");
-        await page.WaitForURLAsync(new Regex("/login\\?returnUrl=%2Faccount$"));
+        await page.WaitForAddressAsync(new Regex("/login\\?returnUrl=%2Faccount$"));
         await page.GetByLabel("Email").FillAsync(email);
         await page.GetByLabel("Password").FillAsync(PortalScenario.StrongPassword);
         await page.GetByRole(AriaRole.Button, new() { Name = "Log in" }).ClickAsync();
 
-        await page.WaitForURLAsync("**/account");
+        await page.WaitForAddressAsync("/account");
         await Assertions.Expect(page.GetByTestId("account-email")).ToHaveTextAsync(email);
         await page.Context.CloseAsync();
     }
@@ -75,7 +75,7 @@ public sealed class AccountJourneyTests(BrowserFixture browser)
         var (email, _) = await BrowserJourneys.SignUpAsync(here);
         var elsewhere = await browser.NewPageAsync();
         await BrowserJourneys.LogInAsync(elsewhere, email);
-        await elsewhere.WaitForURLAsync("**/account");
+        await elsewhere.WaitForAddressAsync("/account");
         await elsewhere.GotoAsync("/account/sessions");
         await elsewhere.WaitForInteractiveAsync();
 
@@ -86,7 +86,7 @@ public sealed class AccountJourneyTests(BrowserFixture browser)
         await Assertions.Expect(here.GetByText("Signed out everywhere else.")).ToBeVisibleAsync();
 
         // Nobody touches the other page: its circuit re-checks the session and sends it to the login page.
-        await elsewhere.WaitForURLAsync(new Regex("/login\\?returnUrl=%2Faccount%2Fsessions"));
+        await elsewhere.WaitForAddressAsync(new Regex("/login\\?returnUrl=%2Faccount%2Fsessions"));
         await Assertions.Expect(elsewhere.GetByRole(AriaRole.Button, new() { Name = "Log in" })).ToBeVisibleAsync();
         await here.ReloadAsync();
         await Assertions.Expect(here.GetByTestId("browser-session")).ToHaveCountAsync(1);

@@ -152,11 +152,11 @@ public sealed class ConfirmItsYouJourneyTests(ShortConfirmationWindowBrowserFixt
         var laptop = await browser.NewPageAsync();
         await VirtualAuthenticator.AddAsync(laptop, VirtualAuthenticatorKind.PlatformWithUserVerification);
         await BrowserJourneys.LogInAsync(laptop, email);
-        await laptop.WaitForURLAsync(new Regex("/passkeys/verify\\?session="));
+        await laptop.WaitForAddressAsync(new Regex("/passkeys/verify\\?session="));
         var number = await laptop.GetByTestId("approval-number").InnerTextAsync();
         await phone.GotoAsync(laptop.Url);
         await phone.GetByRole(AriaRole.Button, new() { Name = number, Exact = true }).ClickAsync();
-        await laptop.WaitForURLAsync("**/account");
+        await laptop.WaitForAddressAsync("/account");
         Assert.Equal(2, await browser.App.WithDbAsync(db => db.BrowserSessions.CountAsync(s => s.UserId == userId)));
 
         await phone.GotoAsync("/account/sessions");
@@ -185,7 +185,7 @@ public sealed class ConfirmItsYouJourneyTests(ShortConfirmationWindowBrowserFixt
         Assert.Equal(1, await browser.App.WithDbAsync(db => db.BrowserSessions.CountAsync(s => s.UserId == userId)));
 
         await laptop.GotoAsync("/account");
-        await laptop.WaitForURLAsync(new Regex("/login\\?returnUrl="));
+        await laptop.WaitForAddressAsync(new Regex("/login\\?returnUrl="));
         await phone.Context.CloseAsync();
         await laptop.Context.CloseAsync();
     }
@@ -249,7 +249,7 @@ public sealed class ConfirmItsYouJourneyTests(ShortConfirmationWindowBrowserFixt
         await Assertions.Expect(page.GetByRole(AriaRole.Button, new() { Name = "Generate a new recovery key" })).ToHaveCountAsync(0);
         await page.GetByRole(AriaRole.Link, new() { Name = "Confirm it's you" }).ClickAsync();
 
-        await page.WaitForURLAsync(new Regex("/account/confirm\\?returnUrl=%2Faccount%2Frecovery-key&"));
+        await page.WaitForAddressAsync(new Regex("/account/confirm\\?returnUrl=%2Faccount%2Frecovery-key&"));
         await page.WaitForInteractiveAsync();
         var panel = page.GetByTestId("confirm-its-you");
         await Assertions.Expect(panel).ToContainTextAsync("For your security, confirm it's you before you generate a new recovery key.");
@@ -265,10 +265,10 @@ public sealed class ConfirmItsYouJourneyTests(ShortConfirmationWindowBrowserFixt
         // Confirmed: back on the recovery key page, which now offers a new key.
         await panel.GetByLabel("Password").FillAsync(PortalScenario.StrongPassword);
         await panel.GetByRole(AriaRole.Button, new() { Name = "Confirm" }).ClickAsync();
-        await page.WaitForURLAsync(new Regex("/account/recovery-key$"));
+        await page.WaitForAddressAsync(new Regex("/account/recovery-key$"));
         await page.GetByRole(AriaRole.Button, new() { Name = "Generate a new recovery key" }).ClickAsync();
 
-        await page.WaitForURLAsync("**/account/recovery-key/new");
+        await page.WaitForAddressAsync("/account/recovery-key/new");
         var newKey = string.Join(' ', await page.GetByTestId("recovery-key-words").Locator("li").AllInnerTextsAsync());
         Assert.NotEqual(recoveryKey, newKey);
         Assert.False(await RecoveryKeyMatchesAsync(userId, recoveryKey));

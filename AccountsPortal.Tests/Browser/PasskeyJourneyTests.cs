@@ -37,7 +37,7 @@ public sealed class PasskeyJourneyTests(BrowserFixture browser)
         await BrowserJourneys.LogInAsync(page, email);
 
         // The verify page opens the browser's dialog by itself; the virtual authenticator answers it.
-        await page.WaitForURLAsync("**/account");
+        await page.WaitForAddressAsync("/account");
         await Assertions.Expect(page.GetByTestId("account-email")).ToHaveTextAsync(email);
 
         await page.GotoAsync("/passkeys");
@@ -55,7 +55,7 @@ public sealed class PasskeyJourneyTests(BrowserFixture browser)
         // Without passkeys, login asks only for the password again.
         await BrowserJourneys.SignOutAsync(page);
         await BrowserJourneys.LogInAsync(page, email);
-        await page.WaitForURLAsync("**/account");
+        await page.WaitForAddressAsync("/account");
         await page.Context.CloseAsync();
     }
 
@@ -74,7 +74,7 @@ public sealed class PasskeyJourneyTests(BrowserFixture browser)
         await BrowserJourneys.SignOutAsync(page);
         await BrowserJourneys.LogInAsync(page, email);
 
-        await page.WaitForURLAsync("**/account");
+        await page.WaitForAddressAsync("/account");
         await Assertions.Expect(page.GetByTestId("account-email")).ToHaveTextAsync(email);
         await page.Context.CloseAsync();
     }
@@ -111,7 +111,7 @@ public sealed class PasskeyJourneyTests(BrowserFixture browser)
         var laptop = await browser.NewPageAsync();
         await VirtualAuthenticator.AddAsync(laptop, VirtualAuthenticatorKind.PlatformWithUserVerification);
         await BrowserJourneys.LogInAsync(laptop, email);
-        await laptop.WaitForURLAsync(new Regex("/passkeys/verify\\?session="));
+        await laptop.WaitForAddressAsync(new Regex("/passkeys/verify\\?session="));
         var verifyUrl = laptop.Url;
 
         // The laptop shows its approval number; the phone shows what asks and three numbers, and opens no dialog until the right pick.
@@ -123,12 +123,12 @@ public sealed class PasskeyJourneyTests(BrowserFixture browser)
         await Assertions.Expect(phone.GetByText("Verified — return to the device you are signing in on.")).ToBeVisibleAsync();
         Assert.Contains("/passkeys/verify", phone.Url);
 
-        await laptop.WaitForURLAsync("**/account");
+        await laptop.WaitForAddressAsync("/account");
         await Assertions.Expect(laptop.GetByTestId("account-email")).ToHaveTextAsync(email);
 
         // The phone itself was not signed in by verifying.
         await phone.GotoAsync("/account");
-        await phone.WaitForURLAsync(new Regex("/login\\?returnUrl="));
+        await phone.WaitForAddressAsync(new Regex("/login\\?returnUrl="));
         await phone.Context.CloseAsync();
         await laptop.Context.CloseAsync();
     }
@@ -146,7 +146,7 @@ public sealed class PasskeyJourneyTests(BrowserFixture browser)
             var attacker = await browser.NewPageAsync();
             await VirtualAuthenticator.AddAsync(attacker, VirtualAuthenticatorKind.PlatformWithUserVerification);
             await BrowserJourneys.LogInAsync(attacker, email);
-            await attacker.WaitForURLAsync(new Regex("/passkeys/verify\\?session="));
+            await attacker.WaitForAddressAsync(new Regex("/passkeys/verify\\?session="));
             var number = await attacker.GetByTestId("approval-number").InnerTextAsync();
 
             await phone.GotoAsync(attacker.Url);
@@ -162,7 +162,7 @@ public sealed class PasskeyJourneyTests(BrowserFixture browser)
             await Assertions.Expect(phone.GetByRole(AriaRole.Heading, new() { Name = "Sign-in refused" })).ToBeVisibleAsync();
             await Assertions.Expect(attacker.GetByRole(AriaRole.Heading, new() { Name = "Sign-in refused" })).ToBeVisibleAsync();
             await attacker.GotoAsync("/account");
-            await attacker.WaitForURLAsync(new Regex("/login\\?returnUrl="));
+            await attacker.WaitForAddressAsync(new Regex("/login\\?returnUrl="));
             await attacker.Context.CloseAsync();
         }
 

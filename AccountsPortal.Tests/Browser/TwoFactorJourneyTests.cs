@@ -31,7 +31,7 @@ public sealed class TwoFactorJourneyTests(BrowserFixture browser)
 
         await BrowserJourneys.SignOutAsync(page);
         await BrowserJourneys.LogInAsync(page, email);
-        await page.WaitForURLAsync(new Regex("/two-factor/verify\\?session="));
+        await page.WaitForAddressAsync(new Regex("/two-factor/verify\\?session="));
         await page.WaitForInteractiveAsync();
         await Assertions.Expect(page.GetByRole(AriaRole.Link, new() { Name = "Lost two-factor device" })).ToBeVisibleAsync();
 
@@ -40,7 +40,7 @@ public sealed class TwoFactorJourneyTests(BrowserFixture browser)
         next = next.AddSeconds(30 - (next.ToUnixTimeSeconds() % 30));
         await page.GetByLabel("Authentication code").FillAsync(Rfc6238.Code(secret, next));
 
-        await page.WaitForURLAsync("**/account");
+        await page.WaitForAddressAsync("/account");
         await Assertions.Expect(page.GetByTestId("account-email")).ToHaveTextAsync(email);
         await Assertions.Expect(page.GetByTestId("second-factor-status")).ToHaveTextAsync("Authenticator app");
         await page.Context.CloseAsync();
@@ -59,18 +59,18 @@ public sealed class TwoFactorJourneyTests(BrowserFixture browser)
         await BrowserJourneys.LogInAndFailThePasskeyAsync(page, lost, email);
         await page.GetByRole(AriaRole.Link, new() { Name = "Recover two-factor" }).ClickAsync();
 
-        await page.WaitForURLAsync(new Regex("/two-factor/recover\\?session="));
+        await page.WaitForAddressAsync(new Regex("/two-factor/recover\\?session="));
         await Assertions.Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Recover two-factor" })).ToBeVisibleAsync();
         await page.GetByLabel("Recovery key").FillAsync(recoveryKey);
         await page.GetByRole(AriaRole.Button, new() { Name = "Recover" }).ClickAsync();
 
         // A new recovery key, shown once; then the passkeys page with the notice.
-        await page.WaitForURLAsync("**/account/recovery-key/new");
+        await page.WaitForAddressAsync("/account/recovery-key/new");
         var newKey = string.Join(' ', await page.GetByTestId("recovery-key-words").Locator("li").AllInnerTextsAsync());
         Assert.NotEqual(recoveryKey, newKey);
         await page.GetByLabel("I have saved my recovery key").CheckAsync();
         await page.GetByRole(AriaRole.Button, new() { Name = "Continue" }).ClickAsync();
-        await page.WaitForURLAsync("**/passkeys?notice=recovered");
+        await page.WaitForAddressAsync("/passkeys?notice=recovered");
         await page.WaitForInteractiveAsync();
         await Assertions.Expect(page.GetByTestId("recovery-notice")).ToHaveTextAsync(
             "You signed in with your recovery key. Remove the passkey you lost and add a new one.");
@@ -85,7 +85,7 @@ public sealed class TwoFactorJourneyTests(BrowserFixture browser)
 
         await BrowserJourneys.SignOutAsync(page);
         await BrowserJourneys.LogInAsync(page, email);
-        await page.WaitForURLAsync("**/account");
+        await page.WaitForAddressAsync("/account");
         await Assertions.Expect(page.GetByTestId("account-email")).ToHaveTextAsync(email);
         await page.Context.CloseAsync();
     }

@@ -16,14 +16,14 @@ public static class BrowserJourneys
         await page.GetByLabel("Confirm password").FillAsync(PortalScenario.StrongPassword);
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign up" }).ClickAsync();
         // The address is verified with the code emailed to it (read from the portal's pickup directory).
-        await page.WaitForURLAsync("**/signup/verify");
+        await page.WaitForAddressAsync("/signup/verify");
         await page.GetByLabel("Code").FillAsync(await Mailbox.LatestCodeAsync(BrowserFixture.AppOf(page), email));
         await page.GetByRole(AriaRole.Button, new() { Name = "Verify" }).ClickAsync();
-        await page.WaitForURLAsync("**/account/recovery-key/new");
+        await page.WaitForAddressAsync("/account/recovery-key/new");
         var words = await page.GetByTestId("recovery-key-words").Locator("li").AllInnerTextsAsync();
         await page.GetByLabel("I have saved my recovery key").CheckAsync();
         await page.GetByRole(AriaRole.Button, new() { Name = "Continue" }).ClickAsync();
-        await page.WaitForURLAsync("**/account");
+        await page.WaitForAddressAsync("/account");
         return (email, string.Join(' ', words));
     }
 
@@ -41,7 +41,7 @@ public static class BrowserJourneys
         await page.GotoAsync("/account");
         await page.WaitForInteractiveAsync();
         await page.MainContent().GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();
-        await page.WaitForURLAsync("**/login?notice=signed-out");
+        await page.WaitForAddressAsync("/login?notice=signed-out");
     }
 
     /// <summary>
@@ -52,7 +52,7 @@ public static class BrowserJourneys
     {
         await authenticator.SetUserVerifiedAsync(false);
         await LogInAsync(page, email);
-        await page.WaitForURLAsync(new Regex("/passkeys/verify\\?session="));
+        await page.WaitForAddressAsync(new Regex("/passkeys/verify\\?session="));
         await page.WaitForInteractiveAsync();
 
         var stage = page.GetByTestId("verify-stage");
