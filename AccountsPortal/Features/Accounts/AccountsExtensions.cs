@@ -105,7 +105,7 @@ public static class AccountsExtensions
     }
 
     public static IEndpointRouteBuilder MapAccounts(this IEndpointRouteBuilder endpoints) =>
-        endpoints.MapAccountEndpoints();
+        endpoints.MapAccountEndpoints().MapPasskeySignIn();
 
     private static void ConfigureIdentityDefaults(IdentityOptions options)
     {

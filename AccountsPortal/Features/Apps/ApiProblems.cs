@@ -22,6 +22,12 @@ public static class ApiProblems
     public const string InvalidToken = "INVALID_TOKEN";
     public const string EmailNotVerified = "EMAIL_NOT_VERIFIED";
 
+    /// <summary>A passkey sign-in answer from a credential no account has (deleted, or registered elsewhere).</summary>
+    public const string UnknownPasskey = "UNKNOWN_PASSKEY";
+
+    /// <summary>Passkey sign-in is turned off (<c>Passkeys:PasskeySignIn</c>).</summary>
+    public const string PasskeySignInOff = "PASSKEY_SIGN_IN_OFF";
+
     public static IResult Problem(int status, string code, string title, TimeSpan? retryAfter = null) =>
         new ProblemWithRetryAfter(
             TypedResults.Problem(statusCode: status, title: title, extensions: new Dictionary<string, object?> { ["code"] = code }),

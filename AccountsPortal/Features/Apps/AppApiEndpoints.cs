@@ -36,6 +36,10 @@ internal static class AppApiEndpoints
             .WithSummary("Assertion options for apps that call the platform's passkey API themselves.");
         limited.MapPost("/login/{sessionId}/passkey", VerifyPasskeyAsync)
             .WithSummary("Verifies the passkey answer (PublicKeyCredential.toJSON() shape) and returns the token.");
+        limited.MapPost("/passkey-login/options", PasskeySignInOptionsAsync)
+            .WithSummary("Assertion options for signing in with a passkey alone (discoverable credential, user verification required); 404 when Passkeys:PasskeySignIn is off.");
+        limited.MapPost("/passkey-login", PasskeySignInAsync)
+            .WithSummary("Verifies a passkey sign-in answer (PublicKeyCredential.toJSON() shape) and returns the token: both factors in one step.");
         limited.MapPost("/login/{sessionId}/totp", VerifyTotpAsync)
             .WithSummary("Verifies an authenticator-app code and returns the token.");
 
@@ -173,6 +177,64 @@ internal static class AppApiEndpoints
         return result.SessionClosed
             ? ApiProblems.Problem(410, ApiProblems.SessionExpired, result.Error!)
             : ApiProblems.Problem(400, ApiProblems.PasskeyNotVerified, result.Error!);
+    }
+
+    private static async Task<IResult> PasskeySignInOptionsAsync(
+        PasskeySignInOptionsRequest request, ClientApps clients, PasskeySignIn signIn, CancellationToken cancellationToken)
+    {
+        if (!signIn.Enabled)
+        {
+            return ApiProblems.Problem(404, ApiProblems.PasskeySignInOff, PasskeyMessages.SignInUnavailable);
+        }
+
+        if (clients.Find(request.ClientId) is not { } client)
+        {
+            return ApiProblems.Problem(400, ApiProblems.UnknownClient, "This clientId is not registered.");
+        }
+
+        var start = await signIn.BeginAsync(PasskeySignIn.AppBinding(client.ClientId), cancellationToken);
+        return start.Succeeded
+            ? TypedResults.Text(start.OptionsJson!, "application/json")
+            : ApiProblems.Problem(400, ApiProblems.InvalidRequest, start.Error!);
+    }
+
+    private static async Task<IResult> PasskeySignInAsync(
+        PasskeySignInRequest request, HttpContext http, ClientApps clients, PasskeySignIn signIn, AppTokens tokens, PortalDbContext db,
+        CancellationToken cancellationToken)
+    {
+        if (!signIn.Enabled)
+        {
+            return ApiProblems.Problem(404, ApiProblems.PasskeySignInOff, PasskeyMessages.SignInUnavailable);
+        }
+
+        if (clients.Find(request.ClientId) is not { } client)
+        {
+            return ApiProblems.Problem(400, ApiProblems.UnknownClient, "This clientId is not registered.");
+        }
+
+        // The token is issued in the transaction that records the passkey's use: one commit for the whole answer.
+        IssuedToken? issued = null;
+        var result = await signIn.CompleteAsync(
+            PasskeySignIn.AppBinding(client.ClientId), null,
+            request.Credential.ValueKind == System.Text.Json.JsonValueKind.Object ? request.Credential.GetRawText() : null,
+            http.Connection.RemoteIpAddress,
+            async (account, token) =>
+            {
+                var stamp = await db.Users.AsNoTracking().Where(u => u.Id == account.UserId).Select(u => u.SecurityStamp).SingleAsync(token);
+                issued = await tokens.IssueAsync(account.UserId, client.ClientId, stamp, token);
+                return issued is not null;
+            },
+            cancellationToken);
+        return result.Outcome switch
+        {
+            PasskeySignInOutcome.SignedIn => TypedResults.Ok(new TokenResponse(issued!.Token, issued.ExpiresAt)),
+            PasskeySignInOutcome.RateLimited => ApiProblems.Problem(429, ApiProblems.RateLimited, result.Error!, result.RetryAfter),
+            PasskeySignInOutcome.LockedOut => ApiProblems.Problem(423, ApiProblems.AccountLocked, result.Error!, result.RetryAfter),
+            PasskeySignInOutcome.EmailNotVerified => ApiProblems.Problem(403, ApiProblems.EmailNotVerified, result.Error!),
+            PasskeySignInOutcome.UnknownCredential => ApiProblems.Problem(400, ApiProblems.UnknownPasskey, result.Error!),
+            PasskeySignInOutcome.Unavailable => ApiProblems.Problem(404, ApiProblems.PasskeySignInOff, result.Error!),
+            _ => ApiProblems.Problem(400, ApiProblems.PasskeyNotVerified, result.Error!),
+        };
     }
 
     private static async Task<IResult> VerifyTotpAsync(

@@ -20,4 +20,10 @@ public sealed record CodeRequest(string? Code);
 
 public sealed record PasskeyRequest(JsonElement Credential);
 
+/// <summary>Options for signing in with a passkey alone, for the app <paramref name="ClientId"/>.</summary>
+public sealed record PasskeySignInOptionsRequest(string? ClientId);
+
+/// <summary>A passkey sign-in answer (<c>PublicKeyCredential.toJSON()</c> shape) for the app <paramref name="ClientId"/>; its challenge names the options it answers.</summary>
+public sealed record PasskeySignInRequest(string? ClientId, JsonElement Credential);
+
 public sealed record MeResponse(string Id, string Email, DateTimeOffset CreatedAt, IReadOnlyList<string> SecondFactors, string ClientId);

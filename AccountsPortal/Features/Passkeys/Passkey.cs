@@ -28,6 +28,13 @@ public sealed class Passkey
 
     public bool IsBackupEligible { get; set; }
 
+    /// <summary>
+    /// Whether the authenticator stored the credential as discoverable (a "resident key"), as the browser reported in
+    /// the <c>credProps</c> extension at registration (WebAuthn L3 §10.1.3): only such a passkey can sign in without a
+    /// password. Null when the browser did not say (and for passkeys added before the portal asked).
+    /// </summary>
+    public bool? IsDiscoverable { get; set; }
+
     public bool IsBackedUp { get; set; }
 
     /// <summary>Set when an assertion's counter did not increase: the key may have been copied.</summary>

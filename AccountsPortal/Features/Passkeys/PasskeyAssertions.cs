@@ -4,6 +4,7 @@ using System.Text.Json;
 using AccountsPortal.Data;
 using Fido2NetLib;
 using Fido2NetLib.Exceptions;
+using Fido2NetLib.Objects;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Storage;
 using Microsoft.Extensions.Options;
@@ -31,6 +32,7 @@ public sealed class PasskeyAssertions(
     // authenticatorData: rpIdHash (32) | flags (1) | signCount (4, big-endian) | ...
     private const int FlagsOffset = 32;
     private const int SignCountOffset = 33;
+    private const byte UserVerifiedFlag = 0x04;
     private const byte BackupEligibleFlag = 0x08;
     private const byte BackedUpFlag = 0x10;
 
@@ -53,6 +55,24 @@ public sealed class PasskeyAssertions(
 
         var json = assertion.ToJson();
         var ceremonyId = await ceremonies.StoreAsync(purpose, userId, boundTo, json, assertion.Challenge, options.Value.LoginChallengeLifetime, cancellationToken);
+        return new CeremonyStart(ceremonyId, json, null);
+    }
+
+    /// <summary>
+    /// Assertion options for signing in with a passkey alone: no allowed credentials (the authenticator offers its
+    /// discoverable ones for the RP ID, WebAuthn L3 §5.1.4.1) and user verification required, stored as a
+    /// <see cref="CeremonyPurpose.SignIn"/> ceremony bound to <paramref name="boundTo"/>.
+    /// </summary>
+    /// <param name="boundTo">Null for the portal's login page; <c>app:</c> and the client id for an app.</param>
+    public async Task<CeremonyStart> BeginSignInAsync(string? boundTo, CancellationToken cancellationToken = default)
+    {
+        var assertion = fido2.GetAssertionOptions(new GetAssertionOptionsParams
+        {
+            AllowedCredentials = [],
+            UserVerification = UserVerificationRequirement.Required,
+        });
+        var json = assertion.ToJson();
+        var ceremonyId = await ceremonies.StoreAsync(CeremonyPurpose.SignIn, null, boundTo, json, assertion.Challenge, options.Value.LoginChallengeLifetime, cancellationToken);
         return new CeremonyStart(ceremonyId, json, null);
     }
 
@@ -82,8 +102,29 @@ public sealed class PasskeyAssertions(
     /// one commit and the signature is never checked while a write lock is held.
     /// </summary>
     /// <param name="ceremonyId">The ceremony <see cref="BeginAsync"/> returned; null for an app's answer, found by its challenge.</param>
-    public async Task<AssertionCheck> CheckAsync(
+    public Task<AssertionCheck> CheckAsync(
         string userId, CeremonyPurpose purpose, string boundTo, string? ceremonyId, string? credentialJson, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(userId);
+        return purpose == CeremonyPurpose.SignIn
+            ? throw new ArgumentException("A passkey sign-in is checked with CheckSignInAsync.", nameof(purpose))
+            : CheckCoreAsync(userId, purpose, boundTo, ceremonyId, credentialJson, cancellationToken);
+    }
+
+    /// <summary>
+    /// As <see cref="CheckAsync"/>, for a passkey sign-in (<see cref="BeginSignInAsync"/>): the credential is looked up
+    /// among every account's passkeys, the answer must carry the user handle of the account that owns it (§7.2 step 6)
+    /// and report user verification (UV, §7.2 step 17), and the account is the passkey's
+    /// (<see cref="AssertionCheck.Passkey"/>). An answer from a credential no account has sets
+    /// <see cref="AssertionCheck.UnknownCredential"/>, so the page can tell the browser (Signal API).
+    /// </summary>
+    /// <param name="boundTo">As given to <see cref="BeginSignInAsync"/>.</param>
+    /// <param name="ceremonyId">The ceremony <see cref="BeginSignInAsync"/> returned; null for an app's answer, found by its challenge.</param>
+    public Task<AssertionCheck> CheckSignInAsync(string? boundTo, string? ceremonyId, string? credentialJson, CancellationToken cancellationToken = default) =>
+        CheckCoreAsync(null, CeremonyPurpose.SignIn, boundTo, ceremonyId, credentialJson, cancellationToken);
+
+    private async Task<AssertionCheck> CheckCoreAsync(
+        string? userId, CeremonyPurpose purpose, string? boundTo, string? ceremonyId, string? credentialJson, CancellationToken cancellationToken)
     {
         if (string.IsNullOrEmpty(credentialJson) || credentialJson.Length > options.Value.MaxCredentialJsonLength)
         {
@@ -122,15 +163,39 @@ public sealed class PasskeyAssertions(
             return Refuse(clientDataFailure);
         }
 
-        // Fido2NetLib does not check ownership when userHandle is null: look the credential up for this user only.
-        var passkey = await db.Passkeys.AsNoTracking()
-            .SingleOrDefaultAsync(p => p.CredentialId == rawId && p.UserId == userId, cancellationToken);
-        if (passkey is null)
+        Passkey? passkey;
+        if (userId is null)
         {
-            return Refuse(PasskeyMessages.NotThisAccount);
+            // A sign-in: the passkey names the account, and must say so with its user handle (discoverable credentials
+            // always return one).
+            passkey = await db.Passkeys.AsNoTracking().SingleOrDefaultAsync(p => p.CredentialId == rawId, cancellationToken);
+            if (passkey is null)
+            {
+                return Refuse(PasskeyMessages.UnknownPasskey) with { UnknownCredential = true };
+            }
+
+            if (assertion.Response.UserHandle is not { Length: > 0 })
+            {
+                return Refuse(PasskeyMessages.NotVerified);
+            }
+
+            if ((authenticatorData[FlagsOffset] & UserVerifiedFlag) == 0)
+            {
+                return Refuse(PasskeyMessages.UserVerificationNeeded);
+            }
+        }
+        else
+        {
+            // Fido2NetLib does not check ownership when userHandle is null: look the credential up for this user only.
+            passkey = await db.Passkeys.AsNoTracking()
+                .SingleOrDefaultAsync(p => p.CredentialId == rawId && p.UserId == userId, cancellationToken);
+            if (passkey is null)
+            {
+                return Refuse(PasskeyMessages.NotThisAccount);
+            }
         }
 
-        var userHandle = PasskeyRelyingParty.UserHandleOf(userId);
+        var userHandle = PasskeyRelyingParty.UserHandleOf(passkey.UserId);
         if (assertion.Response.UserHandle is { } presented && !CryptographicOperations.FixedTimeEquals(presented, userHandle))
         {
             return Refuse(PasskeyMessages.NotThisAccount);
@@ -157,7 +222,7 @@ public sealed class PasskeyAssertions(
         }
         catch (Exception exception) when (WebAuthnFailures.IsVerificationFailure(exception))
         {
-            Activity.SecurityLog.PasskeyAssertionRefused(logger, purpose.ToString(), userId, WebAuthnFailures.Describe(exception));
+            Activity.SecurityLog.PasskeyAssertionRefused(logger, purpose.ToString(), passkey.UserId, WebAuthnFailures.Describe(exception));
             return Refuse(WebAuthnFailures.MessageFor(exception));
         }
 
@@ -268,8 +333,12 @@ public sealed class PasskeyAssertions(
 /// </summary>
 /// <param name="CeremonyId">The ceremony to use up; null when none could be (then nothing is written).</param>
 /// <param name="Failure">Null when every check passed; otherwise the message for the person.</param>
-public sealed record AssertionCheck(string? CeremonyId, CeremonyPurpose Purpose, string UserId, string BoundTo, string? Failure)
+/// <param name="UserId">The account the ceremony was for; null for a sign-in, whose account is <see cref="Passkey"/>'s.</param>
+public sealed record AssertionCheck(string? CeremonyId, CeremonyPurpose Purpose, string? UserId, string? BoundTo, string? Failure)
 {
+    /// <summary>A sign-in answer from a credential no account has (WebAuthn L3 §5.1.10.1 signalUnknownCredential).</summary>
+    public bool UnknownCredential { get; init; }
+
     /// <summary>The passkey that signed (for a verified answer, or one whose counter went back).</summary>
     public Passkey? Passkey { get; init; }
 
@@ -282,6 +351,6 @@ public sealed record AssertionCheck(string? CeremonyId, CeremonyPurpose Purpose,
     /// <summary>A good signature whose counter did not move forward (§7.2 step 21): <see cref="Passkey"/> is marked.</summary>
     public bool PossiblyCloned { get; init; }
 
-    internal static AssertionCheck Refused(string? ceremonyId, CeremonyPurpose purpose, string userId, string boundTo, string message) =>
+    internal static AssertionCheck Refused(string? ceremonyId, CeremonyPurpose purpose, string? userId, string? boundTo, string message) =>
         new(ceremonyId, purpose, userId, boundTo, message);
 }

@@ -8,7 +8,7 @@ namespace AccountsPortal.Features.Passkeys;
 /// <summary>Stores ceremony options server-side and hands each one back exactly once.</summary>
 public sealed class PasskeyCeremonies(PortalDbContext db, TimeProvider time)
 {
-    public async Task<string> StoreAsync(CeremonyPurpose purpose, string userId, string? loginSessionId, string optionsJson, byte[] challenge, TimeSpan lifetime, CancellationToken cancellationToken)
+    public async Task<string> StoreAsync(CeremonyPurpose purpose, string? userId, string? loginSessionId, string optionsJson, byte[] challenge, TimeSpan lifetime, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         var ceremony = new PasskeyCeremony
@@ -34,7 +34,7 @@ public sealed class PasskeyCeremonies(PortalDbContext db, TimeProvider time)
     /// out <paramref name="challenge"/>. Null otherwise. Reads only: <see cref="TryConsumeAsync"/> uses it up.
     /// </summary>
     public async Task<(string Id, string OptionsJson)?> FindUsableAsync(
-        string? ceremonyId, string? challenge, CeremonyPurpose purpose, string userId, string loginSessionId, CancellationToken cancellationToken)
+        string? ceremonyId, string? challenge, CeremonyPurpose purpose, string? userId, string? loginSessionId, CancellationToken cancellationToken)
     {
         if (string.IsNullOrEmpty(ceremonyId) && string.IsNullOrEmpty(challenge))
         {
@@ -53,7 +53,7 @@ public sealed class PasskeyCeremonies(PortalDbContext db, TimeProvider time)
     /// Uses the ceremony up when it still matches purpose, user and login session and is unexpired and unused: one
     /// conditional UPDATE, so of two concurrent finishes only one gets true.
     /// </summary>
-    public async Task<bool> TryConsumeAsync(string ceremonyId, CeremonyPurpose purpose, string userId, string? loginSessionId, CancellationToken cancellationToken)
+    public async Task<bool> TryConsumeAsync(string ceremonyId, CeremonyPurpose purpose, string? userId, string? loginSessionId, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         return await db.PasskeyCeremonies

@@ -14,9 +14,13 @@ public sealed class PasskeyCeremony
 
     public CeremonyPurpose Purpose { get; set; }
 
-    public required string UserId { get; set; }
+    /// <summary>The account the ceremony is for; null for a passkey sign-in, where the passkey names the account.</summary>
+    public string? UserId { get; set; }
 
-    /// <summary>The session the challenge belongs to: the login session (login) or the browser session ("Confirm it's you").</summary>
+    /// <summary>
+    /// What the challenge is bound to: the login session (login), the browser session ("Confirm it's you"), or for a
+    /// passkey sign-in the client app that asked (<c>app:</c> and its client id), null for the portal's own login page.
+    /// </summary>
     public string? LoginSessionId { get; set; }
 
     public required string OptionsJson { get; set; }
@@ -38,6 +42,12 @@ public enum CeremonyPurpose
 
     /// <summary>"Confirm it's you" before a security change; bound to the browser session.</summary>
     Confirmation = 2,
+
+    /// <summary>
+    /// Sign in with a passkey alone (discoverable credential, user verification required): no account is known until
+    /// the passkey's user handle names it.
+    /// </summary>
+    SignIn = 3,
 }
 
 internal sealed class PasskeyCeremonyConfiguration : IEntityTypeConfiguration<PasskeyCeremony>
@@ -50,6 +60,6 @@ internal sealed class PasskeyCeremonyConfiguration : IEntityTypeConfiguration<Pa
         builder.Property(ceremony => ceremony.Challenge).HasMaxLength(128);
         builder.HasIndex(ceremony => ceremony.ExpiresAt);
         builder.HasIndex(ceremony => new { ceremony.LoginSessionId, ceremony.Challenge });
-        builder.HasOne<PortalUser>().WithMany().HasForeignKey(ceremony => ceremony.UserId).OnDelete(DeleteBehavior.Cascade);
+        builder.HasOne<PortalUser>().WithMany().HasForeignKey(ceremony => ceremony.UserId).IsRequired(false).OnDelete(DeleteBehavior.Cascade);
     }
 }

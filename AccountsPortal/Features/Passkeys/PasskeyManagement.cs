@@ -20,11 +20,14 @@ public sealed class PasskeyManagement(
     {
         var passkeys = await db.Passkeys.AsNoTracking()
             .Where(p => p.UserId == userId)
-            .Select(p => new { p.Id, p.Name, p.Aaguid, p.IsBackedUp, p.PossiblyCloned, p.CreatedAt, p.LastUsedAt })
+            .Select(p => new { p.Id, p.Name, p.Aaguid, p.IsBackedUp, p.PossiblyCloned, p.CreatedAt, p.LastUsedAt, p.IsDiscoverable })
             .ToListAsync(cancellationToken);
         return [.. passkeys
             .OrderBy(p => p.CreatedAt)
-            .Select(p => new PasskeySummary(p.Id, p.Name, KnownAuthenticators.ProviderOf(p.Aaguid), p.IsBackedUp, p.PossiblyCloned, p.CreatedAt, p.LastUsedAt))];
+            .Select(p => new PasskeySummary(p.Id, p.Name, KnownAuthenticators.ProviderOf(p.Aaguid), p.IsBackedUp, p.PossiblyCloned, p.CreatedAt, p.LastUsedAt)
+            {
+                IsDiscoverable = p.IsDiscoverable,
+            })];
     }
 
     /// <param name="browserSessionId">The browser renaming it, which must have confirmed it's the owner recently.</param>
@@ -95,4 +98,7 @@ public sealed record PasskeySummary(
 {
     /// <summary>Synced passkeys live in a password manager's cloud; the others are bound to one device.</summary>
     public bool IsSynced => IsBackedUp;
+
+    /// <summary>Whether it can sign in without a password (discoverable, <see cref="Passkey.IsDiscoverable"/>); null when the browser did not say.</summary>
+    public bool? IsDiscoverable { get; init; }
 }

@@ -13,6 +13,10 @@ public static class PasskeyMessages
     public const string LoginSessionExpired = "This login session has expired.";
     public const string ApprovalNeeded = "Confirm this sign-in first: pick the number shown on the device that is signing in.";
     public const string LoginRefused = "This sign-in was refused on the device asked to approve it.";
+    public const string UnknownPasskey = "This passkey is not registered here (it may have been deleted). Log in with your email and password.";
+    public const string UserVerificationNeeded = "Signing in with a passkey alone needs your device to check it is you (a PIN, fingerprint or face). Try again, or log in with your email and password.";
+    public const string SignInUnavailable = "Signing in with a passkey is turned off on this portal. Log in with your email and password.";
+    public const string SignInEmailNotVerified = "Verify your email address first: log in once with your email and password, and enter the code we send.";
     public const string TooManyAttempts = "Too many failed attempts. Log in again.";
 
     public static string Limit(int max) => $"You can have at most {max} passkeys.";

@@ -13,6 +13,13 @@ public sealed class PasskeyOptions
     /// <summary>Exact origins (scheme, host and port) that ceremonies may come from.</summary>
     public List<string> Origins { get; set; } = [];
 
+    /// <summary>
+    /// Whether people may sign in with a passkey alone (discoverable credential with user verification), on the login
+    /// page ("Sign in with a passkey" and passkey autofill) and through <c>/api/v1/passkey-login</c>. On by default;
+    /// the passkey as second factor after the password is unaffected.
+    /// </summary>
+    public bool PasskeySignIn { get; set; } = true;
+
     public int MaxPasskeysPerUser { get; set; } = 10;
 
     public int MaxNameLength { get; set; } = 64;

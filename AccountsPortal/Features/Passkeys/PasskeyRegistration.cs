@@ -129,10 +129,13 @@ public sealed class PasskeyRegistration(
             return PasskeyOutcome.Fail(PasskeyMessages.NotVerified);
         }
 
-        return await StoreAsync(userId, validName.Name!, credential, keepBrowserSessionId, cancellationToken);
+        // credProps (WebAuthn L3 §10.1.3) says whether the credential is discoverable, i.e. can sign in without a password.
+        var discoverable = attestation.ClientExtensionResults?.CredProps?.Rk;
+        return await StoreAsync(userId, validName.Name!, credential, discoverable, keepBrowserSessionId, cancellationToken);
     }
 
-    private async Task<PasskeyOutcome> StoreAsync(string userId, string name, RegisteredPublicKeyCredential credential, string? keepBrowserSessionId, CancellationToken cancellationToken)
+    private async Task<PasskeyOutcome> StoreAsync(
+        string userId, string name, RegisteredPublicKeyCredential credential, bool? discoverable, string? keepBrowserSessionId, CancellationToken cancellationToken)
     {
         // The account's row is locked first, so two tabs adding the 10th and 11th passkey at once are counted one
         // after the other, on any node.
@@ -157,6 +160,7 @@ public sealed class PasskeyRegistration(
                 : null,
             IsBackupEligible = credential.IsBackupEligible,
             IsBackedUp = credential.IsBackedUp,
+            IsDiscoverable = discoverable,
             CreatedAt = time.GetUtcNow(),
         };
         db.Passkeys.Add(passkey);

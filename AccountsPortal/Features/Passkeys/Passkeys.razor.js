@@ -108,3 +108,13 @@ export function create(optionsJson, maxLength) {
 export function get(optionsJson, maxLength) {
     return run(signal => navigator.credentials.get({ publicKey: requestOptions(optionsJson), signal }), maxLength);
 }
+
+// Passkey autofill (conditional mediation, WebAuthn L3 §5.1.4.1 and Credential Management's "conditional"): resolves
+// when the person picks a passkey among the suggestions of a field marked autocomplete="username webauthn". Any other
+// ceremony this module starts aborts it (AbortError). Browsers without it get NotSupportedError and nothing opens.
+export async function getConditional(optionsJson, maxLength) {
+    if (!window.PublicKeyCredential?.isConditionalMediationAvailable || !(await PublicKeyCredential.isConditionalMediationAvailable())) {
+        return { ok: false, name: "NotSupportedError", message: "This browser does not offer passkeys as autofill." };
+    }
+    return run(signal => navigator.credentials.get({ publicKey: requestOptions(optionsJson), signal, mediation: "conditional" }), maxLength);
+}

@@ -27,6 +27,7 @@ public static class PasskeysExtensions
         services.AddScoped<PasskeyRegistration>();
         services.AddScoped<PasskeyAssertions>();
         services.AddScoped<PasskeyLogin>();
+        services.AddScoped<PasskeySignIn>();
         services.AddScoped<PasskeyManagement>();
         services.AddScoped<PasskeyBrowser>();
         services.AddScoped<ISecondFactor, PasskeySecondFactor>();

@@ -552,6 +552,9 @@ namespace AccountsPortal.Data.Migrations.Sqlite
                     b.Property<bool>("IsBackupEligible")
                         .HasColumnType("INTEGER");
 
+                    b.Property<bool?>("IsDiscoverable")
+                        .HasColumnType("INTEGER");
+
                     b.Property<long?>("LastUsedAt")
                         .HasColumnType("INTEGER");
 
@@ -623,7 +626,6 @@ namespace AccountsPortal.Data.Migrations.Sqlite
                         .HasColumnType("TEXT");
 
                     b.Property<string>("UserId")
-                        .IsRequired()
                         .HasColumnType("TEXT");
 
                     b.HasKey("Id");
@@ -888,8 +890,7 @@ namespace AccountsPortal.Data.Migrations.Sqlite
                     b.HasOne("AccountsPortal.Features.Accounts.PortalUser", null)
                         .WithMany()
                         .HasForeignKey("UserId")
-                        .OnDelete(DeleteBehavior.Cascade)
-                        .IsRequired();
+                        .OnDelete(DeleteBehavior.Cascade);
                 });
 
             modelBuilder.Entity("AccountsPortal.Features.TwoFactor.TotpAuthenticator", b =>

@@ -59,6 +59,7 @@ public sealed class LoginCompletion(
         await events.RecordAsync(user.Id, Activity.SecurityEventKind.SignedIn, consumed.SecondFactor switch
         {
             "passkey" => "a passkey",
+            Passkeys.PasskeySignIn.FactorName => "a passkey alone (no password)",
             "totp" => "an authenticator app",
             _ => null,
         }, cancellationToken);

@@ -26,6 +26,28 @@ public sealed class LoginSessionService(
         // login started against the old factors can never complete (read the other way round, it could).
         var stamp = await db.Users.Where(u => u.Id == userId).Select(u => u.SecurityStamp).SingleAsync(cancellationToken);
         var factor = await secondFactors.RequiredForAsync(userId, cancellationToken);
+        var (session, browserSecret) = await AddAsync(userId, stamp, factor?.Name, verified: factor is null, returnUrl, clientId, requester, cancellationToken);
+        var next = factor?.VerifyPath(session.Id) ?? CompletionUrl(session.Id);
+        return new StartedLogin(session.Id, browserSecret, next, session.ExpiresAt, factor?.Name, session.ApprovalNumber);
+    }
+
+    /// <summary>
+    /// Starts a login that one step already verified completely (a passkey sign-in: a user-verifying passkey is both
+    /// factors), so it waits only for the browser to complete it. It carries the account's current security stamp like
+    /// any other login, and <paramref name="factor"/> as its second factor for activity.
+    /// </summary>
+    public async Task<StartedLogin> StartVerifiedAsync(
+        string userId, string factor, string? returnUrl, LoginRequester? requester = null, CancellationToken cancellationToken = default)
+    {
+        var stamp = await db.Users.Where(u => u.Id == userId).Select(u => u.SecurityStamp).SingleAsync(cancellationToken);
+        var (session, browserSecret) = await AddAsync(userId, stamp, factor, verified: true, returnUrl, null, requester, cancellationToken);
+        return new StartedLogin(session.Id, browserSecret, CompletionUrl(session.Id), session.ExpiresAt, factor, session.ApprovalNumber);
+    }
+
+    private async Task<(LoginSession Session, string BrowserSecret)> AddAsync(
+        string userId, string? stamp, string? factor, bool verified, string? returnUrl, string? clientId, LoginRequester? requester,
+        CancellationToken cancellationToken)
+    {
         var browserSecret = SecretTokens.New();
         var now = time.GetUtcNow();
         var (number, choices) = NewApprovalNumber();
@@ -34,9 +56,9 @@ public sealed class LoginSessionService(
             Id = SecretTokens.New(),
             UserId = userId,
             BrowserBindingHash = SecretTokens.Hash(browserSecret),
-            SecondFactor = factor?.Name,
-            State = factor is null ? LoginSessionState.Verified : LoginSessionState.AwaitingSecondFactor,
-            VerifiedAt = factor is null ? now : null,
+            SecondFactor = factor,
+            State = verified ? LoginSessionState.Verified : LoginSessionState.AwaitingSecondFactor,
+            VerifiedAt = verified ? now : null,
             ReturnUrl = LocalReturnUrl.Sanitize(returnUrl),
             ClientId = clientId,
             ApprovalNumber = number,
@@ -50,9 +72,7 @@ public sealed class LoginSessionService(
         db.LoginSessions.Add(session);
         await db.SaveChangesAsync(cancellationToken);
         db.Entry(session).State = EntityState.Detached;
-
-        var next = factor?.VerifyPath(session.Id) ?? CompletionUrl(session.Id);
-        return new StartedLogin(session.Id, browserSecret, next, session.ExpiresAt, factor?.Name, number);
+        return (session, browserSecret);
     }
 
     /// <summary>A random two-digit number and the three choices (it and two other numbers) in random order.</summary>

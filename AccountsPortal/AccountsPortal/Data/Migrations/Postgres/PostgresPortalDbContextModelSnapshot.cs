@@ -569,6 +569,9 @@ namespace AccountsPortal.Data.Migrations.Postgres
                     b.Property<bool>("IsBackupEligible")
                         .HasColumnType("boolean");
 
+                    b.Property<bool?>("IsDiscoverable")
+                        .HasColumnType("boolean");
+
                     b.Property<long?>("LastUsedAt")
                         .HasColumnType("bigint");
 
@@ -640,7 +643,6 @@ namespace AccountsPortal.Data.Migrations.Postgres
                         .HasColumnType("character varying(16)");
 
                     b.Property<string>("UserId")
-                        .IsRequired()
                         .HasColumnType("text");
 
                     b.HasKey("Id");
@@ -911,8 +913,7 @@ namespace AccountsPortal.Data.Migrations.Postgres
                     b.HasOne("AccountsPortal.Features.Accounts.PortalUser", null)
                         .WithMany()
                         .HasForeignKey("UserId")
-                        .OnDelete(DeleteBehavior.Cascade)
-                        .IsRequired();
+                        .OnDelete(DeleteBehavior.Cascade);
                 });
 
             modelBuilder.Entity("AccountsPortal.Features.TwoFactor.TotpAuthenticator", b =>

@@ -1,0 +1,104 @@
+// "Sign in with a passkey" on the login page (rendered only when Passkeys:PasskeySignIn is on): the button opens the
+// passkey dialog, and the email field offers the device's passkeys as autofill (conditional mediation). Either way the
+// answer goes to the server, which starts an already verified login and answers with the completion address.
+// The page is static: this module is loaded on every page and looks for the [data-passkey-sign-in] block, again after
+// each enhanced navigation.
+import { get, getConditional } from "../../Passkeys/Passkeys.razor.js";
+
+const genericFailure = "Signing in with a passkey did not work. Try again, or log in with your email and password.";
+
+const token = () => document.querySelector("input[name=__RequestVerificationToken]")?.value ?? "";
+
+async function post(url, body) {
+    try {
+        const response = await fetch(url, {
+            method: "POST",
+            credentials: "same-origin",
+            headers: { "Content-Type": "application/json", "RequestVerificationToken": token() },
+            body: JSON.stringify(body),
+        });
+        const json = await response.json().catch(() => null);
+        return { ok: response.ok, json };
+    } catch {
+        return { ok: false, json: null };
+    }
+}
+
+function show(block, message) {
+    const status = block.querySelector("[data-passkey-sign-in-status]");
+    if (!status) return;
+    status.textContent = message ?? "";
+    status.hidden = !message;
+}
+
+// The block the current ceremony belongs to: a new page (enhanced navigation) starts over.
+let current = null;
+
+async function signIn(block, conditional) {
+    const options = await post(block.dataset.optionsUrl, {});
+    if (block !== current) return;
+    if (!options.ok || !options.json?.options) {
+        if (!conditional) show(block, options.json?.error ?? genericFailure);
+        return;
+    }
+
+    const maxLength = Number(block.dataset.maxLength || 16384);
+    const optionsJson = JSON.stringify(options.json.options);
+    const answer = conditional ? await getConditional(optionsJson, maxLength) : await get(optionsJson, maxLength);
+    if (block !== current) return;
+    if (!answer.ok) {
+        // Aborted: the button opened the dialog instead (or the page changed). Not supported: no autofill, that is all.
+        if (answer.name === "AbortError" || (conditional && answer.name === "NotSupportedError")) return;
+        if (!conditional) {
+            show(block, answer.name === "NotAllowedError"
+                ? "No passkey was used. Try again, or log in with your email and password."
+                : genericFailure);
+        }
+        startAutofill(block);
+        return;
+    }
+
+    show(block, null);
+    const result = await post(block.dataset.signInUrl, {
+        ceremonyId: options.json.ceremonyId,
+        credential: JSON.parse(answer.credential),
+        returnUrl: block.dataset.returnUrl || null,
+    });
+    if (block !== current) return;
+    if (result.ok && typeof result.json?.next === "string" && result.json.next.startsWith("/")) {
+        location.assign(result.json.next);
+        return;
+    }
+
+    const unknown = result.json?.unknownCredential;
+    if (unknown?.credentialId && typeof PublicKeyCredential?.signalUnknownCredential === "function") {
+        // The passkey manager forgets a passkey this site no longer has (WebAuthn L3 §5.1.10.1).
+        PublicKeyCredential.signalUnknownCredential({ rpId: unknown.rpId, credentialId: unknown.credentialId }).catch(() => { });
+    }
+    show(block, result.json?.error ?? genericFailure);
+    startAutofill(block);
+}
+
+function startAutofill(block) {
+    signIn(block, true).catch(() => { });
+}
+
+function init() {
+    const block = document.querySelector("[data-passkey-sign-in]");
+    if (block === current) return;
+    current = block;
+    if (block) startAutofill(block);
+}
+
+document.addEventListener("click", event => {
+    const button = event.target instanceof Element ? event.target.closest("[data-passkey-sign-in-button]") : null;
+    const block = button?.closest("[data-passkey-sign-in]");
+    if (!block) return;
+    event.preventDefault();
+    current = block;
+    show(block, null);
+    signIn(block, false).catch(() => show(block, genericFailure));
+});
+
+init();
+window.Blazor?.addEventListener?.("enhancedload", init);
