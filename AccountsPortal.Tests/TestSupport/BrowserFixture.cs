@@ -41,7 +41,12 @@ public class BrowserFixture : IAsyncLifetime
         App = AppApiClient.Configure(PortalAppFactory.WithSystemClock(), AppCallback.Address.ToString())
             .WithSetting("Passkeys:DialogTimeout", DialogTimeout.ToString("c", System.Globalization.CultureInfo.InvariantCulture))
             // Open pages of ended sessions re-check every two seconds here (at most a minute in production).
-            .WithSetting("Security:SessionRevalidationInterval", "00:00:02");
+            .WithSetting("Security:SessionRevalidationInterval", "00:00:02")
+            // Chromium's virtual authenticator answers the login page's passkey autofill (a conditional request) by
+            // itself, where a person would have to pick the passkey among the email field's suggestions: every login
+            // with a password would turn into a passkey sign-in. These journeys use the password, so passkey sign-in is
+            // off for them; PasskeySignInBrowserFixture runs the sign-in journeys with it on, as it is by default.
+            .WithSetting("Passkeys:PasskeySignIn", "false");
         foreach (var (key, value) in settings)
         {
             App.WithSetting(key, value);

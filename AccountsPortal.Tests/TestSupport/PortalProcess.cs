@@ -56,6 +56,9 @@ public sealed class PortalProcess : IAsyncDisposable
         // High enough not to get in the way of tests that log in many times from one address.
         settings["RateLimits:RequestsPerMinutePerIp"] = "100000";
         settings["RateLimits:AttemptsPerMinutePerAccount"] = "100000";
+        // As in BrowserFixture: Chromium's virtual authenticator would answer the login page's passkey autofill by
+        // itself, turning the password logins of these journeys into passkey sign-ins.
+        settings["Passkeys:PasskeySignIn"] = "false";
     }
 
     /// <summary>The child's <c>ASPNETCORE_ENVIRONMENT</c>.</summary>

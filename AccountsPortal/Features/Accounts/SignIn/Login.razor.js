@@ -79,7 +79,15 @@ async function signIn(block, conditional) {
     startAutofill(block);
 }
 
+// Autofill is offered again after a refusal, a few times per page: a person picks again, but an automated client
+// (or an authenticator that answers by itself) must not loop through ceremonies.
+const maxAutofillStarts = 4;
+const autofillStarts = new WeakMap();
+
 function startAutofill(block) {
+    const starts = (autofillStarts.get(block) ?? 0) + 1;
+    autofillStarts.set(block, starts);
+    if (starts > maxAutofillStarts) return;
     signIn(block, true).catch(() => { });
 }
 

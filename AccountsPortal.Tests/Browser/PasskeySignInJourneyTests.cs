@@ -1,0 +1,77 @@
+using AccountsPortal.Tests.TestSupport;
+using Microsoft.Playwright;
+
+namespace AccountsPortal.Tests.Browser;
+
+/// <summary>Signing in with a passkey alone in Chromium, with the CDP virtual authenticator (issue 13).</summary>
+[Collection(PasskeySignInBrowserCollection.Name)]
+public sealed class PasskeySignInJourneyTests(PasskeySignInBrowserFixture browser)
+{
+    [Fact]
+    public async Task A_passkey_that_verifies_its_user_signs_in_from_the_button_without_a_password()
+    {
+        var page = await browser.NewPageAsync();
+        var authenticator = await VirtualAuthenticator.AddAsync(page, VirtualAuthenticatorKind.PlatformWithUserVerification);
+        var (email, _) = await BrowserJourneys.SignUpAsync(page);
+        await BrowserJourneys.AddPasskeyAsync(page, "Laptop");
+        // Chromium reports credProps.rk for a platform authenticator with resident keys: the list says it can sign in alone.
+        await Assertions.Expect(page.GetByTestId("passkey-item").GetByTestId("passkey-sign-in")).ToHaveTextAsync("Signs in without a password");
+        await BrowserJourneys.SignOutAsync(page);
+
+        await page.GotoAsync("/login");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in with a passkey" }).ClickAsync();
+
+        await page.WaitForAddressAsync("/account");
+        await Assertions.Expect(page.GetByTestId("account-email")).ToHaveTextAsync(email);
+        var credential = Assert.Single(await authenticator.GetCredentialsAsync());
+        Assert.True(credential.GetProperty("signCount").GetInt32() >= 1);
+        await page.GotoAsync("/account/activity");
+        await Assertions.Expect(page.GetByText("a passkey alone (no password)").First).ToBeVisibleAsync();
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task The_email_field_offers_the_passkey_as_autofill_and_choosing_it_signs_in()
+    {
+        var page = await browser.NewPageAsync();
+        await VirtualAuthenticator.AddAsync(page, VirtualAuthenticatorKind.PlatformWithUserVerification);
+        var (email, _) = await BrowserJourneys.SignUpAsync(page);
+        await BrowserJourneys.AddPasskeyAsync(page, "Laptop");
+        await BrowserJourneys.SignOutAsync(page);
+
+        // The login page starts a conditional request (mediation "conditional", the email field marked
+        // autocomplete="username webauthn") as it loads, with no click; Chromium's virtual authenticator, holding a
+        // discoverable credential for the site, answers it as if the person picked the passkey from the suggestions.
+        var conditional = page.WaitForRequestAsync("**/login/passkey/options");
+        await page.GotoAsync("/login");
+        await conditional;
+
+        await page.WaitForAddressAsync("/account");
+        await Assertions.Expect(page.GetByTestId("account-email")).ToHaveTextAsync(email);
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task A_passkey_that_cannot_verify_its_user_is_refused_and_the_password_still_works()
+    {
+        var page = await browser.NewPageAsync();
+        var authenticator = await VirtualAuthenticator.AddAsync(page, VirtualAuthenticatorKind.PlatformWithUserVerification);
+        var (email, _) = await BrowserJourneys.SignUpAsync(page);
+        await BrowserJourneys.AddPasskeyAsync(page, "Laptop");
+        // Before signing out: the login page the sign-out lands on starts passkey autofill at once.
+        await authenticator.SetUserVerifiedAsync(false);
+        await BrowserJourneys.SignOutAsync(page);
+
+        await page.GotoAsync("/login");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in with a passkey" }).ClickAsync();
+
+        // Chromium refuses a UV-required request the authenticator cannot verify (NotAllowedError), or the portal refuses
+        // an answer without UV: either way the page says so and stays on the login page.
+        await Assertions.Expect(page.Locator("[data-passkey-sign-in-status]")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("[data-passkey-sign-in-status]")).ToContainTextAsync("password");
+        Assert.EndsWith("/login", new Uri(page.Url).AbsolutePath, StringComparison.Ordinal);
+        await BrowserJourneys.LogInAsync(page, email);
+        await page.WaitForAddressAsync(new System.Text.RegularExpressions.Regex("/passkeys/verify\\?session="));
+        await page.Context.CloseAsync();
+    }
+}
