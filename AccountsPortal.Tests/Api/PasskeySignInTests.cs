@@ -182,26 +182,6 @@ public sealed partial class PasskeySignInTests(PasskeySignInFixture fixture) : I
     }
 
     [Fact]
-    public async Task One_answer_sent_sixteen_times_at_once_gets_exactly_one_token()
-    {
-        var (userId, _, authenticator) = await AccountWithPasskeyAsync();
-        using var client = NewClient();
-        var answer = authenticator.GetAssertion(await OptionsAsync(client));
-
-        var responses = await Task.WhenAll(Enumerable.Range(0, 16).Select(async _ =>
-        {
-            using var parallel = NewClient();
-            return (await SignInAsync(parallel, answer)).StatusCode;
-        }));
-
-        Assert.Equal(1, responses.Count(status => status == HttpStatusCode.OK));
-        Assert.All(responses.Where(status => status != HttpStatusCode.OK), status => Assert.Equal(HttpStatusCode.BadRequest, status));
-        Assert.Equal(1, await TokensOfAsync(userId));
-        Assert.Equal(1, Assert.Single(await Bench.PasskeysAsync(userId)).SignCount);
-        authenticator.Dispose();
-    }
-
-    [Fact]
     public async Task A_locked_account_is_refused_with_its_lockout_and_nothing_is_written()
     {
         var (userId, email, authenticator) = await AccountWithPasskeyAsync();

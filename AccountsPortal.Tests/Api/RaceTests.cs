@@ -1,5 +1,6 @@
 using AccountsPortal.Data;
 using System.Net;
+using System.Net.Http.Json;
 using System.Text.Json;
 using AccountsPortal.Features.Accounts;
 using AccountsPortal.Features.Accounts.Attempts;
@@ -97,6 +98,31 @@ public abstract class RaceTests(RaceFixture fixture)
         }
 
         return codes;
+    }
+
+    [Fact]
+    public async Task One_passkey_sign_in_answer_raced_signs_in_once_and_moves_the_counter_once()
+    {
+        using var http = Simultaneous.Client(App);
+        var client = new AppApiClient(http);
+        var (userId, _) = await Bench.CreateAccountAsync();
+        using var authenticator = Bench.NewAuthenticator();
+        await Bench.RegisterAsync(userId, authenticator);
+        var options = await http.PostAsJsonAsync("/api/v1/passkey-login/options", new { clientId = AppApiClient.ClientId });
+        var answer = JsonDocument.Parse(authenticator.GetAssertion(await options.Content.ReadAsStringAsync())).RootElement;
+
+        var responses = await Simultaneous.RunAsync(http, N, _ =>
+            http.PostAsJsonAsync("/api/v1/passkey-login", new { clientId = AppApiClient.ClientId, credential = answer }));
+
+        AssertNo5xx(responses);
+        var signedIn = Assert.Single(responses, r => r.StatusCode == HttpStatusCode.OK);
+        var refused = responses.Where(r => r != signedIn).ToList();
+        Assert.All(refused, r => Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode));
+        Assert.All(await ProblemCodesAsync(refused), c => Assert.Equal("PASSKEY_NOT_VERIFIED", c));
+        Assert.Single(await TokensAsync(userId));
+        var passkey = Assert.Single(await Bench.PasskeysAsync(userId));
+        Assert.Equal(1, passkey.SignCount);
+        Assert.False(passkey.PossiblyCloned);
     }
 
     [Fact]
