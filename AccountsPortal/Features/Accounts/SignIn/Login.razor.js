@@ -65,8 +65,9 @@ async function signIn(block, conditional) {
         returnUrl: block.dataset.returnUrl || null,
     });
     if (block !== current) return;
-    if (result.ok && typeof result.json?.next === "string" && result.json.next.startsWith("/")) {
-        location.assign(result.json.next);
+    const next = result.json?.next;
+    if (result.ok && typeof next === "string" && next.startsWith("/") && !next.startsWith("//") && !next.startsWith("/\\")) {
+        location.assign(next);
         return;
     }
 
