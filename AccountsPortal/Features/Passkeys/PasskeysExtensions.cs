@@ -23,6 +23,8 @@ public static class PasskeysExtensions
         services.AddSingleton<IFido2>(provider =>
             new Fido2(PasskeyRelyingParty.Configuration(provider.GetRequiredService<IOptions<PasskeyOptions>>().Value)));
         services.AddSingleton<PasskeyRelyingParty>();
+        // Read now, so that a list that cannot be read stops the start with one line (PortalStartupException).
+        services.AddSingleton(Providers.PasskeyProviders.LoadShipped());
         services.AddScoped<PasskeyCeremonies>();
         services.AddScoped<PasskeyRegistration>();
         services.AddScoped<PasskeyAssertions>();
