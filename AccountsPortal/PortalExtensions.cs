@@ -68,6 +68,7 @@ public static class PortalExtensions
         // SecurityHeaders already forbids all framing; Blazor would add a second, weaker frame-ancestors 'self'.
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode(server => server.ContentSecurityFrameAncestorsPolicy = null);
         app.MapAccounts();
+        app.MapPasskeys();
         app.MapPreferences();
         app.MapHealth();
         app.MapApps();

@@ -31,7 +31,7 @@ public sealed class PasskeyRegistrationTests(PortalAppFactory fixture) : IClassF
         Assert.True(passkey.IsBackedUp);
         Assert.Null(passkey.LastUsedAt);
         var summary = Assert.Single(await bench.WithAsync(s => s.GetRequiredService<PasskeyManagement>().ListAsync(userId)));
-        Assert.Equal("iCloud Keychain", summary.Provider);
+        Assert.Equal("Apple Passwords", summary.Provider?.Name);
         Assert.True(summary.IsSynced);
         var factor = await bench.WithAsync(s => s.GetRequiredService<SecondFactorDirectory>().RequiredForAsync(userId));
         Assert.Equal(PasskeySecondFactor.FactorName, factor?.Name);

@@ -1,5 +1,8 @@
 using System.Text.RegularExpressions;
+using AccountsPortal.Features.Passkeys.Providers;
 using AccountsPortal.Tests.TestSupport;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 
 namespace AccountsPortal.Tests.Browser;
@@ -56,6 +59,46 @@ public sealed class PasskeyJourneyTests(BrowserFixture browser)
         await BrowserJourneys.SignOutAsync(page);
         await BrowserJourneys.LogInAsync(page, email);
         await page.WaitForAddressAsync("/account");
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task The_list_shows_a_listed_provider_with_its_icon_for_the_theme_and_none_for_an_unlisted_aaguid()
+    {
+        var page = await browser.NewPageAsync();
+        await VirtualAuthenticator.AddAsync(page, VirtualAuthenticatorKind.PlatformWithUserVerification);
+        var (email, _) = await BrowserJourneys.SignUpAsync(page);
+        var providers = browser.App.Services.GetRequiredService<PasskeyProviders>();
+        IQueryable<Features.Passkeys.Passkey> Own(Data.PortalDbContext db) => db.Passkeys.Where(p => db.Users.Any(u => u.Id == p.UserId && u.Email == email));
+
+        await BrowserJourneys.AddPasskeyAsync(page, "Laptop");
+
+        // Chromium's virtual authenticator reports an AAGUID the list does not name: no provider, no icon.
+        var item = page.GetByTestId("passkey-item");
+        await Assertions.Expect(item.GetByTestId("passkey-name")).ToHaveTextAsync("Laptop");
+        Assert.Null(providers.Find(await browser.App.WithDbAsync(db => Own(db).Select(p => p.Aaguid).SingleAsync())));
+        await Assertions.Expect(item.GetByTestId("passkey-provider")).ToHaveCountAsync(0);
+        await Assertions.Expect(item.Locator("img")).ToHaveCountAsync(0);
+
+        // As if the passkey had reported 1Password's AAGUID when it was added (listed with one icon per theme).
+        var onePassword = Guid.Parse("bada5566-a7aa-401f-bd96-45619a55120d");
+        var listed = providers.Find(onePassword)!;
+        await browser.App.WithDbAsync(db => Own(db).ExecuteUpdateAsync(set => set.SetProperty(p => p.Aaguid, onePassword)));
+        await page.ReloadAsync();
+        await page.WaitForInteractiveAsync();
+
+        await Assertions.Expect(item.GetByTestId("passkey-provider-name")).ToHaveTextAsync("1Password");
+        await Assertions.Expect(item.GetByTestId("passkey-provider-note")).ToHaveTextAsync("(reported by the passkey)");
+        var icon = item.GetByRole(AriaRole.Img, new() { Name = "1Password logo" });
+        await Assertions.Expect(icon).ToHaveAttributeAsync("src", listed.LightIcon!);
+        // Loaded and drawn: the Content Security Policy (img-src 'self' data:) lets the data: URI through.
+        await icon.EvaluateAsync("img => img.decode()");
+        Assert.True(await icon.EvaluateAsync<int>("img => img.naturalWidth") > 0);
+
+        await page.GetByRole(AriaRole.Button, new() { Name = "Switch to dark theme" }).ClickAsync();
+
+        await Assertions.Expect(icon).ToHaveAttributeAsync("src", listed.DarkIcon!);
+        await icon.EvaluateAsync("img => img.decode()");
         await page.Context.CloseAsync();
     }
 

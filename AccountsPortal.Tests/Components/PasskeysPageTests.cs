@@ -1,6 +1,7 @@
 using AccountsPortal.Features.Passkeys;
 using AccountsPortal.Tests.TestSupport;
 using Bunit;
+using Microsoft.AspNetCore.Components;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using PasskeysPage = AccountsPortal.Features.Passkeys.Passkeys;
@@ -201,7 +202,55 @@ public sealed class PasskeysPageTests : PortalComponentTest
 
         page.WaitForAssertion(() => Assert.Equal("<b>Phone</b>", page.Find("[data-testid=passkey-name]").TextContent), Patience);
         Assert.Empty(page.FindAll("[data-testid=passkey-name] b"));
-        Assert.Equal("Google Password Manager", page.Find("[data-testid=passkey-provider]").TextContent.Trim());
+        Assert.Equal("Google Password Manager", page.Find("[data-testid=passkey-provider-name]").TextContent.Trim());
         Assert.Equal("Synced", page.Find("[data-testid=passkey-sync]").TextContent.Trim());
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_listed_provider_is_shown_with_its_icon_for_the_theme_and_labelled_as_reported_by_the_passkey(bool darkMode)
+    {
+        var userId = await Bench.CreateUserAsync();
+        // 1Password: its list entry has different icons for light and dark backgrounds.
+        var aaguid = Guid.Parse("bada5566-a7aa-401f-bd96-45619a55120d");
+        using var authenticator = Bench.NewAuthenticator();
+        authenticator.Aaguid = aaguid;
+        await Bench.RegisterAsync(userId, authenticator, "Phone");
+        await SignInAsync(userId);
+        var listed = App.Services.GetRequiredService<Features.Passkeys.Providers.PasskeyProviders>().Find(aaguid)!;
+
+        // The layout cascades the portal's theme (the theme cookie) as "DarkMode".
+        var root = Render<CascadingValue<bool>>(parameters => parameters
+            .Add(p => p.Name, "DarkMode")
+            .Add(p => p.Value, darkMode)
+            .AddChildContent<PasskeysPage>());
+
+        root.WaitForAssertion(() => Assert.Equal("1Password", root.Find("[data-testid=passkey-provider-name]").TextContent.Trim()), Patience);
+        var icon = root.Find("[data-testid=passkey-provider] [data-testid=passkey-provider-icon]");
+        Assert.NotEqual(listed.LightIcon, listed.DarkIcon);
+        Assert.Equal(darkMode ? listed.DarkIcon : listed.LightIcon, icon.GetAttribute("src"));
+        Assert.StartsWith("data:image/svg+xml;base64,", icon.GetAttribute("src"));
+        Assert.Equal("1Password logo", icon.GetAttribute("alt"));
+        Assert.Equal("(reported by the passkey)", root.Find("[data-testid=passkey-provider] [data-testid=passkey-provider-note]").TextContent.Trim());
+    }
+
+    [Theory]
+    [InlineData("00000000-0000-0000-0000-000000000000")]
+    [InlineData("01020304-0506-0708-0102-030405060708")]
+    public async Task A_passkey_whose_aaguid_is_not_listed_shows_no_provider(string aaguid)
+    {
+        var userId = await Bench.CreateUserAsync();
+        using var authenticator = Bench.NewAuthenticator();
+        authenticator.Aaguid = Guid.Parse(aaguid);
+        await Bench.RegisterAsync(userId, authenticator, "Key");
+        await SignInAsync(userId);
+
+        var page = Render<PasskeysPage>();
+
+        page.WaitForAssertion(() => Assert.Equal("Key", page.Find("[data-testid=passkey-name]").TextContent), Patience);
+        Assert.Empty(page.FindAll("[data-testid=passkey-provider]"));
+        Assert.Empty(page.FindAll("img"));
+        Assert.DoesNotContain("reported by the passkey", page.Markup);
     }
 }

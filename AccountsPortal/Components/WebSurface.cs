@@ -8,9 +8,12 @@ namespace AccountsPortal.Components;
 /// What the portal answers to, and what browsers may keep (OWASP ASVS 5.0 V3):
 /// <list type="bullet">
 /// <item>Host: unless <c>AllowedHosts</c> names hosts, only the hosts of <c>Passkeys:Origins</c> are served
-/// (links, redirects and emails are built from configuration anyway, never from the Host header).</item>
-/// <item>The Blazor hub (<c>/_blazor</c>): a browser request whose <c>Origin</c> is not a configured origin is
-/// refused, so a sibling site cannot drive the owner's pages with the owner's cookie.</item>
+/// (links, redirects and emails are built from configuration anyway, never from the Host header); with
+/// <c>Passkeys:RelatedOrigins</c>, the RP ID's host too when it is none of them, for the related origins document only
+/// (<see cref="RelatedOriginsDocument.DocumentOnlyHostOf"/>): anything else asked of that host is 404.</item>
+/// <item>The Blazor hub (<c>/_blazor</c>): a browser request whose <c>Origin</c> is not one of <c>Passkeys:Origins</c> is
+/// refused (related origins included: they may run ceremonies, not the portal's pages), so a sibling site cannot drive
+/// the owner's pages with the owner's cookie.</item>
 /// <item>Pages and API answers are <c>Cache-Control: no-store</c> (recovery keys, TOTP secrets, QR codes,
 /// tokens and codes must not stay in a cache); fingerprinted static assets keep their own caching.</item>
 /// <item>HSTS on https responses outside Development.</item>
@@ -26,7 +29,9 @@ internal static class WebSurface
         {
             if (hosts.AllowedHosts.Count == 0 || hosts.AllowedHosts.All(h => h == "*"))
             {
-                hosts.AllowedHosts = [.. passkeys.Value.Origins.Select(o => new Uri(o).Host).Distinct(StringComparer.OrdinalIgnoreCase)];
+                hosts.AllowedHosts = [.. passkeys.Value.Origins.Select(o => new Uri(o).Host)
+                    .Append(RelatedOriginsDocument.DocumentOnlyHostOf(passkeys.Value)).OfType<string>()
+                    .Distinct(StringComparer.OrdinalIgnoreCase)];
             }
         });
         builder.Services.AddHsts(hsts => hsts.MaxAge = TimeSpan.FromDays(365));
@@ -40,9 +45,18 @@ internal static class WebSurface
             app.UseHsts();
         }
 
-        var origins = app.Services.GetRequiredService<PasskeyRelyingParty>().Origins;
+        var origins = app.Services.GetRequiredService<PasskeyRelyingParty>().PortalOrigins;
+        var documentOnlyHost = RelatedOriginsDocument.DocumentOnlyHostOf(app.Services.GetRequiredService<IOptions<PasskeyOptions>>().Value);
         app.Use(async (context, next) =>
         {
+            if (documentOnlyHost is not null
+                && string.Equals(context.Request.Host.Host, documentOnlyHost, StringComparison.OrdinalIgnoreCase)
+                && !context.Request.Path.Equals(RelatedOriginsDocument.Path, StringComparison.OrdinalIgnoreCase))
+            {
+                context.Response.StatusCode = StatusCodes.Status404NotFound;
+                return;
+            }
+
             if (context.Request.Path.StartsWithSegments(HubPath)
                 && context.Request.Headers.Origin is { Count: > 0 } origin
                 && !origins.Contains(origin.ToString()))

@@ -158,7 +158,7 @@ public sealed class PasskeyAssertions(
             return Refuse(PasskeyMessages.Unreadable);
         }
 
-        if (ClientCredentialJson.CheckClientData(assertion.Response.ClientDataJson, relyingParty.Origins) is { } clientDataFailure)
+        if (ClientCredentialJson.CheckClientData(assertion.Response.ClientDataJson, relyingParty.CeremonyOrigins) is { } clientDataFailure)
         {
             return Refuse(clientDataFailure);
         }

@@ -11,6 +11,7 @@ namespace AccountsPortal.Features.Passkeys;
 public sealed class PasskeyManagement(
     PortalDbContext db,
     IOptions<PasskeyOptions> options,
+    Providers.PasskeyProviders providers,
     Accounts.Sessions.RecentConfirmation confirmation,
     Activity.SecurityEvents events,
     Accounts.AccountSecurity accountSecurity,
@@ -24,7 +25,7 @@ public sealed class PasskeyManagement(
             .ToListAsync(cancellationToken);
         return [.. passkeys
             .OrderBy(p => p.CreatedAt)
-            .Select(p => new PasskeySummary(p.Id, p.Name, KnownAuthenticators.ProviderOf(p.Aaguid), p.IsBackedUp, p.PossiblyCloned, p.CreatedAt, p.LastUsedAt)
+            .Select(p => new PasskeySummary(p.Id, p.Name, providers.Find(p.Aaguid), p.IsBackedUp, p.PossiblyCloned, p.CreatedAt, p.LastUsedAt)
             {
                 IsDiscoverable = p.IsDiscoverable,
             })];
@@ -87,10 +88,12 @@ public sealed class PasskeyManagement(
         db.Passkeys.Where(p => p.Id == passkeyId && p.UserId == userId).Select(p => p.Name).SingleOrDefaultAsync(cancellationToken);
 }
 
+/// <summary>One passkey as its owner's list shows it.</summary>
+/// <param name="Provider">Where the passkey says it is kept, from its AAGUID (<see cref="Providers.PasskeyProviders"/>); null when unknown.</param>
 public sealed record PasskeySummary(
     long Id,
     string Name,
-    string? Provider,
+    Providers.PasskeyProvider? Provider,
     bool IsBackedUp,
     bool PossiblyCloned,
     DateTimeOffset CreatedAt,

@@ -10,7 +10,10 @@ public sealed class PasskeyOptions
 
     public string RelyingPartyName { get; set; } = "AccountsPortal";
 
-    /// <summary>Exact origins (scheme, host and port) that ceremonies may come from.</summary>
+    /// <summary>
+    /// The exact origins (scheme, host and port) the portal is served from: ceremonies may come from them, its Blazor hub
+    /// takes browsers only from them, and the first builds links. Written as browsers serialise an origin; checked at start.
+    /// </summary>
     public List<string> Origins { get; set; } = [];
 
     /// <summary>
@@ -19,6 +22,16 @@ public sealed class PasskeyOptions
     /// the passkey as second factor after the password is unaffected.
     /// </summary>
     public bool PasskeySignIn { get; set; } = true;
+
+    /// <summary>
+    /// Other origins that may run ceremonies for <see cref="RelyingPartyId"/> although they are not that domain or under
+    /// it (WebAuthn L3 §5.11.1, "Using Web Authentication across related origins"), e.g. a site that moved to another
+    /// domain and keeps its passkeys' RP ID. Written and checked like <see cref="Origins"/>; empty by default. Browsers
+    /// learn them from <c>https://&lt;RelyingPartyId&gt;/.well-known/webauthn</c> (<see cref="RelatedOriginsDocument"/>) and
+    /// honour at most a few registrable domains ("labels") from it: at least five, more only by the browser's own policy.
+    /// The portal's own pages are not served to them (host filtering and the Blazor hub keep to <see cref="Origins"/>).
+    /// </summary>
+    public List<string> RelatedOrigins { get; set; } = [];
 
     public int MaxPasskeysPerUser { get; set; } = 10;
 
@@ -45,6 +58,9 @@ public sealed class PasskeyOptions
 
     /// <summary>The largest credential JSON accepted from a browser or app.</summary>
     public int MaxCredentialJsonLength { get; set; } = 16 * 1024;
+
+    /// <summary>Every origin a ceremony's client data may name, compared exactly: <see cref="Origins"/>, then <see cref="RelatedOrigins"/>, each once.</summary>
+    public IReadOnlyList<string> CeremonyOrigins => [.. Origins.Concat(RelatedOrigins).Distinct(StringComparer.Ordinal)];
 
     public IReadOnlyList<string> EffectiveAlgorithms => Algorithms.Count > 0 ? Algorithms : ["ES256", "EdDSA", "RS256"];
 }

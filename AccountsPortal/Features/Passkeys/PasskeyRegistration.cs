@@ -96,7 +96,7 @@ public sealed class PasskeyRegistration(
             return PasskeyOutcome.Fail(PasskeyMessages.Unreadable);
         }
 
-        if (ClientCredentialJson.CheckClientData(attestation.Response.ClientDataJson, relyingParty.Origins) is { } clientDataFailure)
+        if (ClientCredentialJson.CheckClientData(attestation.Response.ClientDataJson, relyingParty.CeremonyOrigins) is { } clientDataFailure)
         {
             return PasskeyOutcome.Fail(clientDataFailure);
         }

@@ -12,13 +12,21 @@ public sealed class PasskeyRelyingParty(IOptions<PasskeyOptions> options)
     {
         RPID = options.RelyingPartyId,
         RPName = options.RelyingPartyName,
-        Origins = new HashSet<string>(options.Origins, StringComparer.Ordinal),
+        // Fido2NetLib reduces the client data's origin to scheme://host:port before it compares; the exact check is
+        // ClientCredentialJson.CheckClientData against CeremonyOrigins, which runs first.
+        Origins = new HashSet<string>(options.CeremonyOrigins, StringComparer.Ordinal),
         Timeout = (uint)options.DialogTimeout.TotalMilliseconds,
         ChallengeSize = 32,
     };
 
-    /// <summary>The configured origins, compared exactly (ordinal) with the client data's <c>origin</c>.</summary>
-    public IReadOnlySet<string> Origins { get; } = new HashSet<string>(options.Value.Origins, StringComparer.Ordinal);
+    /// <summary>
+    /// The origins a ceremony may come from (<see cref="PasskeyOptions.CeremonyOrigins"/>: <c>Passkeys:Origins</c> and
+    /// <c>Passkeys:RelatedOrigins</c>), compared exactly (ordinal) with the client data's <c>origin</c>.
+    /// </summary>
+    public IReadOnlySet<string> CeremonyOrigins { get; } = new HashSet<string>(options.Value.CeremonyOrigins, StringComparer.Ordinal);
+
+    /// <summary>The origins the portal's own pages are served from (<c>Passkeys:Origins</c>), compared exactly (ordinal).</summary>
+    public IReadOnlySet<string> PortalOrigins { get; } = new HashSet<string>(options.Value.Origins, StringComparer.Ordinal);
 
     /// <summary>
     /// Whether <paramref name="origin"/> is written as a browser serialises an origin (HTML "ASCII
