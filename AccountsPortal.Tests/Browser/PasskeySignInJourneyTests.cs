@@ -7,10 +7,19 @@ namespace AccountsPortal.Tests.Browser;
 [Collection(PasskeySignInBrowserCollection.Name)]
 public sealed class PasskeySignInJourneyTests(PasskeySignInBrowserFixture browser)
 {
+    /// <summary>
+    /// Makes the page a browser without passkey autofill (as where <c>isConditionalMediationAvailable</c> says false).
+    /// Chromium's virtual authenticator answers an autofill request by itself as soon as a login page opens, so the
+    /// button can only be shown working, or refusing, where no autofill request runs.
+    /// </summary>
+    private static Task WithoutAutofillAsync(IPage page) =>
+        page.AddInitScriptAsync("PublicKeyCredential.isConditionalMediationAvailable = () => Promise.resolve(false);");
+
     [Fact]
     public async Task A_passkey_that_verifies_its_user_signs_in_from_the_button_without_a_password()
     {
         var page = await browser.NewPageAsync();
+        await WithoutAutofillAsync(page);
         var authenticator = await VirtualAuthenticator.AddAsync(page, VirtualAuthenticatorKind.PlatformWithUserVerification);
         var (email, _) = await BrowserJourneys.SignUpAsync(page);
         await BrowserJourneys.AddPasskeyAsync(page, "Laptop");
@@ -37,14 +46,16 @@ public sealed class PasskeySignInJourneyTests(PasskeySignInBrowserFixture browse
         await VirtualAuthenticator.AddAsync(page, VirtualAuthenticatorKind.PlatformWithUserVerification);
         var (email, _) = await BrowserJourneys.SignUpAsync(page);
         await BrowserJourneys.AddPasskeyAsync(page, "Laptop");
-        await BrowserJourneys.SignOutAsync(page);
 
-        // The login page starts a conditional request (mediation "conditional", the email field marked
-        // autocomplete="username webauthn") as it loads, with no click; Chromium's virtual authenticator, holding a
-        // discoverable credential for the site, answers it as if the person picked the passkey from the suggestions.
-        var conditional = page.WaitForRequestAsync("**/login/passkey/options");
-        await page.GotoAsync("/login");
-        await conditional;
+        // Signing out lands on the login page, which starts a conditional request (mediation "conditional", the email
+        // field marked autocomplete="username webauthn") as it loads, with no click. Chromium's virtual authenticator,
+        // holding a discoverable credential for the site, answers it as if the person picked the passkey from the
+        // field's suggestions, and the page posts the answer.
+        await page.GotoAsync("/account");
+        await page.WaitForInteractiveAsync();
+        var signIn = page.WaitForRequestAsync(request => request.Method == "POST" && request.Url.EndsWith("/login/passkey", StringComparison.Ordinal));
+        await page.MainContent().GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();
+        await signIn;
 
         await page.WaitForAddressAsync("/account");
         await Assertions.Expect(page.GetByTestId("account-email")).ToHaveTextAsync(email);
@@ -55,10 +66,10 @@ public sealed class PasskeySignInJourneyTests(PasskeySignInBrowserFixture browse
     public async Task A_passkey_that_cannot_verify_its_user_is_refused_and_the_password_still_works()
     {
         var page = await browser.NewPageAsync();
+        await WithoutAutofillAsync(page);
         var authenticator = await VirtualAuthenticator.AddAsync(page, VirtualAuthenticatorKind.PlatformWithUserVerification);
         var (email, _) = await BrowserJourneys.SignUpAsync(page);
         await BrowserJourneys.AddPasskeyAsync(page, "Laptop");
-        // Before signing out: the login page the sign-out lands on starts passkey autofill at once.
         await authenticator.SetUserVerifiedAsync(false);
         await BrowserJourneys.SignOutAsync(page);
 
