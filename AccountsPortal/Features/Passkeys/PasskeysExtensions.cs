@@ -29,6 +29,7 @@ public static class PasskeysExtensions
         services.AddScoped<PasskeyLogin>();
         services.AddScoped<PasskeyManagement>();
         services.AddScoped<PasskeyBrowser>();
+        services.AddScoped<PasskeySignals>();
         services.AddScoped<ISecondFactor, PasskeySecondFactor>();
         return builder;
     }
