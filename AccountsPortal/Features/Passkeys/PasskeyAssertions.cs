@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Text.Json;
 using AccountsPortal.Data;
@@ -125,12 +126,15 @@ public sealed class PasskeyAssertions(
         // Fido2NetLib does not check ownership when userHandle is null: look the credential up for this user only.
         var passkey = await db.Passkeys.AsNoTracking()
             .SingleOrDefaultAsync(p => p.CredentialId == rawId && p.UserId == userId, cancellationToken);
+        var userHandle = PasskeyRelyingParty.UserHandleOf(userId);
         if (passkey is null)
         {
-            return Refuse(PasskeyMessages.NotThisAccount);
+            return Refuse(PasskeyMessages.NotThisAccount) with
+            {
+                UnknownCredentialId = WasThisAccounts(rawId, assertion.Response.UserHandle, userHandle, optionsJson) ? Base64Url.EncodeToString(rawId) : null,
+            };
         }
 
-        var userHandle = PasskeyRelyingParty.UserHandleOf(userId);
         if (assertion.Response.UserHandle is { } presented && !CryptographicOperations.FixedTimeEquals(presented, userHandle))
         {
             return Refuse(PasskeyMessages.NotThisAccount);
@@ -237,6 +241,18 @@ public sealed class PasskeyAssertions(
 
     private const string UseSavepoint = "passkey_use";
 
+    /// <summary>
+    /// Whether a credential the account does not have was, by what the answer and the ceremony say, one of the account's
+    /// own, since deleted: the authenticator keeps it under this account's user handle, or the ceremony's
+    /// <c>allowCredentials</c> (the account's passkeys when it began) listed it. Telling the browser so (WebAuthn L3 §5.1.10.1)
+    /// reveals no more than <see cref="PasskeyMessages.NotThisAccount"/> does, and looks at no other account. A credential
+    /// under another user handle, or under none and not offered, may be another account's live passkey: it is not signalled.
+    /// </summary>
+    private static bool WasThisAccounts(byte[] credentialId, byte[]? presentedUserHandle, byte[] userHandle, string optionsJson) =>
+        presentedUserHandle is { Length: > 0 } presented
+            ? CryptographicOperations.FixedTimeEquals(presented, userHandle)
+            : AssertionOptions.FromJson(optionsJson).AllowCredentials?.Any(c => c.Id.AsSpan().SequenceEqual(credentialId)) == true;
+
     /// <summary>The challenge the browser or app signed, read from clientDataJSON; null if unreadable.</summary>
     private static string? ChallengeOf(string credentialJson)
     {
@@ -281,6 +297,13 @@ public sealed record AssertionCheck(string? CeremonyId, CeremonyPurpose Purpose,
 
     /// <summary>A good signature whose counter did not move forward (§7.2 step 21): <see cref="Passkey"/> is marked.</summary>
     public bool PossiblyCloned { get; init; }
+
+    /// <summary>
+    /// The credential id (base64url) of an answer refused because the account does not have that credential although it
+    /// was the account's own (deleted since): the page tells the browser's passkey managers to stop offering it
+    /// (WebAuthn L3 §5.1.10.1 <c>signalUnknownCredential</c>). Null otherwise.
+    /// </summary>
+    public string? UnknownCredentialId { get; init; }
 
     internal static AssertionCheck Refused(string? ceremonyId, CeremonyPurpose purpose, string userId, string boundTo, string message) =>
         new(ceremonyId, purpose, userId, boundTo, message);

@@ -78,6 +78,15 @@ public sealed class PasskeyBrowser(IJSRuntime js, IOptions<PasskeyOptions> optio
     public Task<PasskeySignalOutcome> SignalCurrentUserDetailsAsync(CurrentUserDetailsSignal signal) =>
         SignalAsync("signalCurrentUserDetails", signal);
 
+    /// <summary>
+    /// Tells the browser's passkey managers that the portal does not know a credential the browser just used
+    /// (WebAuthn L3 §5.1.10.1 <c>PublicKeyCredential.signalUnknownCredential</c>), so it stops offering it.
+    /// </summary>
+    /// <param name="credentialId">The credential id, base64url without padding (<see cref="PasskeyLoginResult.UnknownCredentialId"/>).</param>
+    /// <returns>What became of the call; never throws.</returns>
+    public Task<PasskeySignalOutcome> SignalUnknownCredentialAsync(string credentialId) =>
+        SignalAsync("signalUnknownCredential", new UnknownCredentialSignal(options.Value.RelyingPartyId, credentialId));
+
     /// <summary>Sends both signals about the account (<see cref="PasskeySignals.ForAccountAsync"/>), one after the other; never throws.</summary>
     public async Task SignalAccountAsync(AccountSignals signals)
     {
