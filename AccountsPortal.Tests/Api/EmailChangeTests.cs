@@ -46,7 +46,15 @@ public sealed class EmailChangeTests
         Assert.Equal(oldEmail, await StoredEmailAsync(app, userId));
         var done = await EnterCodeAsync(person, await Mailbox.LatestCodeAsync(app, newEmail));
 
-        Assert.Contains("Your email address was changed.", (await done.ReadHtmlAsync()).Body!.TextContent);
+        var donePage = await done.ReadHtmlAsync();
+        Assert.Contains("Your email address was changed.", donePage.Body!.TextContent);
+        // Passkeys show the address as their name: the page hands the new one to the browser's passkey managers
+        // (WebAuthn L3 §5.1.10.3 signalCurrentUserDetails, sent by PasskeyUserDetailsSignal.razor.js).
+        var signal = Assert.Single(donePage.QuerySelectorAll("[data-passkey-signal=current-user-details]"));
+        Assert.Equal(
+            ["localhost", System.Buffers.Text.Base64Url.EncodeToString(System.Text.Encoding.UTF8.GetBytes(userId)), newEmail, newEmail],
+            new[] { "data-rp-id", "data-user-id", "data-name", "data-display-name" }.Select(signal.GetAttribute));
+        Assert.Empty((await (await person.Http.GetAsync(EmailVerifications.EmailChangePath)).ReadHtmlAsync()).QuerySelectorAll("[data-passkey-signal]"));
         Assert.Equal(newEmail, await StoredEmailAsync(app, userId));
         var told = await Mailbox.SingleAsync(app, oldEmail, "Your email address was changed");
         Assert.Contains(newEmail, told.TextBody);

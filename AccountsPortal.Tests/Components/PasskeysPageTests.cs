@@ -1,9 +1,12 @@
+using System.Buffers.Text;
+using System.Text;
 using AccountsPortal.Features.Passkeys;
 using AccountsPortal.Tests.TestSupport;
 using Bunit;
 using Microsoft.AspNetCore.Components;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using Microsoft.JSInterop;
 using PasskeysPage = AccountsPortal.Features.Passkeys.Passkeys;
 
 namespace AccountsPortal.Tests.Components;
@@ -252,5 +255,56 @@ public sealed class PasskeysPageTests : PortalComponentTest
         Assert.Empty(page.FindAll("[data-testid=passkey-provider]"));
         Assert.Empty(page.FindAll("img"));
         Assert.DoesNotContain("reported by the passkey", page.Markup);
+    }
+
+    [Fact]
+    public async Task Each_visit_and_each_change_tells_passkey_managers_the_accounts_passkeys_and_address()
+    {
+        var (userId, email) = await Bench.CreateAccountAsync();
+        await SignInAsync(userId, email);
+        using var authenticator = Bench.NewAuthenticator();
+        var create = PasskeyModule.Setup<BrowserCredential>("create", _ => true);
+        var userHandle = Base64Url.EncodeToString(Encoding.UTF8.GetBytes(userId));
+
+        var page = Render<PasskeysPage>();
+
+        // WebAuthn L3 §5.1.10.2 and §5.1.10.3, once the list is shown: no passkey is left for this account.
+        var visit = Assert.IsType<AllAcceptedCredentialsSignal>(Assert.Single(await WaitForCallsAsync("signalAllAcceptedCredentials", 1)).Arguments[0]);
+        Assert.Equal(("localhost", userHandle), (visit.RpId, visit.UserId));
+        Assert.Empty(visit.AllAcceptedCredentialIds);
+        Assert.Equal(
+            new CurrentUserDetailsSignal("localhost", userHandle, email, email),
+            Assert.Single(await WaitForCallsAsync("signalCurrentUserDetails", 1)).Arguments[0]);
+
+        Add(page, "Laptop");
+        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["create"]), Patience);
+        create.SetResult(new BrowserCredential(true, authenticator.CreateCredential(LastOptions("create")), null, null));
+
+        var added = Assert.IsType<AllAcceptedCredentialsSignal>((await WaitForCallsAsync("signalAllAcceptedCredentials", 2))[1].Arguments[0]);
+        Assert.Equal([Base64Url.EncodeToString(authenticator.Credentials[0].Id)], added.AllAcceptedCredentialIds);
+        Assert.Equal(("localhost", userHandle), (added.RpId, added.UserId));
+        await WaitForCallsAsync("signalCurrentUserDetails", 2);
+        Assert.Equal("Laptop", page.Find("[data-testid=passkey-name]").TextContent);
+    }
+
+    [Fact]
+    public async Task A_browser_that_rejects_or_lacks_the_signal_api_leaves_the_page_working()
+    {
+        PasskeyModule.Setup<string>("signalAllAcceptedCredentials", _ => true).SetException(new JSException("SecurityError"));
+        PasskeyModule.Setup<string>("signalCurrentUserDetails", _ => true).SetResult("unsupported");
+        var (page, userId) = await RenderForNewUserAsync();
+        await WaitForCallsAsync("signalCurrentUserDetails", 1);
+        using var authenticator = Bench.NewAuthenticator();
+        var create = PasskeyModule.Setup<BrowserCredential>("create", _ => true);
+
+        Add(page, "Laptop");
+        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["create"]), Patience);
+        create.SetResult(new BrowserCredential(true, authenticator.CreateCredential(LastOptions("create")), null, null));
+
+        await WaitForCallsAsync("signalCurrentUserDetails", 2);
+        Assert.Equal(2, PasskeyModule.Invocations["signalAllAcceptedCredentials"].Count);
+        page.WaitForAssertion(() => Assert.Equal("Laptop", page.Find("[data-testid=passkey-name]").TextContent), Patience);
+        Assert.Empty(page.FindAll("[role=alert]"));
+        Assert.Single(await Bench.PasskeysAsync(userId));
     }
 }

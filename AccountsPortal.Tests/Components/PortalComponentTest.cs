@@ -67,6 +67,27 @@ public abstract class PortalComponentTest : BunitContext, IAsyncLifetime
     /// <summary>The options JSON the page passed to the module's <paramref name="function"/> on its last call.</summary>
     protected string LastOptions(string function) => (string)PasskeyModule.Invocations[function].Last().Arguments[0]!;
 
+    /// <summary>
+    /// Waits (up to <see cref="Patience"/>) until the page has called the module's <paramref name="function"/>
+    /// <paramref name="count"/> times, and returns those calls. For calls a page makes after its last render (from
+    /// OnAfterRenderAsync, as the Signal API calls are), which bunit's WaitForAssertion, checking on renders, would miss.
+    /// </summary>
+    protected async Task<IReadOnlyList<JSRuntimeInvocation>> WaitForCallsAsync(string function, int count)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        // Read on the renderer's dispatcher, which is where the page records its calls.
+        Task<List<JSRuntimeInvocation>> CallsAsync() => Renderer.Dispatcher.InvokeAsync(() => PasskeyModule.Invocations[function].ToList());
+        var calls = await CallsAsync();
+        while (calls.Count < count && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+            calls = await CallsAsync();
+        }
+
+        Assert.Equal(count, calls.Count);
+        return calls;
+    }
+
     Task IAsyncLifetime.DisposeAsync() => DisposeAllAsync();
 
     private async Task DisposeAllAsync()

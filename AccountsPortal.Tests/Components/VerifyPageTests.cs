@@ -253,7 +253,31 @@ public sealed class VerifyPageTests : PortalComponentTest
 
         page.WaitForAssertion(() => Assert.Equal(PasskeyMessages.NotVerified, page.Find("[role=alert]").TextContent.Trim()), Patience);
         Assert.Equal(1, (await Bench.SessionAsync(sessionId)).FailedAttempts);
+        // A passkey the account has: nothing for the passkey manager to forget.
+        Assert.Empty(PasskeyModule.Invocations["signalUnknownCredential"]);
         authenticator.Dispose();
+    }
+
+    [Fact]
+    public async Task A_passkey_deleted_while_its_dialog_was_open_is_refused_and_signalled_as_unknown()
+    {
+        var userId = await Bench.CreateUserAsync();
+        using var authenticator = Bench.NewAuthenticator();
+        var passkeyId = await Bench.RegisterAsync(userId, authenticator);
+        var sessionId = await Bench.StartLoginAsync(userId);
+        var get = PasskeyModule.Setup<BrowserCredential>("get", _ => true);
+
+        var page = RenderVerify(sessionId, startedHere: true);
+        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["get"]), Patience);
+        var browser = await Bench.SignedInBrowserAsync(userId);
+        Assert.True((await Bench.WithAsync(s => s.GetRequiredService<PasskeyManagement>().DeleteAsync(userId, passkeyId, browser))).Succeeded);
+        get.SetResult(new BrowserCredential(true, authenticator.GetAssertion(LastOptions("get")), null, null));
+
+        page.WaitForAssertion(() => Assert.Equal(PasskeyMessages.NotThisAccount, page.Find("[role=alert]").TextContent.Trim()), Patience);
+        // WebAuthn L3 §5.1.10.1: the id the browser itself sent, and the configured RP id.
+        var signal = Assert.Single(await WaitForCallsAsync("signalUnknownCredential", 1)).Arguments[0];
+        Assert.Equal(new UnknownCredentialSignal("localhost", System.Buffers.Text.Base64Url.EncodeToString(authenticator.Credentials[0].Id)), signal);
+        Assert.Equal(1, (await Bench.SessionAsync(sessionId)).FailedAttempts);
     }
 
     [Fact]

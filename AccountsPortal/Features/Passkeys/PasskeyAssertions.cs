@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Text.Json;
 using AccountsPortal.Data;
@@ -116,7 +117,7 @@ public sealed class PasskeyAssertions(
     /// among every account's passkeys, the answer must carry the user handle of the account that owns it (§7.2 step 6)
     /// and report user verification (UV, §7.2 step 17), and the account is the passkey's
     /// (<see cref="AssertionCheck.Passkey"/>). An answer from a credential no account has sets
-    /// <see cref="AssertionCheck.UnknownCredential"/>, so the page can tell the browser (Signal API).
+    /// <see cref="AssertionCheck.UnknownCredentialId"/>, so the page can tell the browser (Signal API).
     /// </summary>
     /// <param name="boundTo">As given to <see cref="BeginSignInAsync"/>.</param>
     /// <param name="ceremonyId">The ceremony <see cref="BeginSignInAsync"/> returned; null for an app's answer, found by its challenge.</param>
@@ -171,7 +172,7 @@ public sealed class PasskeyAssertions(
             passkey = await db.Passkeys.AsNoTracking().SingleOrDefaultAsync(p => p.CredentialId == rawId, cancellationToken);
             if (passkey is null)
             {
-                return Refuse(PasskeyMessages.UnknownPasskey) with { UnknownCredential = true };
+                return Refuse(PasskeyMessages.UnknownPasskey) with { UnknownCredentialId = Base64Url.EncodeToString(rawId) };
             }
 
             if (assertion.Response.UserHandle is not { Length: > 0 })
@@ -191,7 +192,12 @@ public sealed class PasskeyAssertions(
                 .SingleOrDefaultAsync(p => p.CredentialId == rawId && p.UserId == userId, cancellationToken);
             if (passkey is null)
             {
-                return Refuse(PasskeyMessages.NotThisAccount);
+                return Refuse(PasskeyMessages.NotThisAccount) with
+                {
+                    UnknownCredentialId = WasThisAccounts(rawId, assertion.Response.UserHandle, PasskeyRelyingParty.UserHandleOf(userId), optionsJson)
+                        ? Base64Url.EncodeToString(rawId)
+                        : null,
+                };
             }
         }
 
@@ -302,6 +308,18 @@ public sealed class PasskeyAssertions(
 
     private const string UseSavepoint = "passkey_use";
 
+    /// <summary>
+    /// Whether a credential the account does not have was, by what the answer and the ceremony say, one of the account's
+    /// own, since deleted: the authenticator keeps it under this account's user handle, or the ceremony's
+    /// <c>allowCredentials</c> (the account's passkeys when it began) listed it. Telling the browser so (WebAuthn L3 §5.1.10.1)
+    /// reveals no more than <see cref="PasskeyMessages.NotThisAccount"/> does, and looks at no other account. A credential
+    /// under another user handle, or under none and not offered, may be another account's live passkey: it is not signalled.
+    /// </summary>
+    private static bool WasThisAccounts(byte[] credentialId, byte[]? presentedUserHandle, byte[] userHandle, string optionsJson) =>
+        presentedUserHandle is { Length: > 0 } presented
+            ? CryptographicOperations.FixedTimeEquals(presented, userHandle)
+            : AssertionOptions.FromJson(optionsJson).AllowCredentials?.Any(c => c.Id.AsSpan().SequenceEqual(credentialId)) == true;
+
     /// <summary>The challenge the browser or app signed, read from clientDataJSON; null if unreadable.</summary>
     private static string? ChallengeOf(string credentialJson)
     {
@@ -336,8 +354,6 @@ public sealed class PasskeyAssertions(
 /// <param name="UserId">The account the ceremony was for; null for a sign-in, whose account is <see cref="Passkey"/>'s.</param>
 public sealed record AssertionCheck(string? CeremonyId, CeremonyPurpose Purpose, string? UserId, string? BoundTo, string? Failure)
 {
-    /// <summary>A sign-in answer from a credential no account has (WebAuthn L3 §5.1.10.1 signalUnknownCredential).</summary>
-    public bool UnknownCredential { get; init; }
 
     /// <summary>The passkey that signed (for a verified answer, or one whose counter went back).</summary>
     public Passkey? Passkey { get; init; }
@@ -350,6 +366,13 @@ public sealed record AssertionCheck(string? CeremonyId, CeremonyPurpose Purpose,
 
     /// <summary>A good signature whose counter did not move forward (§7.2 step 21): <see cref="Passkey"/> is marked.</summary>
     public bool PossiblyCloned { get; init; }
+
+    /// <summary>
+    /// The credential id (base64url) of an answer refused because the account does not have that credential although it
+    /// was the account's own (deleted since), or, for a sign-in, because no account has it: the page tells the browser's
+    /// passkey managers to stop offering it (WebAuthn L3 §5.1.10.1 <c>signalUnknownCredential</c>). Null otherwise.
+    /// </summary>
+    public string? UnknownCredentialId { get; init; }
 
     internal static AssertionCheck Refused(string? ceremonyId, CeremonyPurpose purpose, string? userId, string? boundTo, string message) =>
         new(ceremonyId, purpose, userId, boundTo, message);

@@ -59,6 +59,63 @@ public sealed class PasskeyBrowser(IJSRuntime js, IOptions<PasskeyOptions> optio
         }
     }
 
+    /// <summary>How long a signal call may take before the page stops waiting for it (nothing is shown either way).</summary>
+    public static readonly TimeSpan SignalTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Tells the browser's passkey managers which of the account's passkeys still work (WebAuthn L3 §5.1.10.2
+    /// <c>PublicKeyCredential.signalAllAcceptedCredentials</c>): one the portal no longer has stops being offered.
+    /// </summary>
+    /// <returns>What became of the call; never throws.</returns>
+    public Task<PasskeySignalOutcome> SignalAllAcceptedCredentialsAsync(AllAcceptedCredentialsSignal signal) =>
+        SignalAsync("signalAllAcceptedCredentials", signal);
+
+    /// <summary>
+    /// Tells the browser's passkey managers the account's current name (WebAuthn L3 §5.1.10.3
+    /// <c>PublicKeyCredential.signalCurrentUserDetails</c>), e.g. after its email address changed.
+    /// </summary>
+    /// <returns>What became of the call; never throws.</returns>
+    public Task<PasskeySignalOutcome> SignalCurrentUserDetailsAsync(CurrentUserDetailsSignal signal) =>
+        SignalAsync("signalCurrentUserDetails", signal);
+
+    /// <summary>
+    /// Tells the browser's passkey managers that the portal does not know a credential the browser just used
+    /// (WebAuthn L3 §5.1.10.1 <c>PublicKeyCredential.signalUnknownCredential</c>), so it stops offering it.
+    /// </summary>
+    /// <param name="credentialId">The credential id, base64url without padding (<see cref="PasskeyLoginResult.UnknownCredentialId"/>).</param>
+    /// <returns>What became of the call; never throws.</returns>
+    public Task<PasskeySignalOutcome> SignalUnknownCredentialAsync(string credentialId) =>
+        SignalAsync("signalUnknownCredential", new UnknownCredentialSignal(options.Value.RelyingPartyId, credentialId));
+
+    /// <summary>Sends both signals about the account (<see cref="PasskeySignals.ForAccountAsync"/>), one after the other; never throws.</summary>
+    public async Task SignalAccountAsync(AccountSignals signals)
+    {
+        ArgumentNullException.ThrowIfNull(signals);
+        await SignalAllAcceptedCredentialsAsync(signals.AllAcceptedCredentials);
+        await SignalCurrentUserDetailsAsync(signals.CurrentUserDetails);
+    }
+
+    private async Task<PasskeySignalOutcome> SignalAsync(string function, object signal)
+    {
+        using var deadline = new CancellationTokenSource(SignalTimeout, time);
+        try
+        {
+            module ??= await js.InvokeAsync<IJSObjectReference>("import", deadline.Token, ModulePath);
+            var outcome = await module.InvokeAsync<string?>(function, deadline.Token, signal).AsTask().WaitAsync(deadline.Token);
+            return outcome switch
+            {
+                "sent" => PasskeySignalOutcome.Sent,
+                "unsupported" => PasskeySignalOutcome.Unsupported,
+                _ => PasskeySignalOutcome.Failed,
+            };
+        }
+        catch (Exception exception) when (exception is JSException or JSDisconnectedException or OperationCanceledException or InvalidOperationException)
+        {
+            // A signal is a courtesy to the passkey manager: a page that cannot send it carries on as before.
+            return PasskeySignalOutcome.Failed;
+        }
+    }
+
     /// <summary>Closes a dialog the page no longer waits for, so that "Try again" can open a new one.</summary>
     private async Task AbortAsync()
     {
@@ -90,6 +147,19 @@ public sealed class PasskeyBrowser(IJSRuntime js, IOptions<PasskeyOptions> optio
             }
         }
     }
+}
+
+/// <summary>What became of a call of the WebAuthn Signal API (WebAuthn L3 §5.1.10).</summary>
+public enum PasskeySignalOutcome
+{
+    /// <summary>The browser took the signal (its promise resolved); what a passkey manager does with it is its own.</summary>
+    Sent,
+
+    /// <summary>The browser has no such method: nothing was sent.</summary>
+    Unsupported,
+
+    /// <summary>The browser rejected the call (e.g. SecurityError, TypeError), it timed out, or the page was gone.</summary>
+    Failed,
 }
 
 /// <summary>What the module returns: the credential JSON, or the DOMException's name and message.</summary>

@@ -86,13 +86,14 @@ public sealed class PasskeyLogin(
 
         var left = await loginSessions.RecordFailedAttemptAsync(session.Id, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
-        return left switch
+        var failed = left switch
         {
             > 0 => PasskeyLoginResult.Fail(failure),
             <= 0 => PasskeyLoginResult.Fail(PasskeyMessages.TooManyAttempts, sessionClosed: true),
             // Verified (or ended) by another request meanwhile: the page or app asks where it stands.
             null => PasskeyLoginResult.SessionGone,
         };
+        return failed with { UnknownCredentialId = check.UnknownCredentialId };
     }
 
     private async Task<LoginSession?> AwaitingPasskeyAsync(string? loginSessionId, CancellationToken cancellationToken)
@@ -104,6 +105,13 @@ public sealed class PasskeyLogin(
 
 public sealed record PasskeyLoginResult(bool Succeeded, string? Error, bool SessionClosed, TimeSpan? RetryAfter = null)
 {
+    /// <summary>
+    /// The credential id (base64url) of a refused answer whose passkey the account had once and has no longer
+    /// (<see cref="AssertionCheck.UnknownCredentialId"/>), for the page to tell the browser (WebAuthn L3 §5.1.10.1
+    /// <c>signalUnknownCredential</c>); it came from that browser, so it tells nobody anything new. Null otherwise.
+    /// </summary>
+    public string? UnknownCredentialId { get; init; }
+
     public bool IsRateLimited => RetryAfter is not null;
 
     public static PasskeyLoginResult Limited(TimeSpan wait) => new(false, Accounts.Attempts.AttemptMessages.RateLimited, false, wait);

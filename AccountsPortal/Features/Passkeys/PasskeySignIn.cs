@@ -99,7 +99,7 @@ public sealed class PasskeySignIn(
             return new PasskeySignInResult(PasskeySignInOutcome.SignedIn, null, null, account!.UserId);
         }
 
-        return check.UnknownCredential
+        return check.UnknownCredentialId is not null
             ? PasskeySignInResult.Fail(PasskeySignInOutcome.UnknownCredential, failure)
             : PasskeySignInResult.Fail(PasskeySignInOutcome.Refused, failure);
     }

@@ -1,7 +1,7 @@
-// The browser side of passkey ceremonies. Both functions take the options JSON the server built and
-// resolve to { ok: true, credential: "<PublicKeyCredential.toJSON() as a string>" } or to
-// { ok: false, name, message }: Blazor's JSException would keep only the message, and the page must
-// tell a cancelled dialog (NotAllowedError) from a real failure.
+// The browser side of passkey ceremonies, and of the Signal API (at the end). create and get take the
+// options JSON the server built and resolve to { ok: true, credential: "<PublicKeyCredential.toJSON() as a
+// string>" } or to { ok: false, name, message }: Blazor's JSException would keep only the message, and the
+// page must tell a cancelled dialog (NotAllowedError) from a real failure.
 
 const toBase64Url = buffer => {
     const bytes = new Uint8Array(buffer);
@@ -117,4 +117,31 @@ export async function getConditional(optionsJson, maxLength) {
         return { ok: false, name: "NotSupportedError", message: "This browser does not offer passkeys as autofill." };
     }
     return run(signal => navigator.credentials.get({ publicKey: requestOptions(optionsJson), signal, mediation: "conditional" }), maxLength);
+}
+
+// The WebAuthn Signal API (WebAuthn L3 §5.1.10): tells the browser's passkey managers what the portal knows, so
+// that a deleted passkey stops being offered and a passkey shows the account's current address. Each function
+// resolves to "sent", "unsupported" (this browser has no such method: nothing happens) or the name of the error
+// the browser rejected the call with; none ever throws, so neither the page nor Blazor sees a failure.
+async function signal(method, options) {
+    const api = globalThis.PublicKeyCredential;
+    if (typeof api?.[method] !== "function") return "unsupported";
+    try {
+        await api[method](options);
+        return "sent";
+    } catch (error) {
+        return error?.name || "Error";
+    }
+}
+
+export function signalUnknownCredential({ rpId, credentialId }) {
+    return signal("signalUnknownCredential", { rpId, credentialId });
+}
+
+export function signalAllAcceptedCredentials({ rpId, userId, allAcceptedCredentialIds }) {
+    return signal("signalAllAcceptedCredentials", { rpId, userId, allAcceptedCredentialIds });
+}
+
+export function signalCurrentUserDetails({ rpId, userId, name, displayName }) {
+    return signal("signalCurrentUserDetails", { rpId, userId, name, displayName });
 }

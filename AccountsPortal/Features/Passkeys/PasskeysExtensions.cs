@@ -37,6 +37,7 @@ public static class PasskeysExtensions
         services.AddScoped<PasskeySignIn>();
         services.AddScoped<PasskeyManagement>();
         services.AddScoped<PasskeyBrowser>();
+        services.AddScoped<PasskeySignals>();
         services.AddScoped<ISecondFactor, PasskeySecondFactor>();
         return builder;
     }
