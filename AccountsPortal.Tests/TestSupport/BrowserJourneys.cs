@@ -76,9 +76,21 @@ public static class BrowserJourneys
 
         await page.WaitForInteractiveAsync();
         var before = await page.GetByTestId("passkey-item").CountAsync();
-        await page.GetByLabel("Passkey name").FillAsync(name);
+        var nameField = page.GetByLabel("Passkey name");
+        await nameField.FillAsync(name);
+        await Assertions.Expect(nameField).ToHaveValueAsync(name);
         await page.GetByRole(AriaRole.Button, new() { Name = "Add passkey" }).ClickAsync();
-        // A child portal's first ceremony on a loaded machine (cold start, several suites at once) can take a while.
-        await Assertions.Expect(page.GetByTestId("passkey-item")).ToHaveCountAsync(before + 1, new() { Timeout = 90_000 });
+        try
+        {
+            // A child portal's first ceremony on a loaded machine (cold start, several suites at once) can take a while.
+            await Assertions.Expect(page.GetByTestId("passkey-item")).ToHaveCountAsync(before + 1, new() { Timeout = 90_000 });
+        }
+        catch (PlaywrightException exception)
+        {
+            // Say what the page showed instead: its alerts and status line, and whether the circuit was still there.
+            var alerts = await page.Locator("[role=alert], [role=status], #blazor-error-ui, #components-reconnect-modal").AllInnerTextsAsync();
+            throw new InvalidOperationException(
+                $"No passkey was added within 90 s at {page.Url}. The page showed: [{string.Join(" | ", alerts.Where(a => a.Trim().Length > 0))}].", exception);
+        }
     }
 }

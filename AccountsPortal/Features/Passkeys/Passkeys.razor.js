@@ -68,6 +68,9 @@ function toJson(credential) {
 // The dialog this page opened last; a new ceremony, or the server giving up on one, closes it.
 let pending = null;
 
+// The last Signal API call made (see signal below); ceremonies wait for it (see run).
+let signalling = Promise.resolve();
+
 export function abort() {
     pending?.abort();
     pending = null;
@@ -80,6 +83,10 @@ async function run(ceremony, maxLength) {
     abort();
     const controller = new AbortController();
     pending = controller;
+    // A signal still on its way is delivered first: a passkey manager busy with it must not see the new ceremony
+    // overlap it, and a list sent before a passkey was added must not arrive after it.
+    await signalling;
+    if (controller.signal.aborted) return { ok: false, name: "AbortError", message: "Another passkey request started." };
     const started = performance.now();
     try {
         const credential = await ceremony(controller.signal);
@@ -127,7 +134,9 @@ async function signal(method, options) {
     const api = globalThis.PublicKeyCredential;
     if (typeof api?.[method] !== "function") return "unsupported";
     try {
-        await api[method](options);
+        const sent = api[method](options);
+        signalling = sent.catch(() => { });
+        await sent;
         return "sent";
     } catch (error) {
         return error?.name || "Error";
