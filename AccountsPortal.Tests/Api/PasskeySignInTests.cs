@@ -116,6 +116,48 @@ public sealed partial class PasskeySignInTests(PasskeySignInFixture fixture) : I
         authenticator.Dispose();
     }
 
+    [Theory]
+    [InlineData("\\ud800")]
+    [InlineData("http://localhost\\udc00")]
+    public async Task Client_data_whose_origin_no_string_can_hold_is_a_clear_refusal_on_the_page_and_the_api(string origin)
+    {
+        var (userId, _, authenticator) = await AccountWithPasskeyAsync();
+        using var client = NewClient();
+        using var browser = App.CreatePortalClient(new CookieContainer());
+        var token = await AntiforgeryTokenAsync(browser);
+        var pageOptions = await AppApiClient.JsonAsync(await PostAsync(browser, "/login/passkey/options", token, new { }));
+        var before = await StateAsync();
+
+        var api = await SignInAsync(client, WithOrigin(authenticator.GetAssertion(await OptionsAsync(client)), origin));
+        var page = await PostAsync(browser, "/login/passkey", token, new
+        {
+            ceremonyId = pageOptions.GetProperty("ceremonyId").GetString(),
+            credential = JsonDocument.Parse(WithOrigin(authenticator.GetAssertion(pageOptions.GetProperty("options").GetRawText()), origin)).RootElement,
+        });
+
+        Assert.Equal(HttpStatusCode.BadRequest, api.StatusCode);
+        Assert.Equal("PASSKEY_NOT_VERIFIED", await AppApiClient.ProblemCodeAsync(api));
+        Assert.Equal(HttpStatusCode.BadRequest, page.StatusCode);
+        Assert.Equal(PasskeyMessages.NotVerified, (await AppApiClient.JsonAsync(page)).GetProperty("error").GetString());
+        Assert.Equal(before, await StateAsync());
+        Assert.Equal(0, await TokensOfAsync(userId));
+        authenticator.Dispose();
+    }
+
+    /// <summary>The answer with its client data's origin written as raw JSON text (escapes kept), the rest as signed.</summary>
+    private static string WithOrigin(string answer, string rawOrigin)
+    {
+        var json = System.Text.Json.Nodes.JsonNode.Parse(answer)!;
+        var clientData = System.Text.Encoding.UTF8.GetString(
+            System.Buffers.Text.Base64Url.DecodeFromChars(json["response"]!["clientDataJSON"]!.GetValue<string>()));
+        clientData = OriginMember().Replace(clientData, "\"origin\":\"" + rawOrigin + "\"");
+        json["response"]!["clientDataJSON"] = System.Buffers.Text.Base64Url.EncodeToString(System.Text.Encoding.UTF8.GetBytes(clientData));
+        return json.ToJsonString();
+    }
+
+    [GeneratedRegex("\"origin\":\"[^\"]*\"")]
+    private static partial Regex OriginMember();
+
     [Fact]
     public async Task A_user_handle_naming_another_account_is_refused()
     {

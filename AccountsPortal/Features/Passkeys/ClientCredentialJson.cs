@@ -136,8 +136,9 @@ internal static class ClientCredentialJson
 
             return root.TryGetProperty("topOrigin", out _) ? PasskeyMessages.WrongOrigin : null;
         }
-        catch (JsonException)
+        catch (Exception exception) when (exception is JsonException or InvalidOperationException)
         {
+            // InvalidOperationException: a string no .NET string can hold, such as a lone surrogate ("\ud800").
             return PasskeyMessages.NotVerified;
         }
     }
