@@ -29,4 +29,30 @@ public sealed class ExpiredRowsCleanupTests
         Assert.Equal(0, await app.WithDbAsync(db => db.PasskeyCeremonies.CountAsync(c => c.LoginSessionId == old)));
         Assert.Single(await bench.PasskeysAsync(userId));
     }
+
+    [Theory]
+    [InlineData(DatabaseProvider.Sqlite)]
+    [InlineData(DatabaseProvider.Postgres)]
+    public async Task Anonymous_sign_in_ceremonies_go_at_the_first_run_after_they_expire_and_account_ceremonies_stay_for_the_retention(DatabaseProvider provider)
+    {
+        using var app = PortalAppFactory.On(provider);
+        var bench = new PasskeyBench(app);
+        var userId = await bench.CreateUserAsync();
+        using var authenticator = bench.NewAuthenticator();
+        await bench.RegisterAsync(userId, authenticator);
+        var login = await bench.StartLoginAsync(userId);
+        await bench.BeginLoginAsync(login);
+        await bench.WithAsync(s => s.GetRequiredService<Features.Passkeys.PasskeyAssertions>().BeginSignInAsync(null));
+        var live = await bench.WithAsync(async s =>
+        {
+            app.Time.Advance(TimeSpan.FromMinutes(10));
+            return (await s.GetRequiredService<Features.Passkeys.PasskeyAssertions>().BeginSignInAsync(null)).CeremonyId!;
+        });
+
+        await app.Services.GetRequiredService<ExpiredRowsCleanup>().RunOnceAsync();
+
+        var left = await app.WithDbAsync(db => db.PasskeyCeremonies.Select(c => new { c.Id, c.Purpose }).ToListAsync());
+        Assert.Equal([live], left.Where(c => c.Purpose == Features.Passkeys.CeremonyPurpose.SignIn).Select(c => c.Id));
+        Assert.Single(left, c => c.Purpose == Features.Passkeys.CeremonyPurpose.Login);
+    }
 }

@@ -4,7 +4,8 @@ namespace AccountsPortal.Data;
 
 /// <summary>
 /// Deletes what can no longer be used: old login sessions (with their app logins), ceremonies,
-/// signed-out browser sessions, dead app tokens and sent emails. Kept a while past expiry so the recent past stays
+/// signed-out browser sessions, dead app tokens and sent emails. Kept a while past expiry (anonymous passkey sign-in
+/// ceremonies excepted: they go at the first run after they expire) so the recent past stays
 /// readable when something needs looking into — but a token an app may still collect is wiped as soon as its
 /// collect window has passed, since it is a live credential.
 /// </summary>
@@ -39,6 +40,11 @@ public sealed class ExpiredRowsCleanup(
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<PortalDbContext>();
         var deleted = await db.PasskeyCeremonies.Where(c => c.ExpiresAt < cutoff).ExecuteDeleteAsync(cancellationToken);
+        // Sign-in ceremonies belong to no account and anyone may ask for them: nothing to look into later, so they go
+        // as soon as they expire, and what anonymous askers store stays bounded by the rate limit times their lifetime.
+        deleted += await db.PasskeyCeremonies
+            .Where(c => c.Purpose == Features.Passkeys.CeremonyPurpose.SignIn && c.ExpiresAt < now)
+            .ExecuteDeleteAsync(cancellationToken);
         deleted += await db.AppLogins.Where(a => db.LoginSessions.Any(s => s.Id == a.SessionId && s.ExpiresAt < cutoff)).ExecuteDeleteAsync(cancellationToken);
         deleted += await db.LoginSessions.Where(s => s.ExpiresAt < cutoff).ExecuteDeleteAsync(cancellationToken);
         deleted += await db.BrowserSessions.Where(s => s.ExpiresAt < cutoff).ExecuteDeleteAsync(cancellationToken);

@@ -31,7 +31,7 @@ public static class AppsExtensions
             {
                 var perMinute = context.RequestServices.GetRequiredService<Microsoft.Extensions.Options.IOptions<Accounts.Attempts.RateLimitOptions>>().Value.RequestsPerMinutePerIp;
                 return RateLimitPartition.GetFixedWindowLimiter(
-                    context.Connection.RemoteIpAddress?.ToString() ?? "unknown",
+                    Accounts.Attempts.ClientAddress.PartitionKey(context.Connection.RemoteIpAddress),
                     _ => new FixedWindowRateLimiterOptions { PermitLimit = perMinute, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 });
             });
             limiter.OnRejected = (context, cancellationToken) =>

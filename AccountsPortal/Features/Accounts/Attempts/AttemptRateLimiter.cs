@@ -94,10 +94,10 @@ public sealed class IpRateLimiter(IOptions<RateLimitOptions> options) : IDisposa
             AutoReplenishment = true,
         }));
 
-    /// <summary>Takes a permit for <paramref name="clientIp"/>: null when taken; otherwise how long to wait.</summary>
+    /// <summary>Takes a permit for <paramref name="clientIp"/> (its IPv6 /64, <see cref="ClientAddress"/>): null when taken; otherwise how long to wait.</summary>
     public TimeSpan? TryAcquire(IPAddress clientIp)
     {
-        using var lease = limiter.AttemptAcquire(clientIp.ToString());
+        using var lease = limiter.AttemptAcquire(ClientAddress.PartitionKey(clientIp));
         return lease.IsAcquired ? null
             : lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter) ? retryAfter : AttemptRateLimiter.Window;
     }

@@ -6,7 +6,7 @@ public sealed class RateLimitOptions
     public const string SectionName = "RateLimits";
 
     /// <summary>
-    /// Requests per minute from one IP address to each way in: the sign-in, sign-up and recovery forms,
+    /// Requests per minute from one IP address (IPv6: one /64, <see cref="ClientAddress"/>) to each way in: the sign-in, sign-up and recovery forms,
     /// the actions of the verify pages, and the app API. Counted on each node separately.
     /// </summary>
     public int RequestsPerMinutePerIp { get; set; } = 60;

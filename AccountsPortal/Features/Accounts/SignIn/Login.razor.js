@@ -34,7 +34,20 @@ function show(block, message) {
 // The block the current ceremony belongs to: a new page (enhanced navigation) starts over.
 let current = null;
 
+// Whether this browser offers passkeys as autofill; asked before any options are requested, so a browser without it
+// never makes the portal store a challenge it cannot answer.
+async function autofillAvailable() {
+    try {
+        return typeof window.PublicKeyCredential?.isConditionalMediationAvailable === "function"
+            && await PublicKeyCredential.isConditionalMediationAvailable();
+    } catch {
+        return false;
+    }
+}
+
 async function signIn(block, conditional) {
+    if (conditional && !(await autofillAvailable())) return;
+    if (block !== current) return;
     const options = await post(block.dataset.optionsUrl, {});
     if (block !== current) return;
     if (!options.ok || !options.json?.options) {
