@@ -75,5 +75,8 @@ public static class PortalExtensions
         return app;
     }
 
-    private static bool IsApi(HttpContext context) => context.Request.Path.StartsWithSegments("/api");
+    // The login page's passkey sign-in posts are JSON endpoints too: a wrong content type or an oversized body gets its
+    // own status (415, 413), not the not-found page.
+    private static bool IsApi(HttpContext context) =>
+        context.Request.Path.StartsWithSegments("/api") || context.Request.Path.StartsWithSegments(Features.Accounts.SignIn.PasskeySignInEndpoints.SignInPath);
 }

@@ -335,6 +335,22 @@ public sealed partial class PasskeySignInTests(PasskeySignInFixture fixture) : I
     }
 
     [Fact]
+    public async Task The_login_pages_endpoints_answer_a_wrong_content_type_and_an_oversized_body_with_their_own_status()
+    {
+        using var browser = App.CreatePortalClient(new CookieContainer());
+        var token = await AntiforgeryTokenAsync(browser);
+        var ceremonies = await App.WithDbAsync(db => db.PasskeyCeremonies.CountAsync());
+
+        var text = new HttpRequestMessage(HttpMethod.Post, "/login/passkey") { Content = new StringContent("{}", System.Text.Encoding.UTF8, "text/plain") };
+        text.Headers.Add("RequestVerificationToken", token);
+        var oversized = await PostAsync(browser, "/login/passkey", token, new { ceremonyId = new string('x', 40 * 1024), credential = new { } });
+
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, (await browser.SendAsync(text)).StatusCode);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, oversized.StatusCode);
+        Assert.Equal(ceremonies, await App.WithDbAsync(db => db.PasskeyCeremonies.CountAsync()));
+    }
+
+    [Fact]
     public async Task With_passkey_sign_in_turned_off_there_is_no_button_and_no_endpoint()
     {
         await using var off = AppApiClient.Configure(new PortalAppFactory()).WithSetting("Passkeys:PasskeySignIn", "false");
