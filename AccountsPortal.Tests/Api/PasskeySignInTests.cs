@@ -171,6 +171,7 @@ public sealed partial class PasskeySignInTests(PasskeySignInFixture fixture) : I
         var response = await SignInAsync(client, answer);
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("PASSKEY_NOT_VERIFIED", await AppApiClient.ProblemCodeAsync(response));
         Assert.Equal(before, await StateAsync());
         Assert.Equal(0, await TokensOfAsync(victimId));
         Assert.Equal(0, await TokensOfAsync(attackerId));

@@ -204,7 +204,8 @@ public sealed class PasskeyAssertions(
         var userHandle = PasskeyRelyingParty.UserHandleOf(passkey.UserId);
         if (assertion.Response.UserHandle is { } presented && !CryptographicOperations.FixedTimeEquals(presented, userHandle))
         {
-            return Refuse(PasskeyMessages.NotThisAccount);
+            // At a sign-in there is no account to name: a handle that is not the passkey's own is a forged answer.
+            return Refuse(userId is null ? PasskeyMessages.NotVerified : PasskeyMessages.NotThisAccount);
         }
 
         var assertedCount = BinaryPrimitives.ReadUInt32BigEndian(authenticatorData.AsSpan(SignCountOffset, 4));
