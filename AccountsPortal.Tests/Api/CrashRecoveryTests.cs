@@ -112,7 +112,7 @@ public sealed class CrashRecoveryTests(ITestOutputHelper output)
         control.Killed = true;
         await portal.KillAsync();
         // Whatever the browser was doing ends now, rather than waiting on a page whose circuit is gone.
-        await page.Context.CloseAsync();
+        await page.CloseContextAsync();
         await Task.WhenAll(streams).WaitAsync(TimeSpan.FromSeconds(60));
         Assert.True(control.Unexpected.IsEmpty, string.Join(Environment.NewLine, control.Unexpected));
         output.WriteLine($"In flight at the kill: TOTP {accounts.Totp.Sum(a => a.InFlight)}, passkey logins {accounts.Passkeys.Sum(a => a.InFlight.Count)}, "

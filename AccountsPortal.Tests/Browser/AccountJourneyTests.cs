@@ -65,7 +65,7 @@ public sealed class AccountJourneyTests(BrowserFixture browser)
 
         await page.WaitForAddressAsync("/account");
         await Assertions.Expect(page.GetByTestId("account-email")).ToHaveTextAsync(email);
-        await page.Context.CloseAsync();
+        await page.CloseContextAsync();
     }
 
     [Fact]
@@ -90,8 +90,8 @@ public sealed class AccountJourneyTests(BrowserFixture browser)
         await Assertions.Expect(elsewhere.GetByRole(AriaRole.Button, new() { Name = "Log in" })).ToBeVisibleAsync();
         await here.ReloadAsync();
         await Assertions.Expect(here.GetByTestId("browser-session")).ToHaveCountAsync(1);
-        await here.Context.CloseAsync();
-        await elsewhere.Context.CloseAsync();
+        await here.CloseContextAsync();
+        await elsewhere.CloseContextAsync();
     }
 
     [Fact]
@@ -105,7 +105,7 @@ public sealed class AccountJourneyTests(BrowserFixture browser)
         await page.GetByRole(AriaRole.Button, new() { Name = "Log in" }).ClickAsync();
 
         await Assertions.Expect(page.GetByRole(AriaRole.Alert)).ToHaveTextAsync("Incorrect email or password.");
-        await page.Context.CloseAsync();
+        await page.CloseContextAsync();
     }
 
     [Fact]
@@ -125,7 +125,7 @@ public sealed class AccountJourneyTests(BrowserFixture browser)
         await Assertions.Expect(page.GetByRole(AriaRole.Button, new() { Name = "Switch to dark theme" })).ToBeVisibleAsync();
 
         Assert.NotEqual(darkBackground, await BackgroundAsync(page));
-        await page.Context.CloseAsync();
+        await page.CloseContextAsync();
     }
 
     [Theory]
@@ -151,7 +151,7 @@ public sealed class AccountJourneyTests(BrowserFixture browser)
 
         Assert.Equal("public-key", created);
         Assert.Single(await authenticator.GetCredentialsAsync());
-        await page.Context.CloseAsync();
+        await page.CloseContextAsync();
     }
 
     private static Task<string> BackgroundAsync(IPage page) =>

@@ -44,6 +44,6 @@ public sealed class AppHandOffTests(BrowserFixture browser)
         var account = await me.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>();
         Assert.Equal(email, account.GetProperty("email").GetString());
         Assert.Equal(["passkey"], account.GetProperty("secondFactors").EnumerateArray().Select(f => f.GetString()));
-        await page.Context.CloseAsync();
+        await page.CloseContextAsync();
     }
 }

@@ -32,7 +32,7 @@ public sealed class ClientInputJourneyTests(BrowserFixture browser)
 
         var passkey = Assert.Single(await PasskeysOfAsync(email));
         Assert.Equal("usb", passkey.Transports);
-        await page.Context.CloseAsync();
+        await page.CloseContextAsync();
     }
 
     [Fact]
@@ -50,6 +50,6 @@ public sealed class ClientInputJourneyTests(BrowserFixture browser)
         await Assertions.Expect(page.GetByRole(AriaRole.Alert)).ToHaveTextAsync(PasskeyMessages.NotVerified);
         Assert.Empty(await PasskeysOfAsync(email));
         await Assertions.Expect(page.GetByTestId("passkey-item")).ToHaveCountAsync(0);
-        await page.Context.CloseAsync();
+        await page.CloseContextAsync();
     }
 }

@@ -55,7 +55,7 @@ public sealed class ConfirmItsYouJourneyTests(ShortConfirmationWindowBrowserFixt
         await Assertions.Expect(dialog).ToHaveCountAsync(0);
         await Assertions.Expect(page.GetByRole(AriaRole.Img, new() { Name = "QR code for your authenticator app" })).ToBeVisibleAsync();
         await Assertions.Expect(page.GetByTestId("totp-secret")).ToHaveTextAsync(new Regex("^[A-Z2-7 ]{16,}$"));
-        await page.Context.CloseAsync();
+        await page.CloseContextAsync();
     }
 
     [Fact]
@@ -98,7 +98,7 @@ public sealed class ConfirmItsYouJourneyTests(ShortConfirmationWindowBrowserFixt
         await Assertions.Expect(dialog).ToHaveCountAsync(0);
         await Assertions.Expect(page.GetByTestId("totp-status")).ToContainTextAsync("The authenticator app is off.");
         Assert.False(await browser.App.WithDbAsync(db => db.TotpAuthenticators.AnyAsync(t => t.UserId == userId)));
-        await page.Context.CloseAsync();
+        await page.CloseContextAsync();
     }
 
     [Fact]
@@ -136,7 +136,7 @@ public sealed class ConfirmItsYouJourneyTests(ShortConfirmationWindowBrowserFixt
         await Assertions.Expect(page.GetByTestId("passkey-item")).ToHaveCountAsync(0);
         await Assertions.Expect(page.GetByTestId("passkey-status")).ToContainTextAsync("Passkey two-factor is off");
         Assert.Empty(await PasskeysOfAsync(userId));
-        await page.Context.CloseAsync();
+        await page.CloseContextAsync();
     }
 
     [Fact]
@@ -186,8 +186,8 @@ public sealed class ConfirmItsYouJourneyTests(ShortConfirmationWindowBrowserFixt
 
         await laptop.GotoAsync("/account");
         await laptop.WaitForAddressAsync(new Regex("/login\\?returnUrl="));
-        await phone.Context.CloseAsync();
-        await laptop.Context.CloseAsync();
+        await phone.CloseContextAsync();
+        await laptop.CloseContextAsync();
     }
 
     [Fact]
@@ -233,7 +233,7 @@ public sealed class ConfirmItsYouJourneyTests(ShortConfirmationWindowBrowserFixt
         // Every other browser was signed out; this one stays signed in.
         await page.GotoAsync("/account");
         await Assertions.Expect(page.GetByTestId("account-email")).ToHaveTextAsync(email);
-        await page.Context.CloseAsync();
+        await page.CloseContextAsync();
     }
 
     [Fact]
@@ -273,7 +273,7 @@ public sealed class ConfirmItsYouJourneyTests(ShortConfirmationWindowBrowserFixt
         Assert.NotEqual(recoveryKey, newKey);
         Assert.False(await RecoveryKeyMatchesAsync(userId, recoveryKey));
         Assert.True(await RecoveryKeyMatchesAsync(userId, newKey));
-        await page.Context.CloseAsync();
+        await page.CloseContextAsync();
     }
 
     /// <summary>The "Confirm it's you" dialog over the page.</summary>

@@ -60,6 +60,6 @@ public sealed class ContentSecurityPolicyTests(BrowserFixture browser)
         await page.GetByRole(AriaRole.Button, new() { Name = "Enable" }).ClickAsync();
         await Assertions.Expect(page.GetByTestId("totp-secret")).ToBeVisibleAsync();
         await AssertNoViolationsAsync(page, "passkey and QR code", console);
-        await page.Context.CloseAsync();
+        await page.CloseContextAsync();
     }
 }

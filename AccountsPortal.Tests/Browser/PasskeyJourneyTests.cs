@@ -59,7 +59,7 @@ public sealed class PasskeyJourneyTests(BrowserFixture browser)
         await BrowserJourneys.SignOutAsync(page);
         await BrowserJourneys.LogInAsync(page, email);
         await page.WaitForAddressAsync("/account");
-        await page.Context.CloseAsync();
+        await page.CloseContextAsync();
     }
 
     [Fact]
@@ -99,7 +99,7 @@ public sealed class PasskeyJourneyTests(BrowserFixture browser)
 
         await Assertions.Expect(icon).ToHaveAttributeAsync("src", listed.DarkIcon!);
         await icon.EvaluateAsync("img => img.decode()");
-        await page.Context.CloseAsync();
+        await page.CloseContextAsync();
     }
 
     [Fact]
@@ -119,7 +119,7 @@ public sealed class PasskeyJourneyTests(BrowserFixture browser)
 
         await page.WaitForAddressAsync("/account");
         await Assertions.Expect(page.GetByTestId("account-email")).ToHaveTextAsync(email);
-        await page.Context.CloseAsync();
+        await page.CloseContextAsync();
     }
 
     [Fact]
@@ -138,7 +138,7 @@ public sealed class PasskeyJourneyTests(BrowserFixture browser)
         var recover = page.GetByRole(AriaRole.Link, new() { Name = "Recover two-factor" });
         await Assertions.Expect(recover).ToHaveAttributeAsync("href", new Regex("^/two-factor/recover\\?session="));
         await Assertions.Expect(page.GetByText("Waiting for verification")).ToBeVisibleAsync();
-        await page.Context.CloseAsync();
+        await page.CloseContextAsync();
     }
 
     [Fact]
@@ -172,8 +172,8 @@ public sealed class PasskeyJourneyTests(BrowserFixture browser)
         // The phone itself was not signed in by verifying.
         await phone.GotoAsync("/account");
         await phone.WaitForAddressAsync(new Regex("/login\\?returnUrl="));
-        await phone.Context.CloseAsync();
-        await laptop.Context.CloseAsync();
+        await phone.CloseContextAsync();
+        await laptop.CloseContextAsync();
     }
     [Fact]
     public async Task A_wrong_number_or_this_wasnt_me_on_a_copied_link_refuses_the_waiting_browser()
@@ -206,11 +206,11 @@ public sealed class PasskeyJourneyTests(BrowserFixture browser)
             await Assertions.Expect(attacker.GetByRole(AriaRole.Heading, new() { Name = "Sign-in refused" })).ToBeVisibleAsync();
             await attacker.GotoAsync("/account");
             await attacker.WaitForAddressAsync(new Regex("/login\\?returnUrl="));
-            await attacker.Context.CloseAsync();
+            await attacker.CloseContextAsync();
         }
 
         await phone.GotoAsync("/account/activity");
         await Assertions.Expect(phone.GetByText(new Regex("^Blocked a sign-in approval from"))).ToHaveCountAsync(2);
-        await phone.Context.CloseAsync();
+        await phone.CloseContextAsync();
     }
 }

@@ -36,7 +36,7 @@ public sealed class PasskeySignInJourneyTests(PasskeySignInBrowserFixture browse
         Assert.True(credential.GetProperty("signCount").GetInt32() >= 1);
         await page.GotoAsync("/account/activity");
         await Assertions.Expect(page.GetByText("a passkey alone (no password)").First).ToBeVisibleAsync();
-        await page.Context.CloseAsync();
+        await page.CloseContextAsync();
     }
 
     [Fact]
@@ -59,7 +59,7 @@ public sealed class PasskeySignInJourneyTests(PasskeySignInBrowserFixture browse
 
         await page.WaitForAddressAsync("/account");
         await Assertions.Expect(page.GetByTestId("account-email")).ToHaveTextAsync(email);
-        await page.Context.CloseAsync();
+        await page.CloseContextAsync();
     }
 
     [Fact]
@@ -83,6 +83,6 @@ public sealed class PasskeySignInJourneyTests(PasskeySignInBrowserFixture browse
         Assert.EndsWith("/login", new Uri(page.Url).AbsolutePath, StringComparison.Ordinal);
         await BrowserJourneys.LogInAsync(page, email);
         await page.WaitForAddressAsync(new System.Text.RegularExpressions.Regex("/passkeys/verify\\?session="));
-        await page.Context.CloseAsync();
+        await page.CloseContextAsync();
     }
 }

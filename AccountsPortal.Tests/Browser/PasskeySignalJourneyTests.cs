@@ -135,7 +135,7 @@ public sealed class PasskeySignalJourneyTests(BrowserFixture browser)
         var afterDelete = (await RecordedAsync(page, "signalAllAcceptedCredentials"))[^1];
         Assert.Equal(("localhost", userHandle), (afterDelete.GetProperty("rpId").GetString(), afterDelete.GetProperty("userId").GetString()));
         Assert.Equal([IdOf(keyPasskey)], Ids(afterDelete));
-        await page.Context.CloseAsync();
+        await page.CloseContextAsync();
     }
 
     [Fact]
@@ -164,7 +164,7 @@ public sealed class PasskeySignalJourneyTests(BrowserFixture browser)
         var unknown = Assert.Single(await RecordedAsync(page, "signalUnknownCredential"));
         Assert.Equal("localhost", unknown.GetProperty("rpId").GetString());
         Assert.Equal(IdOf(phone), unknown.GetProperty("credentialId").GetString());
-        await page.Context.CloseAsync();
+        await page.CloseContextAsync();
     }
 
     [Fact]
@@ -190,7 +190,7 @@ public sealed class PasskeySignalJourneyTests(BrowserFixture browser)
         Assert.Equal(
             ["localhost", userHandle, newEmail, newEmail],
             new[] { "rpId", "userId", "name", "displayName" }.Select(member => details.GetProperty(member).GetString()));
-        await page.Context.CloseAsync();
+        await page.CloseContextAsync();
     }
 
     [Theory]
@@ -239,6 +239,6 @@ public sealed class PasskeySignalJourneyTests(BrowserFixture browser)
         await page.WaitForAddressAsync("/account");
         Assert.True(pageErrors.Count == 0, $"{kind}: {string.Join(" | ", pageErrors)}");
         Assert.True(consoleErrors.Count == 0, $"{kind}: {string.Join(" | ", consoleErrors)}");
-        await page.Context.CloseAsync();
+        await page.CloseContextAsync();
     }
 }

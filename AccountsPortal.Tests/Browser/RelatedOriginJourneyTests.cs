@@ -116,7 +116,14 @@ public sealed class RelatedOriginBench : IAsyncLifetime
     {
         if (browser is not null)
         {
-            await browser.CloseAsync();
+            try
+            {
+                await browser.CloseAsync().WaitAsync(PageExtensions.CloseTimeout);
+            }
+            catch (TimeoutException)
+            {
+                // Playwright's close has no timeout of its own; disposing Playwright below ends its driver and the browser.
+            }
         }
 
         playwright?.Dispose();
@@ -185,7 +192,7 @@ public sealed class RelatedOriginJourneyTests(RelatedOriginBench bench) : IClass
         var token = (await AppApiClient.JsonAsync(response)).GetProperty("token").GetString()!;
         Assert.Equal(HttpStatusCode.OK, (await client.MeAsync(token)).StatusCode);
         Assert.True(bench.DocumentRequests > 0);
-        await page.Context.CloseAsync();
+        await page.CloseContextAsync();
     }
 
     [Fact]
@@ -204,7 +211,7 @@ public sealed class RelatedOriginJourneyTests(RelatedOriginBench bench) : IClass
                 + "fetching the .well-known/webauthn resource of the claimed RP ID was successful, but no listed origin matched the caller.",
             result.GetProperty("error").GetString());
         Assert.True(bench.DocumentRequests > 0);
-        await page.Context.CloseAsync();
+        await page.CloseContextAsync();
     }
 
     /// <summary>

@@ -43,7 +43,7 @@ public sealed class TwoFactorJourneyTests(BrowserFixture browser)
         await page.WaitForAddressAsync("/account");
         await Assertions.Expect(page.GetByTestId("account-email")).ToHaveTextAsync(email);
         await Assertions.Expect(page.GetByTestId("second-factor-status")).ToHaveTextAsync("Authenticator app");
-        await page.Context.CloseAsync();
+        await page.CloseContextAsync();
     }
 
     [Fact]
@@ -87,6 +87,6 @@ public sealed class TwoFactorJourneyTests(BrowserFixture browser)
         await BrowserJourneys.LogInAsync(page, email);
         await page.WaitForAddressAsync("/account");
         await Assertions.Expect(page.GetByTestId("account-email")).ToHaveTextAsync(email);
-        await page.Context.CloseAsync();
+        await page.CloseContextAsync();
     }
 }

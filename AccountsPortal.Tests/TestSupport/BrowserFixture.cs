@@ -108,7 +108,14 @@ public class BrowserFixture : IAsyncLifetime
     {
         if (browser is not null)
         {
-            await browser.CloseAsync();
+            try
+            {
+                await browser.CloseAsync().WaitAsync(PageExtensions.CloseTimeout);
+            }
+            catch (TimeoutException)
+            {
+                // Playwright's close has no timeout of its own; disposing Playwright below ends its driver and the browser.
+            }
         }
 
         playwright?.Dispose();

@@ -24,4 +24,25 @@ public static class PageExtensions
     /// <summary>As <see cref="WaitForAddressAsync(IPage, string)"/>, for an address matching <paramref name="address"/>.</summary>
     public static Task WaitForAddressAsync(this IPage page, Regex address) =>
         Assertions.Expect(page).ToHaveURLAsync(address);
+
+    /// <summary>The longest a test waits for Playwright to close a browser context or a browser.</summary>
+    public static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Closes the page's browser context (its cookies, pages and authenticators), waiting at most <see cref="CloseTimeout"/>.
+    /// Playwright's <c>CloseAsync</c> has no timeout of its own, and once in a full run it never returned
+    /// (<c>AppHandOffTests</c>, awaiting <c>BrowserContext.CloseAsync</c> with the whole process idle): the test's
+    /// assertions are done by then, and the fixture closes the browser itself at the end.
+    /// </summary>
+    public static async Task CloseContextAsync(this IPage page)
+    {
+        try
+        {
+            await page.Context.CloseAsync().WaitAsync(CloseTimeout);
+        }
+        catch (TimeoutException)
+        {
+            // Left to the browser's own close at the end of the collection.
+        }
+    }
 }
