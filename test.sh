@@ -32,7 +32,8 @@ PORTAL_TEST_POSTGRES=$(scripts/postgres-test-cluster.sh start "$cluster_root/clu
 export PORTAL_TEST_POSTGRES
 echo "PostgreSQL test cluster: $PORTAL_TEST_POSTGRES"
 status=0
-dotnet test AccountsPortal.sln --logger "console;verbosity=normal" 2>&1 | tee "$log" || status=$?
+# A test that hangs (no test waits anywhere near 15 minutes) fails the run with its name instead of running into CI's limit.
+dotnet test AccountsPortal.sln --logger "console;verbosity=normal" --blame-hang-timeout 15m --blame-hang-dump-type none 2>&1 | tee "$log" || status=$?
 
 # The names of failed tests again at the end, where a CI log's tail shows them.
 failed=$(grep -E '^\s+Failed [A-Za-z]' "$log" | sed -E 's/^\s+//' || true)
