@@ -199,8 +199,7 @@ internal static class AppApiEndpoints
     }
 
     private static async Task<IResult> PasskeySignInAsync(
-        PasskeySignInRequest request, HttpContext http, ClientApps clients, PasskeySignIn signIn, AppTokens tokens, PortalDbContext db,
-        CancellationToken cancellationToken)
+        PasskeySignInRequest request, HttpContext http, ClientApps clients, PasskeySignIn signIn, AppTokens tokens, CancellationToken cancellationToken)
     {
         if (!signIn.Enabled)
         {
@@ -220,8 +219,7 @@ internal static class AppApiEndpoints
             http.Connection.RemoteIpAddress,
             async (account, token) =>
             {
-                var stamp = await db.Users.AsNoTracking().Where(u => u.Id == account.UserId).Select(u => u.SecurityStamp).SingleAsync(token);
-                issued = await tokens.IssueAsync(account.UserId, client.ClientId, stamp, token);
+                issued = await tokens.IssueAsync(account.UserId, client.ClientId, account.SecurityStamp, token);
                 return issued is not null;
             },
             cancellationToken);

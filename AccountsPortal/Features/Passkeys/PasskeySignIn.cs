@@ -66,7 +66,7 @@ public sealed class PasskeySignIn(
         var check = await assertions.CheckSignInAsync(boundTo, ceremonyId, credentialJson, cancellationToken);
         var account = check.Passkey is { } passkey
             ? await db.Users.AsNoTracking().Where(u => u.Id == passkey.UserId)
-                .Select(u => new SignInAccount(u.Id, u.NormalizedEmail, u.EmailConfirmed))
+                .Select(u => new SignInAccount(u.Id, u.NormalizedEmail, u.EmailConfirmed, u.SecurityStamp))
                 .SingleOrDefaultAsync(cancellationToken)
             : null;
         if (check.Failure is null && account is not null)
@@ -121,7 +121,8 @@ public sealed class PasskeySignIn(
 
 /// <summary>The account a passkey sign-in answer belongs to.</summary>
 /// <param name="NormalizedEmail">Its email as the password lockout keys it.</param>
-public sealed record SignInAccount(string UserId, string? NormalizedEmail, bool EmailConfirmed);
+/// <param name="SecurityStamp">Its security stamp when the answer was checked: a token issued against it is withdrawn if the stamp rotated since.</param>
+public sealed record SignInAccount(string UserId, string? NormalizedEmail, bool EmailConfirmed, string? SecurityStamp);
 
 public enum PasskeySignInOutcome
 {
