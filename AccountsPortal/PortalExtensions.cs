@@ -7,6 +7,7 @@ using AccountsPortal.Features.Confirmation;
 using AccountsPortal.Features.Email;
 using AccountsPortal.Features.Health;
 using AccountsPortal.Features.Notifications;
+using AccountsPortal.Features.Oidc;
 using AccountsPortal.Features.Passkeys;
 using AccountsPortal.Features.Preferences;
 using AccountsPortal.Features.TwoFactor;
@@ -40,6 +41,7 @@ public static class PortalExtensions
         builder.AddTwoFactor();
         builder.AddConfirmation();
         builder.AddApps();
+        builder.AddOidc();
         builder.AddHealth();
         return builder;
     }
@@ -72,11 +74,13 @@ public static class PortalExtensions
         app.MapPreferences();
         app.MapHealth();
         app.MapApps();
+        app.MapOidc();
         return app;
     }
 
     // The login page's passkey sign-in posts are JSON endpoints too: a wrong content type or an oversized body gets its
     // own status (415, 413), not the not-found page.
     private static bool IsApi(HttpContext context) =>
-        context.Request.Path.StartsWithSegments("/api") || context.Request.Path.StartsWithSegments(Features.Accounts.SignIn.PasskeySignInEndpoints.SignInPath);
+        context.Request.Path.StartsWithSegments("/api") || context.Request.Path.StartsWithSegments(Features.Accounts.SignIn.PasskeySignInEndpoints.SignInPath)
+        || context.Request.Path.StartsWithSegments("/connect") || context.Request.Path.StartsWithSegments("/.well-known");
 }

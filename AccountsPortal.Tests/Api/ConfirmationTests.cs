@@ -74,7 +74,7 @@ public sealed class ConfirmationTests
                 .ConfirmAsync(userId, enrollment.SecretBase32, totp.CodeAt(secret, TimeSpan.Zero), replaceExisting: false, stolen)),
             "turn off the authenticator app" => await WithAsync(app, s => s.GetRequiredService<TotpSetup>().DisableAsync(userId, stolen)),
             "sign out another browser" => await WithAsync(app, s => s.GetRequiredService<SignedInSessions>().SignOutBrowserAsync(userId, other, stolen)),
-            "sign out an app" => await WithAsync(app, s => s.GetRequiredService<SignedInSessions>().SignOutAppAsync(userId, 1, stolen)),
+            "sign out an app" => await WithAsync(app, s => s.GetRequiredService<SignedInSessions>().SignOutAppAsync(userId, "1", stolen)),
             _ => await WithAsync(app, s => s.GetRequiredService<SignedInSessions>().SignOutEverywhereElseAsync(userId, stolen)),
         };
 

@@ -137,13 +137,13 @@ public abstract class LoginSessionServiceTests(DatabaseProvider provider) : IAsy
         factor.Enabled = true;
         var login = await WithServiceAsync(s => s.StartAsync(userId, null));
 
-        Assert.True(await WithServiceAsync(s => s.MarkVerifiedAsync(login.SessionId, new LoginProof(login.BrowserSecret, null), approvalAllowed: false)));
-        Assert.False(await WithServiceAsync(s => s.MarkVerifiedAsync(login.SessionId, new LoginProof(login.BrowserSecret, null), approvalAllowed: false)));
+        Assert.True(await WithServiceAsync(s => s.MarkVerifiedAsync(login.SessionId, new LoginProof(login.BrowserSecret, null), approvalAllowed: false, AuthenticationMethods.PasswordAndCode)));
+        Assert.False(await WithServiceAsync(s => s.MarkVerifiedAsync(login.SessionId, new LoginProof(login.BrowserSecret, null), approvalAllowed: false, AuthenticationMethods.PasswordAndCode)));
         Assert.True((await WithServiceAsync(s => s.ConsumeAsync(login.SessionId, login.BrowserSecret))).Succeeded);
 
         var expired = await WithServiceAsync(s => s.StartAsync(userId, null));
         time.Advance(TimeSpan.FromMinutes(11));
-        Assert.False(await WithServiceAsync(s => s.MarkVerifiedAsync(expired.SessionId, new LoginProof(expired.BrowserSecret, null), approvalAllowed: false)));
+        Assert.False(await WithServiceAsync(s => s.MarkVerifiedAsync(expired.SessionId, new LoginProof(expired.BrowserSecret, null), approvalAllowed: false, AuthenticationMethods.PasswordAndCode)));
         Assert.Equal(LoginSessionState.AwaitingSecondFactor, (await LoadAsync(expired.SessionId)).State);
     }
 
@@ -164,7 +164,7 @@ public abstract class LoginSessionServiceTests(DatabaseProvider provider) : IAsy
         var stored = await LoadAsync(login.SessionId);
         Assert.Equal(LoginSessionState.Failed, stored.State);
         Assert.Equal(5, stored.FailedAttempts);
-        Assert.False(await WithServiceAsync(s => s.MarkVerifiedAsync(login.SessionId, new LoginProof(login.BrowserSecret, null), approvalAllowed: false)));
+        Assert.False(await WithServiceAsync(s => s.MarkVerifiedAsync(login.SessionId, new LoginProof(login.BrowserSecret, null), approvalAllowed: false, AuthenticationMethods.PasswordAndCode)));
         Assert.Null(await WithServiceAsync(s => s.FindLiveAsync(login.SessionId)));
     }
 
@@ -173,7 +173,7 @@ public abstract class LoginSessionServiceTests(DatabaseProvider provider) : IAsy
     {
         factor.Enabled = true;
         var login = await WithServiceAsync(s => s.StartAsync(userId, null));
-        Assert.True(await WithServiceAsync(s => s.MarkVerifiedAsync(login.SessionId, new LoginProof(login.BrowserSecret, null), approvalAllowed: false)));
+        Assert.True(await WithServiceAsync(s => s.MarkVerifiedAsync(login.SessionId, new LoginProof(login.BrowserSecret, null), approvalAllowed: false, AuthenticationMethods.PasswordAndCode)));
         var before = await LoadAsync(login.SessionId);
 
         var remaining = await WithServiceAsync(s => s.RecordFailedAttemptAsync(login.SessionId));

@@ -79,5 +79,7 @@ public abstract class PortalDbContext : IdentityDbContext<PortalUser>, IDataProt
         base.OnModelCreating(builder);
         // Each feature keeps its entity configuration beside its entities.
         builder.ApplyConfigurationsFromAssembly(typeof(PortalDbContext).Assembly);
+        // OpenIddict's applications, authorizations, scopes and tokens (the OpenID Connect provider).
+        builder.UseOpenIddict();
     }
 }

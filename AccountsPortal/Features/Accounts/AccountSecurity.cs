@@ -13,7 +13,7 @@ namespace AccountsPortal.Features.Accounts;
 public sealed class AccountSecurity(
     PortalDbContext db,
     BrowserSessionStore browserSessions,
-    ISignedInApps apps,
+    IEnumerable<ISignedInApps> apps,
     SecurityEvents events,
     ILogger<AccountSecurity> logger)
 {
@@ -37,7 +37,12 @@ public sealed class AccountSecurity(
             await browserSessions.RestampAsync(db, keepBrowserSessionId, userId, stamp, cancellationToken, keptClaims);
         }
 
-        var endedApps = await apps.SignOutAllAsync(userId, cancellationToken);
+        var endedApps = 0;
+        foreach (var provider in apps)
+        {
+            endedApps += await provider.SignOutAllAsync(userId, cancellationToken);
+        }
+
         // Codes emailed before the change (a sign-in's, another email change's) die with the old stamp.
         await db.EmailVerifications.Where(v => v.UserId == userId && v.ConsumedAt == null).ExecuteDeleteAsync(cancellationToken);
         if (endedBrowsers + endedApps > 0)

@@ -49,12 +49,17 @@ public static class AccountsExtensions
             validator.ValidationInterval = security.Value.SessionRevalidationInterval;
             validator.OnRefreshingPrincipal = context =>
             {
-                // Keep the browser session id: "this browser" and remote sign-out depend on it.
-                if (context.CurrentPrincipal?.FindFirst(BrowserSessionStore.SessionIdClaim) is { } sessionId
-                    && context.NewPrincipal?.Identity is System.Security.Claims.ClaimsIdentity identity
-                    && identity.FindFirst(BrowserSessionStore.SessionIdClaim) is null)
+                // Keep the browser session id ("this browser" and remote sign-out depend on it) and how and when the browser
+                // signed in (ID tokens report them): the refreshed principal is built from the account alone.
+                if (context.CurrentPrincipal is { } current && context.NewPrincipal?.Identity is System.Security.Claims.ClaimsIdentity identity)
                 {
-                    identity.AddClaim(new System.Security.Claims.Claim(BrowserSessionStore.SessionIdClaim, sessionId.Value));
+                    foreach (var kept in new[] { BrowserSessionStore.SessionIdClaim, AuthenticationMethods.ClaimType, AuthenticationMethods.AuthTimeClaimType })
+                    {
+                        if (identity.FindFirst(kept) is null)
+                        {
+                            identity.AddClaims(current.FindAll(kept).Select(claim => new System.Security.Claims.Claim(claim.Type, claim.Value, claim.ValueType)));
+                        }
+                    }
                 }
 
                 return Task.CompletedTask;

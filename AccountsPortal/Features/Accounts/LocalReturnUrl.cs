@@ -4,7 +4,8 @@ namespace AccountsPortal.Features.Accounts;
 public static class LocalReturnUrl
 {
     public const string Default = "/account";
-    public const int MaxLength = 1024;
+    /// <summary>Long enough for an OpenID Connect authorization request with its state and nonce (which a sign-in returns to).</summary>
+    public const int MaxLength = 4096;
 
     public static string Sanitize(string? returnUrl) =>
         IsLocal(returnUrl) ? returnUrl! : Default;

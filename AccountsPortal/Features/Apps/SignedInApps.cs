@@ -17,7 +17,11 @@ public sealed class SignedInApps(AppTokens tokens, IOptions<AppsOptions> options
             IsCurrent: false))];
     }
 
-    public Task<bool> SignOutAsync(string userId, long id, CancellationToken cancellationToken) => tokens.RevokeAsync(userId, id, cancellationToken);
+    /// <summary>An app token's key is its row id; any other key is another provider's.</summary>
+    public Task<bool> SignOutAsync(string userId, string key, CancellationToken cancellationToken) =>
+        long.TryParse(key, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id)
+            ? tokens.RevokeAsync(userId, id, cancellationToken)
+            : Task.FromResult(false);
 
     public Task<int> SignOutAllAsync(string userId, CancellationToken cancellationToken) => tokens.RevokeAllAsync(userId, cancellationToken);
 }

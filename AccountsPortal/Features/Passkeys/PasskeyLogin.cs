@@ -71,7 +71,8 @@ public sealed class PasskeyLogin(
 
         var failure = await assertions.RecordAsync(
             check, transaction,
-            token => loginSessions.MarkVerifiedAsync(session.Id, proof, approvalAllowed: true, cancellationToken: token),
+            token => loginSessions.MarkVerifiedAsync(
+                session.Id, proof, approvalAllowed: true, AuthenticationMethods.PasswordAndPasskey(check.Passkey!.IsBackupEligible), cancellationToken: token),
             cancellationToken);
         if (failure is null)
         {

@@ -66,7 +66,7 @@ public sealed class PasskeySignIn(
         var check = await assertions.CheckSignInAsync(boundTo, ceremonyId, credentialJson, cancellationToken);
         var account = check.Passkey is { } passkey
             ? await db.Users.AsNoTracking().Where(u => u.Id == passkey.UserId)
-                .Select(u => new SignInAccount(u.Id, u.NormalizedEmail, u.EmailConfirmed, u.SecurityStamp))
+                .Select(u => new SignInAccount(u.Id, u.NormalizedEmail, u.EmailConfirmed, u.SecurityStamp, passkey.IsBackupEligible))
                 .SingleOrDefaultAsync(cancellationToken)
             : null;
         if (check.Failure is null && account is not null)
@@ -122,7 +122,8 @@ public sealed class PasskeySignIn(
 /// <summary>The account a passkey sign-in answer belongs to.</summary>
 /// <param name="NormalizedEmail">Its email as the password lockout keys it.</param>
 /// <param name="SecurityStamp">Its security stamp when the answer was checked: a token issued against it is withdrawn if the stamp rotated since.</param>
-public sealed record SignInAccount(string UserId, string? NormalizedEmail, bool EmailConfirmed, string? SecurityStamp);
+/// <param name="PasskeyBackupEligible">Whether the passkey that answered is synced (backup eligible), for <see cref="Accounts.LoginSessions.AuthenticationMethods"/>.</param>
+public sealed record SignInAccount(string UserId, string? NormalizedEmail, bool EmailConfirmed, string? SecurityStamp, bool PasskeyBackupEligible = false);
 
 public enum PasskeySignInOutcome
 {

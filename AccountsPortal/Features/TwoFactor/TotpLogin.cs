@@ -66,7 +66,7 @@ public sealed class TotpLogin(
             };
         }
 
-        if (!await loginSessions.MarkVerifiedAsync(session.Id, proof, approvalAllowed, cancellationToken: cancellationToken))
+        if (!await loginSessions.MarkVerifiedAsync(session.Id, proof, approvalAllowed, AuthenticationMethods.PasswordAndCode, cancellationToken: cancellationToken))
         {
             return SecondFactorResult.SessionGone;
         }

@@ -85,7 +85,7 @@ public sealed class TwoFactorRecovery(
         var newWords = await recoveryKeys.ReplaceAsync(session.UserId, parsed.Key!, cancellationToken);
         // Using the recovery key ends every other session and app token; this login completes with the new stamp.
         var newStamp = newWords is null ? null : await accountSecurity.RotateAsync(session.UserId, null, "recovery key used", cancellationToken);
-        if (newWords is null || !await loginSessions.MarkVerifiedAsync(session.Id, proof, approvalAllowed, newStamp, cancellationToken))
+        if (newWords is null || !await loginSessions.MarkVerifiedAsync(session.Id, proof, approvalAllowed, AuthenticationMethods.PasswordAndCode, newStamp, cancellationToken))
         {
             // Another submission used this key (or finished this login) a moment ago. The key was right: its attempt
             // is given back, outside the transaction that is undone (inside it, the release would be undone too).

@@ -63,7 +63,7 @@ internal sealed class EmailVerificationConfiguration : IEntityTypeConfiguration<
         builder.Property(v => v.Id).HasMaxLength(64);
         builder.Property(v => v.Purpose).HasConversion<string>().HasMaxLength(16);
         builder.Property(v => v.Email).HasMaxLength(256);
-        builder.Property(v => v.ReturnUrl).HasMaxLength(2048);
+        builder.Property(v => v.ReturnUrl).HasMaxLength(LocalReturnUrl.MaxLength);
         builder.HasIndex(v => v.ExpiresAt);
         builder.HasOne<PortalUser>().WithMany().HasForeignKey(v => v.UserId).OnDelete(DeleteBehavior.Cascade);
     }

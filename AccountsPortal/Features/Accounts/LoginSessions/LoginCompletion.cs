@@ -17,7 +17,8 @@ public sealed class LoginCompletion(
     SignInManager<PortalUser> signInManager,
     Activity.SecurityEvents events,
     Notifications.KnownDevices devices,
-    Microsoft.Extensions.Options.IOptionsMonitor<Microsoft.AspNetCore.Authentication.Cookies.CookieAuthenticationOptions> cookieOptions)
+    Microsoft.Extensions.Options.IOptionsMonitor<Microsoft.AspNetCore.Authentication.Cookies.CookieAuthenticationOptions> cookieOptions,
+    TimeProvider time)
 {
     public const string AuthCookieName = "AccountsPortal.Auth";
 
@@ -55,7 +56,7 @@ public sealed class LoginCompletion(
         }
 
         // The session store writes the new browser session in this transaction (BrowserSessionStore.StoreAsync).
-        await signInManager.SignInAsync(user, isPersistent: false);
+        await signInManager.SignInWithClaimsAsync(user, isPersistent: false, AuthenticationMethods.Claims(consumed.AuthenticationMethods, time.GetUtcNow()));
         await events.RecordAsync(user.Id, Activity.SecurityEventKind.SignedIn, consumed.SecondFactor switch
         {
             "passkey" => "a passkey",

@@ -58,6 +58,12 @@ public sealed class LoginSession
 
     public DateTimeOffset? VerifiedAt { get; set; }
 
+    /// <summary>
+    /// How the login was verified, RFC 8176 values separated by spaces (<see cref="AuthenticationMethods"/>), e.g.
+    /// "pwd hwk mfa"; null until verified. At most 64 characters.
+    /// </summary>
+    public string? AuthenticationMethods { get; set; }
+
     public DateTimeOffset? ConsumedAt { get; set; }
 }
 
@@ -91,6 +97,7 @@ internal sealed class LoginSessionConfiguration : IEntityTypeConfiguration<Login
         builder.Property(session => session.RequestIp).HasMaxLength(64);
         builder.Property(session => session.RequestUserAgent).HasMaxLength(LoginRequester.MaxUserAgentLength);
         builder.Property(session => session.SecurityStamp).HasMaxLength(64);
+        builder.Property(session => session.AuthenticationMethods).HasMaxLength(64);
         builder.HasIndex(session => session.ExpiresAt);
         builder.HasOne<PortalUser>().WithMany().HasForeignKey(session => session.UserId).OnDelete(DeleteBehavior.Cascade);
     }

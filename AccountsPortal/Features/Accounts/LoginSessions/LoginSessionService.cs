@@ -26,7 +26,8 @@ public sealed class LoginSessionService(
         // login started against the old factors can never complete (read the other way round, it could).
         var stamp = await db.Users.Where(u => u.Id == userId).Select(u => u.SecurityStamp).SingleAsync(cancellationToken);
         var factor = await secondFactors.RequiredForAsync(userId, cancellationToken);
-        var (session, browserSecret) = await AddAsync(userId, stamp, factor?.Name, verified: factor is null, returnUrl, clientId, requester, cancellationToken);
+        var (session, browserSecret) = await AddAsync(
+            userId, stamp, factor?.Name, factor is null ? AuthenticationMethods.PasswordOnly : null, returnUrl, clientId, requester, cancellationToken);
         var next = factor?.VerifyPath(session.Id) ?? CompletionUrl(session.Id);
         return new StartedLogin(session.Id, browserSecret, next, session.ExpiresAt, factor?.Name, session.ApprovalNumber);
     }
@@ -36,18 +37,20 @@ public sealed class LoginSessionService(
     /// factors), so it waits only for the browser to complete it. It carries the account's current security stamp like
     /// any other login, and <paramref name="factor"/> as its second factor for activity.
     /// </summary>
+    /// <param name="methods">How it was verified (<see cref="AuthenticationMethods"/>).</param>
     public async Task<StartedLogin> StartVerifiedAsync(
-        string userId, string factor, string? returnUrl, LoginRequester? requester = null, CancellationToken cancellationToken = default)
+        string userId, string factor, string methods, string? returnUrl, LoginRequester? requester = null, CancellationToken cancellationToken = default)
     {
         var stamp = await db.Users.Where(u => u.Id == userId).Select(u => u.SecurityStamp).SingleAsync(cancellationToken);
-        var (session, browserSecret) = await AddAsync(userId, stamp, factor, verified: true, returnUrl, null, requester, cancellationToken);
+        var (session, browserSecret) = await AddAsync(userId, stamp, factor, methods, returnUrl, null, requester, cancellationToken);
         return new StartedLogin(session.Id, browserSecret, CompletionUrl(session.Id), session.ExpiresAt, factor, session.ApprovalNumber);
     }
 
     private async Task<(LoginSession Session, string BrowserSecret)> AddAsync(
-        string userId, string? stamp, string? factor, bool verified, string? returnUrl, string? clientId, LoginRequester? requester,
+        string userId, string? stamp, string? factor, string? verifiedBy, string? returnUrl, string? clientId, LoginRequester? requester,
         CancellationToken cancellationToken)
     {
+        var verified = verifiedBy is not null;
         var browserSecret = SecretTokens.New();
         var now = time.GetUtcNow();
         var (number, choices) = NewApprovalNumber();
@@ -59,6 +62,7 @@ public sealed class LoginSessionService(
             SecondFactor = factor,
             State = verified ? LoginSessionState.Verified : LoginSessionState.AwaitingSecondFactor,
             VerifiedAt = verified ? now : null,
+            AuthenticationMethods = verifiedBy,
             ReturnUrl = LocalReturnUrl.Sanitize(returnUrl),
             ClientId = clientId,
             ApprovalNumber = number,
@@ -151,9 +155,10 @@ public sealed class LoginSessionService(
     /// Marks a live session as verified by its second factor, only for a holder of <paramref name="proof"/>.
     /// False if it was not awaiting one (or the proof does not hold it).
     /// </summary>
+    /// <param name="methods">How it was verified (<see cref="AuthenticationMethods"/>), kept for the sign-in ticket and ID tokens.</param>
     /// <param name="securityStamp">The account's new security stamp when the verification itself rotated it (recovery).</param>
     public async Task<bool> MarkVerifiedAsync(
-        string sessionId, LoginProof proof, bool approvalAllowed, string? securityStamp = null, CancellationToken cancellationToken = default)
+        string sessionId, LoginProof proof, bool approvalAllowed, string methods, string? securityStamp = null, CancellationToken cancellationToken = default)
     {
         var now = time.GetUtcNow();
         var binding = proof.BindingHash;
@@ -164,6 +169,7 @@ public sealed class LoginSessionService(
             .ExecuteUpdateAsync(set => set
                 .SetProperty(s => s.State, LoginSessionState.Verified)
                 .SetProperty(s => s.VerifiedAt, now)
+                .SetProperty(s => s.AuthenticationMethods, methods)
                 .SetProperty(s => s.SecurityStamp, s => securityStamp ?? s.SecurityStamp), cancellationToken);
         return updated == 1;
     }
@@ -224,9 +230,9 @@ public sealed class LoginSessionService(
 
         var session = await db.LoginSessions.AsNoTracking()
             .Where(s => s.Id == sessionId)
-            .Select(s => new { s.UserId, s.ReturnUrl, s.SecondFactor })
+            .Select(s => new { s.UserId, s.ReturnUrl, s.SecondFactor, s.AuthenticationMethods })
             .SingleAsync(cancellationToken);
-        return new ConsumedLogin(session.UserId, session.ReturnUrl, session.SecondFactor);
+        return new ConsumedLogin(session.UserId, session.ReturnUrl, session.SecondFactor, session.AuthenticationMethods);
     }
 }
 
@@ -245,7 +251,8 @@ public enum LoginSessionStatus
 /// <param name="ApprovalNumber">The number this device shows, for another device that approves the login.</param>
 public sealed record StartedLogin(string SessionId, string BrowserSecret, string NextUrl, DateTimeOffset ExpiresAt, string? SecondFactor, int ApprovalNumber);
 
-public sealed record ConsumedLogin(string? UserId, string ReturnUrl, string? SecondFactor = null)
+/// <param name="AuthenticationMethods">How the login was verified (<see cref="LoginSessions.AuthenticationMethods"/>).</param>
+public sealed record ConsumedLogin(string? UserId, string ReturnUrl, string? SecondFactor = null, string? AuthenticationMethods = null)
 {
     public static readonly ConsumedLogin Refused = new(null, LocalReturnUrl.Default);
 

@@ -3,13 +3,18 @@ using Microsoft.EntityFrameworkCore;
 
 namespace AccountsPortal.Features.Accounts.Sessions;
 
-/// <summary>Apps signed in to an account, as the Apps feature reports them to the sessions page.</summary>
+/// <summary>
+/// Apps signed in to an account, as a feature reports them to the sessions page: the app API's tokens (Apps) and the
+/// OpenID Connect clients' grants (Oidc). Each provider owns the keys it lists and ignores the others'.
+/// </summary>
 public interface ISignedInApps
 {
     Task<IReadOnlyList<SignedInEntry>> ListAsync(string userId, CancellationToken cancellationToken);
 
-    Task<bool> SignOutAsync(string userId, long id, CancellationToken cancellationToken);
+    /// <summary>Signs out the app listed under <paramref name="key"/>; false when it is not this provider's, or already signed out.</summary>
+    Task<bool> SignOutAsync(string userId, string key, CancellationToken cancellationToken);
 
+    /// <summary>Signs out every app of the account this provider knows, in the caller's transaction; returns how many.</summary>
     Task<int> SignOutAllAsync(string userId, CancellationToken cancellationToken);
 }
 
@@ -19,7 +24,7 @@ public sealed record SignedInEntry(string Key, string Name, DateTimeOffset Creat
 /// <summary>The browsers and apps signed in to an account, and signing them out.</summary>
 /// <remarks>Signing others out is a security change: it needs this browser's recent confirmation (<see cref="RecentConfirmation"/>).</remarks>
 public sealed class SignedInSessions(
-    PortalDbContext db, ISignedInApps apps, RecentConfirmation confirmation, TimeProvider time, Activity.SecurityEvents events, ILogger<SignedInSessions> logger)
+    PortalDbContext db, IEnumerable<ISignedInApps> apps, RecentConfirmation confirmation, TimeProvider time, Activity.SecurityEvents events, ILogger<SignedInSessions> logger)
 {
     public async Task<IReadOnlyList<SignedInEntry>> BrowsersAsync(string userId, string? currentSessionId, CancellationToken cancellationToken = default)
     {
@@ -33,8 +38,16 @@ public sealed class SignedInSessions(
             .Select(s => new SignedInEntry(s.Id, UserAgentName.Describe(s.UserAgent), s.CreatedAt, s.LastSeenAt, s.Id == currentSessionId))];
     }
 
-    public Task<IReadOnlyList<SignedInEntry>> AppsAsync(string userId, CancellationToken cancellationToken = default) =>
-        apps.ListAsync(userId, cancellationToken);
+    public async Task<IReadOnlyList<SignedInEntry>> AppsAsync(string userId, CancellationToken cancellationToken = default)
+    {
+        var entries = new List<SignedInEntry>();
+        foreach (var provider in apps)
+        {
+            entries.AddRange(await provider.ListAsync(userId, cancellationToken));
+        }
+
+        return [.. entries.OrderByDescending(e => e.LastSeenAt)];
+    }
 
     /// <summary>Signs out one browser of the account.</summary>
     /// <param name="currentSessionId">The browser asking, which must have confirmed it's the owner recently.</param>
@@ -58,14 +71,20 @@ public sealed class SignedInSessions(
     }
 
     /// <summary>Signs out one app of the account; as <see cref="SignOutBrowserAsync"/>.</summary>
-    public async Task<string?> SignOutAppAsync(string userId, long appTokenId, string? currentSessionId, CancellationToken cancellationToken = default)
+    /// <param name="key">The app's <see cref="SignedInEntry.Key"/>.</param>
+    public async Task<string?> SignOutAppAsync(string userId, string key, string? currentSessionId, CancellationToken cancellationToken = default)
     {
         if (!await confirmation.IsFreshAsync(userId, currentSessionId, cancellationToken))
         {
             return RecentConfirmation.Required;
         }
 
-        var signedOut = await apps.SignOutAsync(userId, appTokenId, cancellationToken);
+        var signedOut = false;
+        foreach (var provider in apps)
+        {
+            signedOut |= await provider.SignOutAsync(userId, key, cancellationToken);
+        }
+
         if (signedOut)
         {
             await events.RecordAsync(userId, Activity.SecurityEventKind.SignedOutElsewhere, "an app", cancellationToken);
@@ -83,7 +102,11 @@ public sealed class SignedInSessions(
         }
 
         await db.BrowserSessions.Where(s => s.UserId == userId && s.Id != currentSessionId).ExecuteDeleteAsync(cancellationToken);
-        await apps.SignOutAllAsync(userId, cancellationToken);
+        foreach (var provider in apps)
+        {
+            await provider.SignOutAllAsync(userId, cancellationToken);
+        }
+
         await events.RecordAsync(userId, Activity.SecurityEventKind.SignedOutElsewhere, "every other browser and app", cancellationToken);
         Activity.SecurityLog.SignedOutEverywhereElse(logger, userId);
         return null;

@@ -72,7 +72,8 @@ internal static class PasskeySignInEndpoints
             async (account, token) =>
             {
                 started = await loginSessions.StartVerifiedAsync(
-                    account.UserId, PasskeySignIn.FactorName, request?.ReturnUrl, LoginRequester.From(context), token);
+                    account.UserId, PasskeySignIn.FactorName, AuthenticationMethods.PasskeyAlone(account.PasskeyBackupEligible), request?.ReturnUrl,
+                    LoginRequester.From(context), token);
                 return true;
             },
             cancellationToken);

@@ -1,0 +1,171 @@
+using System.Security.Cryptography;
+using AccountsPortal.Data;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Primitives;
+using Microsoft.IdentityModel.Tokens;
+using OpenIddict.Server;
+
+namespace AccountsPortal.Features.Oidc;
+
+/// <summary>
+/// The provider's signing and encryption keys, kept in the database so that tokens survive restarts and are valid on every
+/// node (<see cref="OidcKey"/>). Each time OpenIddict's options are built, the ring makes sure the current and the next
+/// slot have keys (inserted with ON CONFLICT DO NOTHING: nodes never race to two keys), drops keys no token can need any
+/// more, and hands OpenIddict the current key first (it signs and encrypts with the first) and the others after it (the
+/// next one published ahead of its use, retired ones still accepted). <see cref="OidcKeyRefresher"/> rebuilds the options
+/// every <see cref="OidcOptions.KeyRefreshInterval"/>, so a node that runs for months rotates with the others.
+/// Keys from certificate files (<see cref="OidcOptions.SigningCertificatePath"/>) replace the database keys of their use.
+/// </summary>
+public sealed class OidcKeyRing(
+    IServiceScopeFactory scopes, IDataProtectionProvider dataProtection, IOptions<OidcOptions> options, TimeProvider time, ILogger<OidcKeyRing> logger)
+    : IConfigureOptions<OpenIddictServerOptions>, IOptionsChangeTokenSource<OpenIddictServerOptions>
+{
+    public const string SigningUse = "sig";
+    public const string EncryptionUse = "enc";
+
+    private readonly IDataProtector protector = dataProtection.CreateProtector("AccountsPortal.Oidc.Keys");
+    private CancellationTokenSource changes = new();
+
+    public string? Name => Options.DefaultName;
+
+    public IChangeToken GetChangeToken() => new CancellationChangeToken(changes.Token);
+
+    /// <summary>Makes every node re-read the ring at its next request (the refresher calls this).</summary>
+    public void Refresh()
+    {
+        var previous = Interlocked.Exchange(ref changes, new CancellationTokenSource());
+        previous.Cancel();
+        previous.Dispose();
+    }
+
+    /// <summary>The rotation slot of an instant: whole <see cref="OidcOptions.KeyRotationInterval"/>s since the Unix epoch.</summary>
+    public long SlotOf(DateTimeOffset instant) => (instant - DateTimeOffset.UnixEpoch).Ticks / options.Value.KeyRotationInterval.Ticks;
+
+    public void Configure(OpenIddictServerOptions server)
+    {
+        var oidc = options.Value;
+        var needSigning = string.IsNullOrEmpty(oidc.SigningCertificatePath);
+        var needEncryption = string.IsNullOrEmpty(oidc.EncryptionCertificatePath);
+        if (!needSigning)
+        {
+            server.SigningCredentials.Add(new SigningCredentials(
+                new X509SecurityKey(LoadCertificate(oidc.SigningCertificatePath!, oidc.SigningCertificatePassword)), SecurityAlgorithms.RsaSha256));
+        }
+
+        if (!needEncryption)
+        {
+            server.EncryptionCredentials.Add(new EncryptingCredentials(
+                new X509SecurityKey(LoadCertificate(oidc.EncryptionCertificatePath!, oidc.EncryptionCertificatePassword)),
+                SecurityAlgorithms.RsaOAEP, SecurityAlgorithms.Aes256CbcHmacSha512));
+        }
+
+        if (!needSigning && !needEncryption)
+        {
+            return;
+        }
+
+        var keys = LoadAsync(CancellationToken.None).GetAwaiter().GetResult();
+        foreach (var key in keys)
+        {
+            var material = protector.Unprotect(key.ProtectedMaterial);
+            if (key.Use == SigningUse && needSigning)
+            {
+                var rsa = RSA.Create();
+                rsa.ImportPkcs8PrivateKey(material, out _);
+                server.SigningCredentials.Add(new SigningCredentials(new RsaSecurityKey(rsa) { KeyId = key.KeyId }, SecurityAlgorithms.RsaSha256));
+            }
+            else if (key.Use == EncryptionUse && needEncryption)
+            {
+                server.EncryptionCredentials.Add(new EncryptingCredentials(
+                    new SymmetricSecurityKey(material) { KeyId = key.KeyId }, SecurityAlgorithms.Aes256KW, SecurityAlgorithms.Aes256CbcHmacSha512));
+            }
+        }
+    }
+
+    /// <summary>
+    /// The keys in use order for each use: the current slot's, then the next slot's, then retired ones still accepted.
+    /// Creates the current and next slot's keys when missing and deletes keys past their acceptance.
+    /// </summary>
+    public async Task<IReadOnlyList<OidcKey>> LoadAsync(CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var current = SlotOf(now);
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<PortalDbContext>();
+        foreach (var use in new[] { SigningUse, EncryptionUse })
+        {
+            foreach (var slot in new[] { current, current + 1 })
+            {
+                await EnsureAsync(db, use, slot, now, cancellationToken);
+            }
+        }
+
+        // A key of slot s is accepted until (s + 1) × interval + the longest token lifetime: the slot of (now - that
+        // lifetime) is the oldest whose tokens may still be presented.
+        var oldestAccepted = SlotOf(now - options.Value.LongestTokenLifetime);
+        var dropped = await db.Set<OidcKey>().Where(k => k.Slot < oldestAccepted).ExecuteDeleteAsync(cancellationToken);
+        if (dropped > 0)
+        {
+            OidcLog.KeysRetired(logger, dropped);
+        }
+
+        var keys = await db.Set<OidcKey>().AsNoTracking().Where(k => k.Slot <= current + 1).ToListAsync(cancellationToken);
+        return [.. keys.OrderBy(k => k.Slot == current ? 0 : k.Slot > current ? 1 : 2).ThenByDescending(k => k.Slot)];
+    }
+
+    private async Task EnsureAsync(PortalDbContext db, string use, long slot, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        if (await db.Set<OidcKey>().AnyAsync(k => k.Use == use && k.Slot == slot, cancellationToken))
+        {
+            return;
+        }
+
+        byte[] material;
+        if (use == SigningUse)
+        {
+            using var rsa = RSA.Create(2048);
+            material = rsa.ExportPkcs8PrivateKey();
+        }
+        else
+        {
+            material = RandomNumberGenerator.GetBytes(32);
+        }
+
+        var keyId = System.Buffers.Text.Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(16));
+        var inserted = await db.Database.ExecuteSqlInterpolatedAsync(
+            $"""INSERT INTO "OidcKeys" ("Use", "Slot", "KeyId", "ProtectedMaterial", "CreatedAt") VALUES ({use}, {slot}, {keyId}, {protector.Protect(material)}, {PortalDbContext.StoredInstant(now)}) ON CONFLICT ("Use", "Slot") DO NOTHING""",
+            cancellationToken);
+        CryptographicOperations.ZeroMemory(material);
+        if (inserted == 1)
+        {
+            OidcLog.KeyCreated(logger, use, slot, keyId);
+        }
+    }
+
+    private static System.Security.Cryptography.X509Certificates.X509Certificate2 LoadCertificate(string path, string? password) =>
+        System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12FromFile(
+            path, password, System.Security.Cryptography.X509Certificates.X509KeyStorageFlags.EphemeralKeySet);
+}
+
+/// <summary>Rebuilds OpenIddict's options from the key ring every <see cref="OidcOptions.KeyRefreshInterval"/>.</summary>
+public sealed class OidcKeyRefresher(OidcKeyRing ring, IOptions<OidcOptions> options, TimeProvider time) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(options.Value.KeyRefreshInterval, time, stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            ring.Refresh();
+        }
+    }
+}
