@@ -4,13 +4,17 @@ namespace AccountsPortal.Data;
 
 /// <summary>
 /// Deletes what can no longer be used: old login sessions (with their app logins), ceremonies,
-/// signed-out browser sessions, dead app tokens and sent emails. Kept a while past expiry (anonymous passkey sign-in
+/// signed-out browser sessions, dead app tokens, ended OpenID Connect tokens and sign-ins, and sent emails. Kept a while past expiry (anonymous passkey sign-in
 /// ceremonies excepted: they go at the first run after they expire) so the recent past stays
 /// readable when something needs looking into — but a token an app may still collect is wiped as soon as its
 /// collect window has passed, since it is a live credential.
 /// </summary>
 public sealed class ExpiredRowsCleanup(
-    IServiceScopeFactory scopes, TimeProvider time, Microsoft.Extensions.Options.IOptions<Features.Apps.AppsOptions> apps, ILogger<ExpiredRowsCleanup> logger)
+    IServiceScopeFactory scopes,
+    TimeProvider time,
+    Microsoft.Extensions.Options.IOptions<Features.Apps.AppsOptions> apps,
+    Microsoft.Extensions.Options.IOptions<Features.Oidc.OidcOptions> oidc,
+    ILogger<ExpiredRowsCleanup> logger)
     : BackgroundService
 {
     public static readonly TimeSpan Interval = TimeSpan.FromHours(1);
@@ -60,6 +64,12 @@ public sealed class ExpiredRowsCleanup(
         // Rate windows last a minute; one that began before the last hour can only start again.
         var endedWindow = now - TimeSpan.FromHours(1);
         deleted += await db.RateWindows.Where(w => w.WindowStart < endedWindow).ExecuteDeleteAsync(cancellationToken);
+        // OpenID Connect tokens that are no longer valid (redeemed, revoked, expired) and sign-ins without a live token,
+        // created before any refresh token still valid could be: a redeemed refresh token is kept that long, so that its
+        // reuse is still recognised and revokes its family. Consents (valid permanent grants) stay.
+        var oidcThreshold = now - oidc.Value.RefreshTokenLifetime - Retention;
+        deleted += (int)await scope.ServiceProvider.GetRequiredService<OpenIddict.Abstractions.IOpenIddictTokenManager>().PruneAsync(oidcThreshold, cancellationToken);
+        deleted += (int)await scope.ServiceProvider.GetRequiredService<OpenIddict.Abstractions.IOpenIddictAuthorizationManager>().PruneAsync(oidcThreshold, cancellationToken);
         if (deleted > 0)
         {
             DataLog.ExpiredRowsDeleted(logger, deleted);

@@ -102,12 +102,12 @@ public sealed class OidcClientRegistry(IServiceScopeFactory scopes, IOptions<Oid
             descriptor.Permissions.Add(Permissions.Endpoints.Introspection);
         }
 
-        if (client.Scopes.Contains(OidcScopes.OfflineAccess))
+        if (client.AllowedScopes.Contains(OidcScopes.OfflineAccess))
         {
             descriptor.Permissions.Add(Permissions.GrantTypes.RefreshToken);
         }
 
-        descriptor.Permissions.UnionWith(client.Scopes.Select(scope => Permissions.Prefixes.Scope + scope));
+        descriptor.Permissions.UnionWith(client.AllowedScopes.Select(scope => Permissions.Prefixes.Scope + scope));
         descriptor.Requirements.Add(Requirements.Features.ProofKeyForCodeExchange);
         descriptor.RedirectUris.UnionWith(client.RedirectUris.Select(uri => new Uri(uri, UriKind.Absolute)));
         descriptor.PostLogoutRedirectUris.UnionWith(client.PostLogoutRedirectUris.Select(uri => new Uri(uri, UriKind.Absolute)));

@@ -46,9 +46,17 @@ internal static class OidcEndpoints
         return endpoints;
     }
 
-    private static async Task<IResult> AuthorizeAsync(HttpContext context, OidcAuthorization authorization, IAntiforgery antiforgery, TimeProvider time)
+    private static async Task<IResult> AuthorizeAsync(
+        HttpContext context, OidcAuthorization authorization, IAntiforgery antiforgery, IOptions<OidcOptions> options, TimeProvider time)
     {
         var request = context.GetOpenIddictServerRequest() ?? throw new InvalidOperationException("OpenIddict did not handle this authorization request.");
+        // OpenIddict checks scope permissions, except offline_access: a client not allowed refresh tokens is refused it here.
+        var client = options.Value.Clients.FirstOrDefault(c => string.Equals(c.ClientId, request.ClientId, StringComparison.Ordinal));
+        if (client is null || request.GetScopes().Any(scope => scope != OidcScopes.OpenId && !client.AllowedScopes.Contains(scope)))
+        {
+            return Refuse(Errors.InvalidScope, "The app asked for a scope it is not allowed.");
+        }
+
         var cookie = await context.AuthenticateAsync(IdentityConstants.ApplicationScheme);
         var prompts = request.GetPromptValues();
         var step = AuthorizeFlow.SignInStep(

@@ -82,8 +82,12 @@ public sealed class OidcClient
     /// <summary>Where end-session may send the browser after signing out, by the same rules.</summary>
     public List<string> PostLogoutRedirectUris { get; set; } = [];
 
-    /// <summary>The scopes the client may ask for besides <c>openid</c>: any of profile, email, offline_access (all by default).</summary>
-    public List<string> Scopes { get; set; } = [.. OidcScopes.Optional];
+    /// <summary>The scopes the client may ask for besides <c>openid</c>: any of profile, email, offline_access; unset, all three.</summary>
+    /// <remarks>Null by default: configuration binding adds to a list that has items, so a default list could never be narrowed.</remarks>
+    public List<string>? Scopes { get; set; }
+
+    /// <summary><see cref="Scopes"/>, or all three when unset.</summary>
+    public IReadOnlyList<string> AllowedScopes => Scopes ?? [.. OidcScopes.Optional];
 
     /// <summary>An app of the portal's operator: no consent page. Third-party apps (false) ask once per scope set.</summary>
     public bool FirstParty { get; set; }

@@ -42,7 +42,7 @@ public sealed class OidcOptionsValidation : IValidateOptions<OidcOptions>
                 }
             }
 
-            foreach (var scope in client.Scopes.Where(s => !OidcScopes.Optional.Contains(s, StringComparer.Ordinal)))
+            foreach (var scope in client.AllowedScopes.Where(s => !OidcScopes.Optional.Contains(s, StringComparer.Ordinal)))
             {
                 failures.Add($"{label} asks for the scope '{scope}'; allowed: {string.Join(", ", OidcScopes.Optional)} (openid is always allowed).");
             }

@@ -27,7 +27,7 @@ public static class OidcPrincipal
             .SetClaim(Claims.AuthenticationTime, authTime.ToUnixTimeSeconds())
             .SetClaim(Claims.AuthenticationContextReference, methods.Contains(AuthenticationMethods.MultiFactor) ? options.MultiFactorAcr : options.SingleFactorAcr)
             .SetClaim(StampClaim, user.SecurityStamp);
-        identity.AddClaim(Claims.AuthenticationMethodReference, JsonSerializer.SerializeToElement(methods));
+        identity.AddClaims(Claims.AuthenticationMethodReference, JsonSerializer.SerializeToElement(methods));
         identity.SetScopes(scopes);
         return Refresh(new ClaimsPrincipal(identity), user);
     }
