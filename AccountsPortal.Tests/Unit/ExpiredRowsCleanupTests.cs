@@ -55,4 +55,32 @@ public sealed class ExpiredRowsCleanupTests
         Assert.Equal([live], left.Where(c => c.Purpose == Features.Passkeys.CeremonyPurpose.SignIn).Select(c => c.Id));
         Assert.Single(left, c => c.Purpose == Features.Passkeys.CeremonyPurpose.Login);
     }
+
+    [Fact]
+    public async Task Ended_OpenID_Connect_tokens_go_once_no_refresh_token_of_their_time_can_be_valid_and_consents_stay()
+    {
+        using var app = new PortalAppFactory().WithOidcClients();
+        var browser = new PortalScenario(app);
+        await browser.SignUpAndFollowAsync(PortalScenario.NewEmail());
+        var (verifier, challenge) = OidcTestClient.Pkce();
+        var (location, _, _) = await OidcTestClient.FollowAsync(browser.Http, OidcTestClient.AuthorizeUrl(challenge));
+        var tokens = await OidcTestClient.JsonAsync(await OidcTestClient.RedeemAsync(browser.Http, OidcTestClient.Query(location!, "code")!, verifier));
+        Assert.True((await OidcTestClient.RefreshAsync(browser.Http, tokens.GetProperty("refresh_token").GetString()!)).IsSuccessStatusCode);
+        var consents = await app.WithDbAsync(db => db.Set<OpenIddict.EntityFrameworkCore.Models.OpenIddictEntityFrameworkCoreAuthorization>()
+            .CountAsync(a => a.Type == OpenIddict.Abstractions.OpenIddictConstants.AuthorizationTypes.Permanent));
+
+        // A week after they expired, access and ID tokens go; both refresh tokens stay while they could be presented, the
+        // redeemed one too (its reuse must still be recognised).
+        app.Time.Advance(TimeSpan.FromDays(20));
+        await app.Services.GetRequiredService<ExpiredRowsCleanup>().RunOnceAsync();
+        Assert.Equal(
+            [OpenIddict.Abstractions.OpenIddictConstants.Statuses.Redeemed, OpenIddict.Abstractions.OpenIddictConstants.Statuses.Valid],
+            (await app.WithDbAsync(db => db.Set<OpenIddict.EntityFrameworkCore.Models.OpenIddictEntityFrameworkCoreToken>().Select(t => t.Status!).ToListAsync())).Order());
+
+        app.Time.Advance(TimeSpan.FromDays(10) + ExpiredRowsCleanup.Retention);
+        await app.Services.GetRequiredService<ExpiredRowsCleanup>().RunOnceAsync();
+        Assert.Equal(0, await app.WithDbAsync(db => db.Set<OpenIddict.EntityFrameworkCore.Models.OpenIddictEntityFrameworkCoreToken>().CountAsync()));
+        Assert.Equal(consents, await app.WithDbAsync(db => db.Set<OpenIddict.EntityFrameworkCore.Models.OpenIddictEntityFrameworkCoreAuthorization>()
+            .CountAsync(a => a.Type == OpenIddict.Abstractions.OpenIddictConstants.AuthorizationTypes.Permanent)));
+    }
 }

@@ -88,6 +88,8 @@ public abstract class LoginSessionServiceTests(DatabaseProvider provider) : IAsy
         Assert.True(first.Succeeded);
         Assert.Equal(userId, first.UserId);
         Assert.Equal("/passkeys", first.ReturnUrl);
+        // No second factor: the password alone (RFC 8176 "pwd").
+        Assert.Equal(["pwd"], AuthenticationMethods.Parse(first.AuthenticationMethods));
         Assert.False(second.Succeeded);
         Assert.Equal(time.GetUtcNow(), (await LoadAsync(login.SessionId)).ConsumedAt);
     }
@@ -137,9 +139,12 @@ public abstract class LoginSessionServiceTests(DatabaseProvider provider) : IAsy
         factor.Enabled = true;
         var login = await WithServiceAsync(s => s.StartAsync(userId, null));
 
-        Assert.True(await WithServiceAsync(s => s.MarkVerifiedAsync(login.SessionId, new LoginProof(login.BrowserSecret, null), approvalAllowed: false, AuthenticationMethods.PasswordAndCode)));
+        Assert.True(await WithServiceAsync(s => s.MarkVerifiedAsync(login.SessionId, new LoginProof(login.BrowserSecret, null), approvalAllowed: false, AuthenticationMethods.PasswordAndPasskey(backupEligible: true))));
         Assert.False(await WithServiceAsync(s => s.MarkVerifiedAsync(login.SessionId, new LoginProof(login.BrowserSecret, null), approvalAllowed: false, AuthenticationMethods.PasswordAndCode)));
-        Assert.True((await WithServiceAsync(s => s.ConsumeAsync(login.SessionId, login.BrowserSecret))).Succeeded);
+        var consumed = await WithServiceAsync(s => s.ConsumeAsync(login.SessionId, login.BrowserSecret));
+        Assert.True(consumed.Succeeded);
+        // How it was verified travels to the sign-in ticket (and ID tokens): the first verification's methods, RFC 8176 values.
+        Assert.Equal(["pwd", "swk", "mfa"], AuthenticationMethods.Parse(consumed.AuthenticationMethods));
 
         var expired = await WithServiceAsync(s => s.StartAsync(userId, null));
         time.Advance(TimeSpan.FromMinutes(11));

@@ -13,7 +13,6 @@ public sealed class ExpiredRowsCleanup(
     IServiceScopeFactory scopes,
     TimeProvider time,
     Microsoft.Extensions.Options.IOptions<Features.Apps.AppsOptions> apps,
-    Microsoft.Extensions.Options.IOptions<Features.Oidc.OidcOptions> oidc,
     ILogger<ExpiredRowsCleanup> logger)
     : BackgroundService
 {
@@ -64,12 +63,13 @@ public sealed class ExpiredRowsCleanup(
         // Rate windows last a minute; one that began before the last hour can only start again.
         var endedWindow = now - TimeSpan.FromHours(1);
         deleted += await db.RateWindows.Where(w => w.WindowStart < endedWindow).ExecuteDeleteAsync(cancellationToken);
-        // OpenID Connect tokens that are no longer valid (redeemed, revoked, expired) and sign-ins without a live token,
-        // created before any refresh token still valid could be: a redeemed refresh token is kept that long, so that its
-        // reuse is still recognised and revokes its family. Consents (valid permanent grants) stay.
-        var oidcThreshold = now - oidc.Value.RefreshTokenLifetime - Retention;
-        deleted += (int)await scope.ServiceProvider.GetRequiredService<OpenIddict.Abstractions.IOpenIddictTokenManager>().PruneAsync(oidcThreshold, cancellationToken);
-        deleted += (int)await scope.ServiceProvider.GetRequiredService<OpenIddict.Abstractions.IOpenIddictAuthorizationManager>().PruneAsync(oidcThreshold, cancellationToken);
+        // OpenID Connect tokens a retention period after they expired, whatever their status: a redeemed refresh token stays
+        // until then, so that its reuse is still recognised and revokes its family. Then sign-ins left without a valid
+        // token (OpenIddict's rule); consents (valid permanent grants) stay.
+        var expiredBefore = cutoff.UtcDateTime;
+        deleted += await db.Set<OpenIddict.EntityFrameworkCore.Models.OpenIddictEntityFrameworkCoreToken>()
+            .Where(t => t.ExpirationDate < expiredBefore).ExecuteDeleteAsync(cancellationToken);
+        deleted += (int)await scope.ServiceProvider.GetRequiredService<OpenIddict.Abstractions.IOpenIddictAuthorizationManager>().PruneAsync(cutoff, cancellationToken);
         if (deleted > 0)
         {
             DataLog.ExpiredRowsDeleted(logger, deleted);

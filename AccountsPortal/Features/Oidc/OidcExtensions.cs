@@ -61,6 +61,8 @@ public static class OidcExtensions
             server.CodeChallengeMethods.Remove(CodeChallengeMethods.Plain);
         });
         // Served over plain http only on localhost (Passkeys:Origins allows nothing else), where tests and development run.
+        // OpenIddict's stores prune and check expiry on the portal's clock too.
+        services.AddOptions<OpenIddict.Core.OpenIddictCoreOptions>().Configure<TimeProvider>((core, time) => core.TimeProvider = time);
         services.AddOptions<OpenIddictServerAspNetCoreOptions>().Configure<IOptions<Passkeys.PasskeyOptions>>((aspNetCore, passkeys) =>
             aspNetCore.DisableTransportSecurityRequirement = passkeys.Value.Origins.FirstOrDefault()?.StartsWith("http://", StringComparison.Ordinal) == true);
 
