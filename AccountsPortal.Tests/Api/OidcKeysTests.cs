@@ -21,14 +21,15 @@ public sealed class OidcKeysTests
         using var http = app.CreatePortalClient();
         var ring = app.Services.GetRequiredService<OidcKeyRing>();
         var interval = TimeSpan.FromDays(30);
-        // An hour into a slot, so every step below lands where the rule says.
-        var slot = ring.SlotOf(app.Time.GetUtcNow()) + 1;
+        // An hour into a slot far enough ahead that the keys made at start are past their acceptance, so every step below
+        // lands where the rule says.
+        var slot = ring.SlotOf(app.Time.GetUtcNow()) + 3;
         app.Time.SetUtcNow(DateTimeOffset.UnixEpoch + (interval * slot) + TimeSpan.FromHours(1));
 
         var keys = await ring.LoadAsync(CancellationToken.None);
         Assert.Equal([slot, slot + 1], SlotsOf(keys, OidcKeyRing.SigningUse));
         Assert.Equal([slot, slot + 1], SlotsOf(keys, OidcKeyRing.EncryptionUse));
-        var current = keys.First(k => k.Use == OidcKeyRing.SigningUse);
+        var current = keys.First(k => k.Key.Use == OidcKeyRing.SigningUse).Key;
         ring.Refresh();
         Assert.Equal(Kids(keys), await PublishedKidsAsync(http));
 
@@ -129,9 +130,10 @@ public sealed class OidcKeysTests
         Assert.Contains("Oidc client 'server' is Confidential: its ClientSecret must be at least 32 characters.", failure.Failures);
     }
 
-    private static long[] SlotsOf(IEnumerable<OidcKey> keys, string use) => [.. keys.Where(k => k.Use == use).Select(k => k.Slot)];
+    private static long[] SlotsOf(IEnumerable<(OidcKey Key, byte[] Material)> keys, string use) => [.. keys.Where(k => k.Key.Use == use).Select(k => k.Key.Slot)];
 
-    private static HashSet<string> Kids(IEnumerable<OidcKey> keys) => [.. keys.Where(k => k.Use == OidcKeyRing.SigningUse).Select(k => k.KeyId)];
+    private static HashSet<string> Kids(IEnumerable<(OidcKey Key, byte[] Material)> keys) =>
+        [.. keys.Where(k => k.Key.Use == OidcKeyRing.SigningUse).Select(k => k.Key.KeyId)];
 
     private static async Task<HashSet<string>> PublishedKidsAsync(HttpClient http) =>
         [.. (await JsonAsync(await http.GetAsync("/.well-known/jwks"))).GetProperty("keys").EnumerateArray().Select(k => k.GetProperty("kid").GetString()!)];

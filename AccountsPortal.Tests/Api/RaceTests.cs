@@ -26,6 +26,7 @@ public abstract class RaceFixture(DatabaseProvider provider) : IDisposable
     /// shared with other builds).
     /// </summary>
     public static PortalAppFactory NewApp(DatabaseProvider provider) => AppApiClient.Configure(PortalAppFactory.On(provider))
+        .WithOidcClients()
         .WithSetting("Database:BusyTimeoutMilliseconds", "60000");
 
     public void Dispose()
@@ -98,6 +99,60 @@ public abstract class RaceTests(RaceFixture fixture)
         }
 
         return codes;
+    }
+
+    /// <summary>A signed-in browser of a new account, and an OpenID Connect code it got for the test SPA.</summary>
+    private async Task<(string Code, string Verifier)> OidcCodeAsync()
+    {
+        var (_, email) = await Bench.CreateAccountAsync();
+        using var browser = Simultaneous.Client(App, new CookieContainer());
+        var login = await browser.SubmitAsync(
+            "/login", "login", new Dictionary<string, string> { ["Input.Email"] = email, ["Input.Password"] = PortalScenario.StrongPassword });
+        var (_, signedIn, _) = await OidcTestClient.FollowAsync(browser, login.Headers.Location!.OriginalString);
+        Assert.Equal(HttpStatusCode.OK, signedIn.StatusCode);
+        var (verifier, challenge) = OidcTestClient.Pkce();
+        var (location, last, _) = await OidcTestClient.FollowAsync(browser, OidcTestClient.AuthorizeUrl(challenge));
+        Assert.True(location is not null, $"{last.StatusCode} {await last.Content.ReadAsStringAsync()}");
+        return (OidcTestClient.Query(location!, "code")!, verifier);
+    }
+
+    private static async Task AssertOnlyInvalidGrantAsync(IEnumerable<HttpResponseMessage> refused)
+    {
+        foreach (var response in refused)
+        {
+            Assert.Equal("invalid_grant", await OidcTestClient.ErrorAsync(response));
+        }
+    }
+
+    [Fact]
+    public async Task An_OpenID_Connect_code_redeemed_in_parallel_gives_tokens_once()
+    {
+        var (code, verifier) = await OidcCodeAsync();
+        using var http = Simultaneous.Client(App);
+        var responses = await Simultaneous.RunAsync(http, N, _ => OidcTestClient.RedeemAsync(http, code, verifier));
+        AssertNo5xx(responses);
+        Assert.Single(responses, r => r.StatusCode == HttpStatusCode.OK);
+        await AssertOnlyInvalidGrantAsync(responses.Where(r => r.StatusCode != HttpStatusCode.OK));
+    }
+
+    [Fact]
+    public async Task A_refresh_token_sent_in_parallel_is_redeemed_once_and_its_reuse_ends_every_token_of_the_sign_in()
+    {
+        var (code, verifier) = await OidcCodeAsync();
+        using var http = Simultaneous.Client(App);
+        var tokens = await OidcTestClient.JsonAsync(await OidcTestClient.RedeemAsync(http, code, verifier));
+        var refreshToken = tokens.GetProperty("refresh_token").GetString()!;
+
+        var responses = await Simultaneous.RunAsync(http, N, _ => OidcTestClient.RefreshAsync(http, refreshToken));
+        AssertNo5xx(responses);
+        var winner = Assert.Single(responses, r => r.StatusCode == HttpStatusCode.OK);
+        await AssertOnlyInvalidGrantAsync(responses.Where(r => r != winner));
+
+        // Presented once more, the used token ends the family: what the winner got a moment ago dies with it.
+        Assert.Equal("invalid_grant", await OidcTestClient.ErrorAsync(await OidcTestClient.RefreshAsync(http, refreshToken)));
+        var issued = await OidcTestClient.JsonAsync(winner);
+        Assert.Equal("invalid_grant", await OidcTestClient.ErrorAsync(await OidcTestClient.RefreshAsync(http, issued.GetProperty("refresh_token").GetString()!)));
+        Assert.Equal(HttpStatusCode.Unauthorized, (await OidcTestClient.UserInfoAsync(http, issued.GetProperty("access_token").GetString()!)).StatusCode);
     }
 
     [Fact]

@@ -70,6 +70,9 @@ public sealed class ExpiredRowsCleanup(
         deleted += await db.Set<OpenIddict.EntityFrameworkCore.Models.OpenIddictEntityFrameworkCoreToken>()
             .Where(t => t.ExpirationDate < expiredBefore).ExecuteDeleteAsync(cancellationToken);
         deleted += (int)await scope.ServiceProvider.GetRequiredService<OpenIddict.Abstractions.IOpenIddictAuthorizationManager>().PruneAsync(cutoff, cancellationToken);
+        deleted += await db.Set<Features.Oidc.OidcRefreshRedemption>()
+            .Where(r => !db.Set<OpenIddict.EntityFrameworkCore.Models.OpenIddictEntityFrameworkCoreToken>().Any(t => t.Id == r.TokenId))
+            .ExecuteDeleteAsync(cancellationToken);
         if (deleted > 0)
         {
             DataLog.ExpiredRowsDeleted(logger, deleted);

@@ -92,6 +92,25 @@ public sealed class OidcAuthorization(
         return OidcPrincipal.Refresh(principal, user);
     }
 
+    /// <summary>
+    /// Whether this request is the one use of the refresh token it presents. A second request with the same token at the
+    /// same moment is a reuse like any other (RFC 9700 §4.14.2): refused, and the sign-in's whole family revoked.
+    /// </summary>
+    public async Task<bool> ClaimRefreshAsync(ClaimsPrincipal refreshToken, CancellationToken cancellationToken)
+    {
+        if (refreshToken.GetTokenId() is not { } tokenId || await grants.ClaimRefreshAsync(tokenId, cancellationToken))
+        {
+            return true;
+        }
+
+        if (refreshToken.GetClaim(Claims.Subject) is { } userId && refreshToken.GetAuthorizationId() is { } grant)
+        {
+            await grants.EndAsync(userId, grant, cancellationToken);
+        }
+
+        return false;
+    }
+
     /// <summary>Ends one app sign-in of the account (end-session with its ID token).</summary>
     public Task EndGrantAsync(string userId, string authorizationId, CancellationToken cancellationToken) =>
         grants.EndAsync(userId, authorizationId, cancellationToken);

@@ -103,6 +103,11 @@ internal static class OidcEndpoints
         }
 
         var result = await context.AuthenticateAsync(OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
+        if (request.IsRefreshTokenGrantType() && !await authorization.ClaimRefreshAsync(result.Principal!, context.RequestAborted))
+        {
+            return Refuse(Errors.InvalidGrant, "The refresh token was already used. Sign in again.");
+        }
+
         var principal = await authorization.RenewAsync(result.Principal!, context.RequestAborted);
         return principal is null
             ? Refuse(Errors.InvalidGrant, "The sign-in is no longer valid: the account's security changed or it was signed out. Sign in again.")

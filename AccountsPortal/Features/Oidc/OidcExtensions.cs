@@ -39,6 +39,7 @@ public static class OidcExtensions
                 // Access tokens are signed JWTs that APIs can check against the JWKS; codes and refresh tokens stay encrypted.
                 server.DisableAccessTokenEncryption();
                 server.AddEventHandler<OpenIddictServerEvents.HandleConfigurationRequestContext>(handler => handler.UseSingletonHandler<AcrDiscovery>());
+                server.AddEventHandler(RevokeFamilyOnReuse.Descriptor);
                 server.UseAspNetCore()
                     .EnableAuthorizationEndpointPassthrough()
                     .EnableTokenEndpointPassthrough()

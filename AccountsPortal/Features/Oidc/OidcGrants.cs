@@ -45,6 +45,15 @@ public sealed class OidcGrants(PortalDbContext db, TimeProvider time, ILogger<Oi
     public async Task<bool> SignOutAsync(string userId, string key, CancellationToken cancellationToken) =>
         key.StartsWith(KeyPrefix, StringComparison.Ordinal) && await EndAsync(userId, key[KeyPrefix.Length..], cancellationToken);
 
+    /// <summary>
+    /// Claims the one use of a refresh token: true for the first request that presents it, false for every other (one
+    /// INSERT … ON CONFLICT DO NOTHING decides, on every node).
+    /// </summary>
+    public async Task<bool> ClaimRefreshAsync(string tokenId, CancellationToken cancellationToken) =>
+        await db.Database.ExecuteSqlInterpolatedAsync(
+            $"""INSERT INTO "OidcRefreshRedemptions" ("TokenId", "RedeemedAt") VALUES ({tokenId}, {PortalDbContext.StoredInstant(time.GetUtcNow())}) ON CONFLICT ("TokenId") DO NOTHING""",
+            cancellationToken) == 1;
+
     /// <summary>Revokes one sign-in of the account and its tokens; false when it was not the account's or already ended.</summary>
     public async Task<bool> EndAsync(string userId, string authorizationId, CancellationToken cancellationToken)
     {

@@ -40,3 +40,26 @@ internal sealed class OidcKeyConfiguration : IEntityTypeConfiguration<OidcKey>
         builder.HasIndex(k => k.KeyId).IsUnique();
     }
 }
+
+/// <summary>
+/// The one use of a refresh token, claimed by one INSERT (the token's id is the key): OpenIddict lets parallel requests
+/// with the same refresh token all through (it ignores a failed redemption of a refresh token, for its reuse leeway,
+/// which the portal turns off), so the portal decides here which one request gets new tokens.
+/// </summary>
+public sealed class OidcRefreshRedemption
+{
+    /// <summary>The OpenIddict token id of the refresh token.</summary>
+    public required string TokenId { get; set; }
+
+    public DateTimeOffset RedeemedAt { get; set; }
+}
+
+internal sealed class OidcRefreshRedemptionConfiguration : IEntityTypeConfiguration<OidcRefreshRedemption>
+{
+    public void Configure(EntityTypeBuilder<OidcRefreshRedemption> builder)
+    {
+        builder.ToTable("OidcRefreshRedemptions");
+        builder.HasKey(r => r.TokenId);
+        builder.Property(r => r.TokenId).HasMaxLength(100);
+    }
+}

@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Security.Cryptography;
 using AccountsPortal.Data;
 using Microsoft.AspNetCore.DataProtection;
@@ -27,12 +28,13 @@ public sealed class OidcKeyRing(
 
     private readonly IDataProtector protector = dataProtection.CreateProtector("AccountsPortal.Oidc.Keys");
     private CancellationTokenSource changes = new();
+    private volatile IReadOnlyList<(OidcKey Key, byte[] Material)>? loaded;
 
     public string? Name => Options.DefaultName;
 
     public IChangeToken GetChangeToken() => new CancellationChangeToken(changes.Token);
 
-    /// <summary>Makes every node re-read the ring at its next request (the refresher calls this).</summary>
+    /// <summary>Makes OpenIddict rebuild its options from the ring last loaded, at its next request (the refresher calls this).</summary>
     public void Refresh()
     {
         var previous = Interlocked.Exchange(ref changes, new CancellationTokenSource());
@@ -66,10 +68,12 @@ public sealed class OidcKeyRing(
             return;
         }
 
-        var keys = LoadAsync(CancellationToken.None).GetAwaiter().GetResult();
-        foreach (var key in keys)
+        // Loaded at start and by the refresher, never on a request: a database that is busy or down must not stop every
+        // request (OpenIddict builds its options on the first request of any kind). The first build before any load
+        // (which the start-up load normally precedes) loads here once.
+        var keys = loaded ?? LoadAsync(CancellationToken.None).GetAwaiter().GetResult();
+        foreach (var (key, material) in keys)
         {
-            var material = protector.Unprotect(key.ProtectedMaterial);
             if (key.Use == SigningUse && needSigning)
             {
                 var rsa = RSA.Create();
@@ -85,34 +89,66 @@ public sealed class OidcKeyRing(
     }
 
     /// <summary>
-    /// The keys in use order for each use: the current slot's, then the next slot's, then retired ones still accepted.
-    /// Creates the current and next slot's keys when missing and deletes keys past their acceptance.
+    /// Reads the ring from the database and keeps it for the next options build: the keys in use order for each use (the
+    /// current slot's, then the next slot's, then retired ones still accepted), each with its decrypted material. Creates the
+    /// current and next slot's keys when missing and deletes keys past their acceptance. A key the Data Protection key ring
+    /// can no longer decrypt (its certificate was replaced without being listed as previous) is skipped; one of the current
+    /// or next slot is replaced by a new key, so the portal signs again (tokens signed with it end, as cookies do).
     /// </summary>
-    public async Task<IReadOnlyList<OidcKey>> LoadAsync(CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<(OidcKey Key, byte[] Material)>> LoadAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         var current = SlotOf(now);
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<PortalDbContext>();
-        foreach (var use in new[] { SigningUse, EncryptionUse })
+        List<(OidcKey Key, byte[] Material)> readable = [];
+        for (var pass = 0; pass < 2; pass++)
         {
-            foreach (var slot in new[] { current, current + 1 })
+            foreach (var use in new[] { SigningUse, EncryptionUse })
             {
-                await EnsureAsync(db, use, slot, now, cancellationToken);
+                foreach (var slot in new[] { current, current + 1 })
+                {
+                    await EnsureAsync(db, use, slot, now, cancellationToken);
+                }
+            }
+
+            // A key of slot s is accepted until (s + 1) × interval + the longest token lifetime: the slot of (now - that
+            // lifetime) is the oldest whose tokens may still be presented.
+            var oldestAccepted = SlotOf(now - options.Value.LongestTokenLifetime);
+            var dropped = await db.Set<OidcKey>().Where(k => k.Slot < oldestAccepted).ExecuteDeleteAsync(cancellationToken);
+            if (dropped > 0)
+            {
+                OidcLog.KeysRetired(logger, dropped);
+            }
+
+            var keys = await db.Set<OidcKey>().AsNoTracking().Where(k => k.Slot <= current + 1).ToListAsync(cancellationToken);
+            readable = [];
+            var replaced = false;
+            foreach (var key in keys.OrderBy(k => k.Slot == current ? 0 : k.Slot > current ? 1 : 2).ThenByDescending(k => k.Slot))
+            {
+                try
+                {
+                    readable.Add((key, protector.Unprotect(key.ProtectedMaterial)));
+                }
+                catch (CryptographicException)
+                {
+                    OidcLog.KeyUnreadable(logger, key.Use, key.Slot, key.KeyId);
+                    if (key.Slot >= current && pass == 0)
+                    {
+                        await db.Set<OidcKey>().Where(k => k.Id == key.Id).ExecuteDeleteAsync(cancellationToken);
+                        replaced = true;
+                    }
+                }
+            }
+
+            if (!replaced)
+            {
+                break;
             }
         }
 
-        // A key of slot s is accepted until (s + 1) × interval + the longest token lifetime: the slot of (now - that
-        // lifetime) is the oldest whose tokens may still be presented.
-        var oldestAccepted = SlotOf(now - options.Value.LongestTokenLifetime);
-        var dropped = await db.Set<OidcKey>().Where(k => k.Slot < oldestAccepted).ExecuteDeleteAsync(cancellationToken);
-        if (dropped > 0)
-        {
-            OidcLog.KeysRetired(logger, dropped);
-        }
-
-        var keys = await db.Set<OidcKey>().AsNoTracking().Where(k => k.Slot <= current + 1).ToListAsync(cancellationToken);
-        return [.. keys.OrderBy(k => k.Slot == current ? 0 : k.Slot > current ? 1 : 2).ThenByDescending(k => k.Slot)];
+        loaded = readable;
+        return readable;
     }
 
     private async Task EnsureAsync(PortalDbContext db, string use, long slot, DateTimeOffset now, CancellationToken cancellationToken)
@@ -149,9 +185,19 @@ public sealed class OidcKeyRing(
             path, password, System.Security.Cryptography.X509Certificates.X509KeyStorageFlags.EphemeralKeySet);
 }
 
-/// <summary>Rebuilds OpenIddict's options from the key ring every <see cref="OidcOptions.KeyRefreshInterval"/>.</summary>
-public sealed class OidcKeyRefresher(OidcKeyRing ring, IOptions<OidcOptions> options, TimeProvider time) : BackgroundService
+/// <summary>
+/// Loads the key ring before the portal takes requests, then every <see cref="OidcOptions.KeyRefreshInterval"/> loads it
+/// again and has OpenIddict rebuild its options. A load that fails (the database busy or down) keeps the keys loaded
+/// before and is tried again at the next interval.
+/// </summary>
+public sealed class OidcKeyRefresher(OidcKeyRing ring, IOptions<OidcOptions> options, TimeProvider time, ILogger<OidcKeyRefresher> logger) : BackgroundService
 {
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await ring.LoadAsync(cancellationToken);
+        await base.StartAsync(cancellationToken);
+    }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         while (!stoppingToken.IsCancellationRequested)
@@ -159,13 +205,17 @@ public sealed class OidcKeyRefresher(OidcKeyRing ring, IOptions<OidcOptions> opt
             try
             {
                 await Task.Delay(options.Value.KeyRefreshInterval, time, stoppingToken);
+                await ring.LoadAsync(stoppingToken);
+                ring.Refresh();
             }
-            catch (OperationCanceledException)
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
                 return;
             }
-
-            ring.Refresh();
+            catch (Exception exception) when (exception is DbException or InvalidOperationException or TimeoutException)
+            {
+                OidcLog.KeyRefreshFailed(logger, exception, options.Value.KeyRefreshInterval);
+            }
         }
     }
 }

@@ -20,4 +20,10 @@ internal static partial class OidcLog
 
     [LoggerMessage(EventId = 3106, EventName = "OidcGrantsRevoked", Level = LogLevel.Information, Message = "{Count} OpenID Connect sign-ins of {UserId} revoked")]
     public static partial void GrantsRevoked(ILogger logger, string userId, int count);
+
+    [LoggerMessage(EventId = 3107, EventName = "OidcKeyUnreadable", Level = LogLevel.Error, Message = "OpenID Connect {Use} key {KeyId} of slot {Slot} cannot be decrypted (was the Data Protection certificate replaced without listing the old one as previous?); tokens signed or encrypted with it are no longer accepted")]
+    public static partial void KeyUnreadable(ILogger logger, string use, long slot, string keyId);
+
+    [LoggerMessage(EventId = 3108, EventName = "OidcKeyRefreshFailed", Level = LogLevel.Warning, Message = "Reading the OpenID Connect key ring failed; the keys read before stay in use, next try in {Interval}")]
+    public static partial void KeyRefreshFailed(ILogger logger, Exception exception, TimeSpan interval);
 }

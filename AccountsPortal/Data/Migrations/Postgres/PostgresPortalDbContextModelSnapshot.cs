@@ -587,6 +587,20 @@ namespace AccountsPortal.Data.Migrations.Postgres
                     b.ToTable("OidcKeys", (string)null);
                 });
 
+            modelBuilder.Entity("AccountsPortal.Features.Oidc.OidcRefreshRedemption", b =>
+                {
+                    b.Property<string>("TokenId")
+                        .HasMaxLength(100)
+                        .HasColumnType("character varying(100)");
+
+                    b.Property<long>("RedeemedAt")
+                        .HasColumnType("bigint");
+
+                    b.HasKey("TokenId");
+
+                    b.ToTable("OidcRefreshRedemptions", (string)null);
+                });
+
             modelBuilder.Entity("AccountsPortal.Features.Passkeys.Passkey", b =>
                 {
                     b.Property<long>("Id")

@@ -570,6 +570,20 @@ namespace AccountsPortal.Data.Migrations.Sqlite
                     b.ToTable("OidcKeys", (string)null);
                 });
 
+            modelBuilder.Entity("AccountsPortal.Features.Oidc.OidcRefreshRedemption", b =>
+                {
+                    b.Property<string>("TokenId")
+                        .HasMaxLength(100)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("RedeemedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("TokenId");
+
+                    b.ToTable("OidcRefreshRedemptions", (string)null);
+                });
+
             modelBuilder.Entity("AccountsPortal.Features.Passkeys.Passkey", b =>
                 {
                     b.Property<long>("Id")

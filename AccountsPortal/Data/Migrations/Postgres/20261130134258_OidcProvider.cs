@@ -58,6 +58,18 @@ namespace AccountsPortal.Data.Migrations.Postgres
                 });
 
             migrationBuilder.CreateTable(
+                name: "OidcRefreshRedemptions",
+                columns: table => new
+                {
+                    TokenId = table.Column<string>(type: "character varying(100)", maxLength: 100, nullable: false),
+                    RedeemedAt = table.Column<long>(type: "bigint", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_OidcRefreshRedemptions", x => x.TokenId);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "OpenIddictApplications",
                 columns: table => new
                 {
@@ -210,6 +222,9 @@ namespace AccountsPortal.Data.Migrations.Postgres
         {
             migrationBuilder.DropTable(
                 name: "OidcKeys");
+
+            migrationBuilder.DropTable(
+                name: "OidcRefreshRedemptions");
 
             migrationBuilder.DropTable(
                 name: "OpenIddictScopes");

@@ -36,6 +36,18 @@ namespace AccountsPortal.Data.Migrations.Sqlite
                 });
 
             migrationBuilder.CreateTable(
+                name: "OidcRefreshRedemptions",
+                columns: table => new
+                {
+                    TokenId = table.Column<string>(type: "TEXT", maxLength: 100, nullable: false),
+                    RedeemedAt = table.Column<long>(type: "INTEGER", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_OidcRefreshRedemptions", x => x.TokenId);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "OpenIddictApplications",
                 columns: table => new
                 {
@@ -188,6 +200,9 @@ namespace AccountsPortal.Data.Migrations.Sqlite
         {
             migrationBuilder.DropTable(
                 name: "OidcKeys");
+
+            migrationBuilder.DropTable(
+                name: "OidcRefreshRedemptions");
 
             migrationBuilder.DropTable(
                 name: "OpenIddictScopes");
