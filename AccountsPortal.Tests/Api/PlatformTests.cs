@@ -61,10 +61,16 @@ public sealed class PlatformTests
         Assert.Equal(["DENY"], response.Headers.GetValues("X-Frame-Options"));
         Assert.Equal("no-referrer", response.Headers.GetValues("Referrer-Policy").Single());
         var policy = response.Headers.GetValues("Content-Security-Policy").Single().Split("; ");
-        foreach (var directive in new[] { "default-src 'self'", "object-src 'none'", "form-action 'self'", "connect-src 'self'", "frame-ancestors 'none'" })
+        foreach (var directive in new[] { "default-src 'self'", "object-src 'none'", "connect-src 'self'", "frame-ancestors 'none'" })
         {
             Assert.Contains(directive, policy);
         }
+
+        // Forms post to the portal; their redirects may end only at a registered OpenID Connect client (appsettings.json's example).
+        var clients = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Features.Oidc.OidcOptions>>().Value.Clients;
+        var targets = clients.SelectMany(c => c.RedirectUris.Concat(c.PostLogoutRedirectUris)).Select(u => new Uri(u).GetLeftPart(UriPartial.Authority)).Distinct();
+        Assert.Equal(string.Join(' ', ["form-action", "'self'", .. targets]), Assert.Single(policy, d => d.StartsWith("form-action", StringComparison.Ordinal)));
+        Assert.Contains("form-action 'self' http://localhost:7891", policy);
 
         Assert.Matches("^script-src 'self' 'nonce-[A-Za-z0-9+/]{22}==' *$", Assert.Single(policy, d => d.StartsWith("script-src", StringComparison.Ordinal)));
         Assert.DoesNotContain("unsafe-eval", string.Join(';', policy));
