@@ -61,6 +61,7 @@ public static class PortalExtensions
         // People get the portal's pages for errors; the JSON API gets problem details.
         app.UseWhen(context => !IsApi(context), ui => ui.UseStatusCodePagesWithReExecute("/not-found", createScopeForStatusCodePages: true));
         app.UseWhen(IsApi, api => api.UseStatusCodePages());
+        app.UseOidcProtocolErrors();
         app.UseAuthentication();
         app.UseAuthorization();
         app.UseRateLimiter();

@@ -325,4 +325,78 @@ public abstract class OidcProviderTests(PortalAppFactory app)
         Assert.Equal(HttpStatusCode.Redirect, (await http.GetAsync("/account")).StatusCode);
         Assert.Equal("invalid_grant", await ErrorAsync(await RefreshAsync(http, tokens.GetProperty("refresh_token").GetString()!)));
     }
+
+    [Fact]
+    public async Task Ambiguous_or_malformed_requests_are_refused_as_the_protocol_says_never_with_a_server_error()
+    {
+        var signedIn = await SignedInAsync();
+        var http = signedIn.Browser.Http;
+        var rows = await TokenRowsAsync();
+
+        // A repeated scope would be described one way on the consent page and granted another: refused before any page.
+        var repeated = AuthorizeUrl(Pkce().Challenge, ThirdPartyClient, scope: "openid") + "&scope=" + Uri.EscapeDataString("openid email");
+        var (location, last, visited) = await FollowAsync(http, repeated);
+        Assert.True(location is not null, $"{last.StatusCode} {string.Join(", ", visited)} {await last.Content.ReadAsStringAsync()}");
+        Assert.Equal("invalid_request", Query(location!, "error"));
+        Assert.DoesNotContain(visited, v => v.StartsWith(OidcEndpoints.ConsentPath, StringComparison.Ordinal));
+        var consentPage = await http.GetAsync(OidcEndpoints.ConsentPath + new Uri("http://x" + repeated).Query);
+        Assert.Equal(HttpStatusCode.BadRequest, consentPage.StatusCode);
+        Assert.Empty((await consentPage.ReadHtmlAsync()).QuerySelectorAll("form[action='/connect/authorize']"));
+
+        (location, last, _) = await FollowAsync(http, AuthorizeUrl(Pkce().Challenge).Replace("response_type=code", "response_type=code%20code", StringComparison.Ordinal));
+        // Not a response type OpenIddict can answer through: the error is shown by the portal.
+        Assert.Null(location);
+        Assert.Equal(HttpStatusCode.BadRequest, last.StatusCode);
+        Assert.Contains("error:unsupported_response_type", await last.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        (location, _, _) = await FollowAsync(http, AuthorizeUrl(Pkce().Challenge, extra: "&max_age=abc"));
+        Assert.Equal("invalid_request", Query(location!, "error"));
+        Assert.Equal(rows, await TokenRowsAsync());
+
+        // A max_age no clock can reach is simply satisfied.
+        (location, _, _) = await FollowAsync(http, AuthorizeUrl(Pkce().Challenge, extra: "&max_age=9223372036854775807"));
+        Assert.NotNull(Query(location!, "code"));
+
+        // A NUL in a form is the client's fault.
+        var nul = await http.PostAsync("/connect/token", new StringContent(
+            "grant_type=refresh_token&client_id=test-spa%00&refresh_token=x", System.Text.Encoding.ASCII, "application/x-www-form-urlencoded"));
+        Assert.Equal("invalid_request", await ErrorAsync(nul));
+
+        // A verifier outside RFC 7636 §4.1 (here one character, its challenge made properly) is refused.
+        var weak = "a";
+        var weakChallenge = System.Buffers.Text.Base64Url.EncodeToString(System.Security.Cryptography.SHA256.HashData("a"u8));
+        (location, _, _) = await FollowAsync(http, AuthorizeUrl(weakChallenge));
+        Assert.Equal("invalid_request", await ErrorAsync(await RedeemAsync(http, Query(location!, "code")!, weak)));
+    }
+
+    [Fact]
+    public async Task A_client_can_revoke_or_introspect_only_its_own_tokens()
+    {
+        var signedIn = await SignedInAsync();
+        var http = signedIn.Browser.Http;
+        var tokens = await TokensAsync(signedIn);
+        var access = tokens.GetProperty("access_token").GetString()!;
+        var refresh = tokens.GetProperty("refresh_token").GetString()!;
+
+        foreach (var token in new[] { access, refresh })
+        {
+            var revoked = await http.PostAsync("/connect/revoke", new FormUrlEncodedContent(new Dictionary<string, string> { ["token"] = token, ["client_id"] = ThirdPartyClient }));
+            Assert.Equal("unauthorized_client", await ErrorAsync(revoked));
+        }
+
+        var introspected = await http.PostAsync("/connect/introspect", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["token"] = access,
+            ["client_id"] = ConfidentialClient,
+            ["client_secret"] = ConfidentialSecret,
+        }));
+        Assert.Equal(HttpStatusCode.OK, introspected.StatusCode);
+        Assert.False((await JsonAsync(introspected)).GetProperty("active").GetBoolean());
+        Assert.Equal(HttpStatusCode.OK, (await UserInfoAsync(http, access)).StatusCode);
+
+        // Its own client may revoke it.
+        var own = await http.PostAsync("/connect/revoke", new FormUrlEncodedContent(new Dictionary<string, string> { ["token"] = access, ["client_id"] = PublicClient }));
+        Assert.Equal(HttpStatusCode.OK, own.StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await UserInfoAsync(http, access)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await RefreshAsync(http, refresh)).StatusCode);
+    }
 }

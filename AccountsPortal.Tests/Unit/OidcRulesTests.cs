@@ -19,6 +19,8 @@ public sealed class OidcRulesTests
     [InlineData("", 0L, true, 1, AuthorizeStep.SignIn)]
     [InlineData("none", 300L, true, 301, AuthorizeStep.LoginRequired)]
     [InlineData("", 300L, true, null, AuthorizeStep.SignIn)]
+    [InlineData("", long.MaxValue, true, 10, AuthorizeStep.Continue)]
+    [InlineData("", -1L, true, 0, AuthorizeStep.SignIn)]
     public void Prompt_and_max_age_decide_whether_the_browser_signs_in_again(string prompt, long? maxAge, bool signedIn, int? secondsAgo, AuthorizeStep expected)
     {
         var prompts = prompt.Split(' ', StringSplitOptions.RemoveEmptyEntries);

@@ -7,13 +7,13 @@ namespace AccountsPortal.Features.Oidc;
 public sealed class AuthorizeFlow
 {
     /// <param name="prompts">The request's <c>prompt</c> values (none, login, consent, select_account).</param>
-    /// <param name="maxAge">The request's <c>max_age</c> in seconds, if any.</param>
+    /// <param name="maxAge">The request's <c>max_age</c> in seconds, if any (any value: compared in seconds, never turned into a <see cref="TimeSpan"/>).</param>
     /// <param name="authTime">When the browser's sign-in happened; null when not signed in (or a ticket without the time).</param>
     public static AuthorizeStep SignInStep(IReadOnlyCollection<string> prompts, long? maxAge, bool signedIn, DateTimeOffset? authTime, DateTimeOffset now)
     {
         var fresh = signedIn
             && !prompts.Contains("login")
-            && (maxAge is null || authTime is { } time && now - time <= TimeSpan.FromSeconds(maxAge.Value));
+            && (maxAge is null || authTime is { } time && (now - time).TotalSeconds <= maxAge.Value);
         if (fresh)
         {
             return AuthorizeStep.Continue;

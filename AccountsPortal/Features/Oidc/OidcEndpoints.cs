@@ -50,6 +50,23 @@ internal static class OidcEndpoints
         HttpContext context, OidcAuthorization authorization, IAntiforgery antiforgery, IOptions<OidcOptions> options, TimeProvider time)
     {
         var request = context.GetOpenIddictServerRequest() ?? throw new InvalidOperationException("OpenIddict did not handle this authorization request.");
+        // A repeated parameter (RFC 6749 §3.1: MUST NOT) would be read one way here and another by OpenIddict: refused.
+        if (HasRepeatedParameter(context))
+        {
+            return Refuse(Errors.InvalidRequest, "A parameter appears more than once.");
+        }
+
+        // Only the code flow exists; a value such as "code code" would pass OpenIddict's check and fail its response.
+        if (request.ResponseType != ResponseTypes.Code)
+        {
+            return Refuse(Errors.UnsupportedResponseType, "Only response_type=code is supported.");
+        }
+
+        if (RawParameter(context, Parameters.MaxAge) is not null && request.MaxAge is not >= 0)
+        {
+            return Refuse(Errors.InvalidRequest, "max_age must be a number of seconds (0 or more).");
+        }
+
         // OpenIddict checks scope permissions, except offline_access: a client not allowed refresh tokens is refused it here.
         var client = options.Value.Clients.FirstOrDefault(c => string.Equals(c.ClientId, request.ClientId, StringComparison.Ordinal));
         if (client is null || request.GetScopes().Any(scope => scope != OidcScopes.OpenId && !client.AllowedScopes.Contains(scope)))
@@ -140,6 +157,11 @@ internal static class OidcEndpoints
     private static async Task<IResult> EndSessionAsync(
         HttpContext context, SignInManager<PortalUser> signInManager, OidcAuthorization authorization, IAntiforgery antiforgery)
     {
+        if (HasRepeatedParameter(context))
+        {
+            return Refuse(Errors.InvalidRequest, "A parameter appears more than once.");
+        }
+
         var cookie = await context.AuthenticateAsync(IdentityConstants.ApplicationScheme);
         if (cookie.Succeeded)
         {
@@ -170,6 +192,15 @@ internal static class OidcEndpoints
             [OpenIddictServerAspNetCoreConstants.Properties.ErrorDescription] = description,
         }),
         [OpenIddictServerAspNetCoreDefaults.AuthenticationScheme]);
+
+    /// <summary>Whether any parameter of the request (query or form) is given more than once.</summary>
+    internal static bool HasRepeatedParameter(HttpContext context) =>
+        context.Request.HasFormContentType
+            ? context.Request.Form.Any(p => p.Value.Count > 1)
+            : context.Request.Query.Any(p => p.Value.Count > 1);
+
+    private static string? RawParameter(HttpContext context, string name) =>
+        context.Request.HasFormContentType ? context.Request.Form[name].FirstOrDefault() : context.Request.Query[name].FirstOrDefault();
 
     /// <summary>The request's parameters (query or form), without the portal's own fields.</summary>
     private static List<KeyValuePair<string, string?>> RequestParameters(HttpContext context, IEnumerable<string> except)

@@ -39,7 +39,10 @@ public static class OidcExtensions
                 // Access tokens are signed JWTs that APIs can check against the JWKS; codes and refresh tokens stay encrypted.
                 server.DisableAccessTokenEncryption();
                 server.AddEventHandler<OpenIddictServerEvents.HandleConfigurationRequestContext>(handler => handler.UseSingletonHandler<AcrDiscovery>());
-                server.AddEventHandler(RevokeFamilyOnReuse.Descriptor);
+                server.AddEventHandler(RevokeFamilyOnReuse.Descriptor)
+                    .AddEventHandler(ProtocolGuards.RevocationByPresenter)
+                    .AddEventHandler(ProtocolGuards.IntrospectionByPresenter)
+                    .AddEventHandler(ProtocolGuards.VerifierFormat);
                 server.UseAspNetCore()
                     .EnableAuthorizationEndpointPassthrough()
                     .EnableTokenEndpointPassthrough()
@@ -80,6 +83,30 @@ public static class OidcExtensions
     }
 
     public static IEndpointRouteBuilder MapOidc(this IEndpointRouteBuilder endpoints) => endpoints.MapOidcEndpoints();
+
+    /// <summary>
+    /// Answers a protocol request whose form cannot be read (a NUL character, a malformed body) with <c>400
+    /// invalid_request</c> instead of a server error: OpenIddict reads the form inside authentication, before any endpoint.
+    /// Goes before <c>UseAuthentication</c>.
+    /// </summary>
+    public static IApplicationBuilder UseOidcProtocolErrors(this IApplicationBuilder app) =>
+        app.UseWhen(context => context.Request.Path.StartsWithSegments("/connect"), connect => connect.Use(async (context, next) =>
+        {
+            try
+            {
+                await next(context);
+            }
+            catch (InvalidDataException) when (!context.Response.HasStarted)
+            {
+                context.Response.Clear();
+                context.Response.StatusCode = StatusCodes.Status400BadRequest;
+                await context.Response.WriteAsJsonAsync(new Dictionary<string, string>
+                {
+                    ["error"] = Errors.InvalidRequest,
+                    ["error_description"] = "The request's parameters cannot be read.",
+                });
+            }
+        }));
 }
 
 /// <summary>The OpenID Connect clients' redirect targets, which the login and consent forms may lead to (CSP form-action).</summary>
