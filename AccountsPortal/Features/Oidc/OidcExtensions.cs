@@ -70,6 +70,8 @@ public static class OidcExtensions
         services.AddOptions<OpenIddictServerAspNetCoreOptions>().Configure<IOptions<Passkeys.PasskeyOptions>>((aspNetCore, passkeys) =>
             aspNetCore.DisableTransportSecurityRequirement = passkeys.Value.Origins.FirstOrDefault()?.StartsWith("http://", StringComparison.Ordinal) == true);
 
+        services.AddHttpContextAccessor();
+        services.AddSingleton<Microsoft.AspNetCore.Authentication.IAuthenticationSchemeProvider, OidcRequestSchemes>();
         services.AddSingleton<OidcKeyRing>();
         services.AddSingleton<IConfigureOptions<OpenIddictServerOptions>>(provider => provider.GetRequiredService<OidcKeyRing>());
         services.AddSingleton<IOptionsChangeTokenSource<OpenIddictServerOptions>>(provider => provider.GetRequiredService<OidcKeyRing>());
