@@ -119,6 +119,35 @@ public sealed class OidcKeysTests
     }
 
     [Fact]
+    public async Task A_signing_certificate_file_replaces_the_database_signing_keys()
+    {
+        var folder = Directory.CreateTempSubdirectory("oidc-cert-");
+        try
+        {
+            using var key = System.Security.Cryptography.RSA.Create(2048);
+            var request = new System.Security.Cryptography.X509Certificates.CertificateRequest(
+                "CN=AccountsPortal token signing", key, System.Security.Cryptography.HashAlgorithmName.SHA256, System.Security.Cryptography.RSASignaturePadding.Pkcs1);
+            using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(1));
+            var path = Path.Combine(folder.FullName, "signing.pfx");
+            await File.WriteAllBytesAsync(path, certificate.Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pkcs12, "pfx-password"));
+
+            using var app = new PortalAppFactory()
+                .WithSetting("Oidc:SigningCertificatePath", path)
+                .WithSetting("Oidc:SigningCertificatePassword", "pfx-password");
+            using var http = app.CreatePortalClient();
+            var keys = (await JsonAsync(await http.GetAsync("/.well-known/jwks"))).GetProperty("keys").EnumerateArray().ToList();
+            var published = Assert.Single(keys);
+            var modulus = key.ExportParameters(includePrivateParameters: false).Modulus!;
+            Assert.Equal(System.Buffers.Text.Base64Url.EncodeToString(modulus), published.GetProperty("n").GetString());
+        }
+        finally
+        {
+            SqliteConnection.ClearAllPools();
+            folder.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public void A_portal_with_an_unsafe_client_does_not_start()
     {
         using var app = new PortalAppFactory()
