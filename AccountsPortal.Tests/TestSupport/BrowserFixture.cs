@@ -106,17 +106,7 @@ public class BrowserFixture : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        if (browser is not null)
-        {
-            try
-            {
-                await browser.CloseAsync().WaitAsync(PageExtensions.CloseTimeout);
-            }
-            catch (TimeoutException)
-            {
-                // Playwright's close has no timeout of its own; disposing Playwright below ends its driver and the browser.
-            }
-        }
+        await browser.CloseWithinTimeoutAsync();
 
         playwright?.Dispose();
         await App.DisposeAsync();

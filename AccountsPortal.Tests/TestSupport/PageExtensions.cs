@@ -45,4 +45,25 @@ public static class PageExtensions
             // Left to the browser's own close at the end of the collection.
         }
     }
+
+    /// <summary>
+    /// Closes a browser (if any), waiting at most <see cref="CloseTimeout"/>: Playwright's close has no timeout of its own;
+    /// disposing Playwright afterwards ends its driver and the browser.
+    /// </summary>
+    public static async Task CloseWithinTimeoutAsync(this IBrowser? browser)
+    {
+        if (browser is null)
+        {
+            return;
+        }
+
+        try
+        {
+            await browser.CloseAsync().WaitAsync(CloseTimeout);
+        }
+        catch (TimeoutException)
+        {
+            // Disposing Playwright ends the driver and the browser.
+        }
+    }
 }

@@ -47,10 +47,10 @@ public static class SecurityHeaders
             headers.XFrameOptions = "DENY";
             headers.XContentTypeOptions = "nosniff";
             headers["Referrer-Policy"] = "no-referrer";
-            var formTargets = context.RequestServices.GetService<IFormActionTargets>()?.Sources ?? "";
-            headers.ContentSecurityPolicy = context.RequestServices.GetService<IFormActionTargets>()?.IsProtocolEndpoint(context.Request.Path) == true
-                ? ProtocolPolicy(formTargets)
-                : Policy(nonce, formTargets);
+            var targets = context.RequestServices.GetService<IFormActionTargets>();
+            headers.ContentSecurityPolicy = targets?.IsProtocolEndpoint(context.Request.Path) == true
+                ? ProtocolPolicy(targets.Sources)
+                : Policy(nonce, targets?.Sources ?? "");
             await next(context);
         });
 }

@@ -5,7 +5,6 @@ using Microsoft.AspNetCore;
 using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Identity;
-using Microsoft.Extensions.Options;
 using OpenIddict.Abstractions;
 using OpenIddict.Server.AspNetCore;
 using static OpenIddict.Abstractions.OpenIddictConstants;
@@ -47,7 +46,7 @@ internal static class OidcEndpoints
     }
 
     private static async Task<IResult> AuthorizeAsync(
-        HttpContext context, OidcAuthorization authorization, IAntiforgery antiforgery, IOptions<OidcOptions> options, TimeProvider time)
+        HttpContext context, OidcAuthorization authorization, IAntiforgery antiforgery, TimeProvider time)
     {
         var request = context.GetOpenIddictServerRequest() ?? throw new InvalidOperationException("OpenIddict did not handle this authorization request.");
         // A repeated parameter (RFC 6749 §3.1: MUST NOT) would be read one way here and another by OpenIddict: refused.
@@ -67,13 +66,8 @@ internal static class OidcEndpoints
             return Refuse(Errors.InvalidRequest, "max_age must be a number of seconds (0 or more).");
         }
 
-        // OpenIddict checks scope permissions, except offline_access: a client not allowed refresh tokens is refused it here.
-        var client = options.Value.Clients.FirstOrDefault(c => string.Equals(c.ClientId, request.ClientId, StringComparison.Ordinal));
-        if (client is null || request.GetScopes().Any(scope => scope != OidcScopes.OpenId && !client.AllowedScopes.Contains(scope)))
-        {
-            return Refuse(Errors.InvalidScope, "The app asked for a scope it is not allowed.");
-        }
-
+        // Scopes the client may not have (offline_access included, through the refresh grant's permission) were refused by
+        // OpenIddict before this handler runs (OidcClientRegistry.Describe sets the permissions).
         var cookie = await context.AuthenticateAsync(IdentityConstants.ApplicationScheme);
         var prompts = request.GetPromptValues();
         var step = AuthorizeFlow.SignInStep(
