@@ -38,6 +38,9 @@ dotnet test AccountsPortal.sln --logger "console;verbosity=normal" --blame-hang-
 # The names of failed tests again at the end, where a CI log's tail shows them.
 failed=$(grep -E '^\s+Failed [A-Za-z]' "$log" | sed -E 's/^\s+//' || true)
 if [ -n "$failed" ]; then
+    # Each failure's message (up to its stack trace, at most 12 lines), then the names alone.
+    echo "Why they failed:"
+    awk '/^[[:space:]]+Failed [A-Za-z]/ { n = 13 } /^[[:space:]]+Stack Trace:/ { n = 0 } n > 0 { print; n-- }' "$log" || true
     echo "Failed tests:"
     echo "$failed"
 fi
