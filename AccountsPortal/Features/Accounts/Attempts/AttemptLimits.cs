@@ -29,15 +29,14 @@ public sealed class AttemptLimits(PortalDbContext db, TimeProvider time)
     /// </summary>
     public async Task<TimeSpan?> TryReserveAsync(string key, AttemptPolicy policy, CancellationToken cancellationToken = default)
     {
-        // The common case is one UPDATE. When it changes nothing the key may be new (or locked): make sure
-        // its row exists, then try once more; a parallel request creating the row is no different.
+        // The common case is one UPDATE. When it changes nothing the key may be new (or locked): create its row
+        // with this attempt reserved, or, when a parallel request created it first, try the UPDATE once more.
         if (await TryReserveExistingAsync(key, policy, cancellationToken))
         {
             return null;
         }
 
-        await CreateCounterAsync(key, cancellationToken);
-        if (await TryReserveExistingAsync(key, policy, cancellationToken))
+        if (await TryCreateReservedAsync(key, cancellationToken) || await TryReserveExistingAsync(key, policy, cancellationToken))
         {
             return null;
         }
@@ -104,11 +103,13 @@ public sealed class AttemptLimits(PortalDbContext db, TimeProvider time)
         db.AttemptCounters.AsNoTracking().Where(c => c.Key == key).Select(c => c.Failures).SingleOrDefaultAsync(cancellationToken);
 
     /// <summary>
-    /// Creates the key's counter, unless it exists, with a window long over so that the next reservation
-    /// starts a new one. Portable SQL: SQLite and PostgreSQL both have ON CONFLICT and double-quoted names.
+    /// Creates the key's counter with a window starting now and this attempt reserved, unless it exists: true when
+    /// this statement created it. The row is never written "empty" first: the expired-rows cleanup deletes counters
+    /// whose window is over, and one caught between an empty insert and the reservation would refuse a first
+    /// attempt as locked. Portable SQL: SQLite and PostgreSQL both have ON CONFLICT and double-quoted names.
     /// </summary>
-    private Task CreateCounterAsync(string key, CancellationToken cancellationToken) =>
-        db.Database.ExecuteSqlInterpolatedAsync(
-            $"""INSERT INTO "AttemptCounters" ("Key", "Reserved", "Failures", "WindowStart") VALUES ({key}, 0, 0, {PortalDbContext.StoredInstant(DateTimeOffset.UnixEpoch)}) ON CONFLICT ("Key") DO NOTHING""",
-            cancellationToken);
+    private async Task<bool> TryCreateReservedAsync(string key, CancellationToken cancellationToken) =>
+        await db.Database.ExecuteSqlInterpolatedAsync(
+            $"""INSERT INTO "AttemptCounters" ("Key", "Reserved", "Failures", "WindowStart") VALUES ({key}, 1, 0, {PortalDbContext.StoredInstant(time.GetUtcNow())}) ON CONFLICT ("Key") DO NOTHING""",
+            cancellationToken) == 1;
 }
