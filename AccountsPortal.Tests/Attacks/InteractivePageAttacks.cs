@@ -51,7 +51,7 @@ public sealed class InteractivePageAttacks : PortalComponentTest
         PersistentState.Persist("passkey-verify-visitor", new VerifyVisitor(Bench.ProofOf(sessionId), "198.51.100.4"));
         Services.GetRequiredService<NavigationManager>().NavigateTo($"/passkeys/verify?session={Uri.EscapeDataString(sessionId)}");
         var page = Render<VerifyPage>();
-        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["get"]));
+        await WaitForCallsAsync("get", 1);
         var answer = Forged(variant, LastOptions("get"), own, stranger);
         var before = await SnapshotAsync();
 
@@ -67,7 +67,7 @@ public sealed class InteractivePageAttacks : PortalComponentTest
         // The circuit is alive: Try again opens the dialog once more, and the real passkey signs in.
         var retry = PasskeyModule.Setup<BrowserCredential>("get", _ => true);
         await page.InvokeAsync(() => page.FindAll("button").Single(b => b.TextContent.Contains("Try again", StringComparison.Ordinal)).Click());
-        page.WaitForAssertion(() => Assert.Equal(2, PasskeyModule.Invocations["get"].Count));
+        await WaitForCallsAsync("get", 2);
         retry.SetResult(new BrowserCredential(true, own.GetAssertion(LastOptions("get")), null, null));
         var navigation = Services.GetRequiredService<NavigationManager>();
         page.WaitForAssertion(() => Assert.EndsWith(LoginSessionService.CompletionUrl(sessionId), navigation.Uri));
@@ -90,7 +90,7 @@ public sealed class InteractivePageAttacks : PortalComponentTest
         page.WaitForAssertion(() => Assert.Contains("You have no passkeys", page.Find("[data-testid=passkey-status]").TextContent));
         var create = PasskeyModule.Setup<BrowserCredential>("create", _ => true);
         await AddAsync(page, "Forged");
-        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["create"]));
+        await WaitForCallsAsync("create", 1);
         var options = LastOptions("create");
         using var rsa = RSA.Create(1024);
         var answer = variant switch
@@ -125,7 +125,7 @@ public sealed class InteractivePageAttacks : PortalComponentTest
         using var authenticator = Bench.NewAuthenticator();
         var next = PasskeyModule.Setup<BrowserCredential>("create", _ => true);
         await AddAsync(page, "Laptop");
-        page.WaitForAssertion(() => Assert.Equal(2, PasskeyModule.Invocations["create"].Count));
+        await WaitForCallsAsync("create", 2);
         next.SetResult(new BrowserCredential(true, authenticator.CreateCredential(LastOptions("create")), null, null));
         page.WaitForAssertion(() => Assert.Equal("Laptop", page.Find("[data-testid=passkey-name]").TextContent));
     }

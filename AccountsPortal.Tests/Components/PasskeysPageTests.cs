@@ -36,7 +36,7 @@ public sealed class PasskeysPageTests : PortalComponentTest
         var create = PasskeyModule.Setup<BrowserCredential>("create", _ => true);
 
         Add(page, "Laptop");
-        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["create"]), Patience);
+        await WaitForCallsAsync("create", 1);
         create.SetResult(new BrowserCredential(true, authenticator.CreateCredential(LastOptions("create")), null, null));
 
         page.WaitForAssertion(() => Assert.Equal("Laptop", page.Find("[data-testid=passkey-name]").TextContent), Patience);
@@ -93,7 +93,7 @@ public sealed class PasskeysPageTests : PortalComponentTest
         var create = PasskeyModule.Setup<BrowserCredential>("create", _ => true);
 
         Add(page, "Laptop");
-        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["create"]), Patience);
+        await WaitForCallsAsync("create", 1);
         // Past the challenge's lifetime (5 minutes) but within the call's grace: the late answer arrives and is refused.
         App.Time.Advance(TimeSpan.FromMinutes(5) + TimeSpan.FromSeconds(1));
         create.SetResult(new BrowserCredential(true, authenticator.CreateCredential(LastOptions("create")), null, null));
@@ -169,7 +169,7 @@ public sealed class PasskeysPageTests : PortalComponentTest
         var lifetime = App.Services.GetRequiredService<IOptions<PasskeyOptions>>().Value.RegistrationChallengeLifetime;
 
         Add(page, "Phone");
-        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["create"]), Patience);
+        await WaitForCallsAsync("create", 1);
         App.Time.Advance(TimeSpan.FromSeconds(61));
         Assert.Empty(page.FindAll("[role=alert]"));
         App.Time.Advance(browser.CallTimeout(lifetime));
@@ -277,7 +277,7 @@ public sealed class PasskeysPageTests : PortalComponentTest
             Assert.Single(await WaitForCallsAsync("signalCurrentUserDetails", 1)).Arguments[0]);
 
         Add(page, "Laptop");
-        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["create"]), Patience);
+        await WaitForCallsAsync("create", 1);
         create.SetResult(new BrowserCredential(true, authenticator.CreateCredential(LastOptions("create")), null, null));
 
         var added = Assert.IsType<AllAcceptedCredentialsSignal>((await WaitForCallsAsync("signalAllAcceptedCredentials", 2))[1].Arguments[0]);
@@ -298,7 +298,7 @@ public sealed class PasskeysPageTests : PortalComponentTest
         var create = PasskeyModule.Setup<BrowserCredential>("create", _ => true);
 
         Add(page, "Laptop");
-        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["create"]), Patience);
+        await WaitForCallsAsync("create", 1);
         create.SetResult(new BrowserCredential(true, authenticator.CreateCredential(LastOptions("create")), null, null));
 
         await WaitForCallsAsync("signalCurrentUserDetails", 2);

@@ -66,7 +66,7 @@ public sealed class VerifyPageTests : PortalComponentTest
         var get = PasskeyModule.Setup<BrowserCredential>("get", _ => true);
 
         var page = RenderVerify(sessionId, startedHere: true);
-        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["get"]), Patience);
+        await WaitForCallsAsync("get", 1);
         get.SetResult(new BrowserCredential(true, authenticator.GetAssertion(LastOptions("get")), null, null));
 
         var navigation = Services.GetRequiredService<NavigationManager>();
@@ -82,7 +82,7 @@ public sealed class VerifyPageTests : PortalComponentTest
         var get = PasskeyModule.Setup<BrowserCredential>("get", _ => true);
 
         var page = RenderVerify(sessionId, startedHere: false);
-        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["get"]), Patience);
+        await WaitForCallsAsync("get", 1);
         get.SetResult(new BrowserCredential(true, authenticator.GetAssertion(LastOptions("get")), null, null));
 
         page.WaitForAssertion(() => Assert.Contains("Verified — return to the device you are signing in on.", page.Markup), Patience);
@@ -121,7 +121,7 @@ public sealed class VerifyPageTests : PortalComponentTest
 
         page.FindAll("button").Single(b => b.TextContent.Contains("Try again")).Click();
 
-        page.WaitForAssertion(() => Assert.Equal(2, PasskeyModule.Invocations["get"].Count), Patience);
+        await WaitForCallsAsync("get", 2);
         authenticator.Dispose();
     }
 
@@ -149,7 +149,7 @@ public sealed class VerifyPageTests : PortalComponentTest
         var lifetime = App.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<PasskeyOptions>>().Value.LoginChallengeLifetime;
 
         var page = RenderVerify(sessionId, startedHere: true);
-        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["get"]), Patience);
+        await WaitForCallsAsync("get", 1);
         var call = PasskeyModule.Invocations["get"].Single();
 
         // A cross-device (QR code) sign-in past Blazor's default 60 s: the call is still waited for.
@@ -178,7 +178,7 @@ public sealed class VerifyPageTests : PortalComponentTest
         var (sessionId, authenticator) = await LoginAwaitingPasskeyAsync();
         var get = PasskeyModule.Setup<BrowserCredential>("get", _ => true);
         var page = RenderVerify(sessionId, startedHere: true);
-        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["get"]), Patience);
+        await WaitForCallsAsync("get", 1);
 
         switch (failure)
         {
@@ -201,7 +201,7 @@ public sealed class VerifyPageTests : PortalComponentTest
 
         page.WaitForAssertion(() => Assert.Equal("Failed", Stage(page)), Patience);
         page.FindAll("button").Single(b => b.TextContent.Contains("Try again")).Click();
-        page.WaitForAssertion(() => Assert.Equal(2, PasskeyModule.Invocations["get"].Count), Patience);
+        await WaitForCallsAsync("get", 2);
         Assert.Equal(0, (await Bench.SessionAsync(sessionId)).FailedAttempts);
         authenticator.Dispose();
     }
@@ -223,7 +223,7 @@ public sealed class VerifyPageTests : PortalComponentTest
         var get = PasskeyModule.Setup<BrowserCredential>("get", _ => true);
 
         var page = RenderVerify(sessionId, startedHere: true);
-        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["get"]), Patience);
+        await WaitForCallsAsync("get", 1);
         var (answer, message) = PasskeyRules.Answer(rule, LastOptions("get"), own, stranger);
         get.SetResult(new BrowserCredential(true, answer, null, null));
 
@@ -248,7 +248,7 @@ public sealed class VerifyPageTests : PortalComponentTest
         var get = PasskeyModule.Setup<BrowserCredential>("get", _ => true);
 
         var page = RenderVerify(sessionId, startedHere: true);
-        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["get"]), Patience);
+        await WaitForCallsAsync("get", 1);
         get.SetResult(new BrowserCredential(true, authenticator.GetAssertion(LastOptions("get"), new AssertionOverrides { TamperSignature = true }), null, null));
 
         page.WaitForAssertion(() => Assert.Equal(PasskeyMessages.NotVerified, page.Find("[role=alert]").TextContent.Trim()), Patience);
@@ -268,7 +268,7 @@ public sealed class VerifyPageTests : PortalComponentTest
         var get = PasskeyModule.Setup<BrowserCredential>("get", _ => true);
 
         var page = RenderVerify(sessionId, startedHere: true);
-        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["get"]), Patience);
+        await WaitForCallsAsync("get", 1);
         var browser = await Bench.SignedInBrowserAsync(userId);
         Assert.True((await Bench.WithAsync(s => s.GetRequiredService<PasskeyManagement>().DeleteAsync(userId, passkeyId, browser))).Succeeded);
         get.SetResult(new BrowserCredential(true, authenticator.GetAssertion(LastOptions("get")), null, null));
@@ -289,7 +289,7 @@ public sealed class VerifyPageTests : PortalComponentTest
 
         var page = RenderVerify(sessionId, startedHere: false, query);
         page.WaitForAssertion(() => Assert.Equal("Continue to Test App", page.Find("h1").TextContent), Patience);
-        page.WaitForAssertion(() => Assert.Single(PasskeyModule.Invocations["get"]), Patience);
+        await WaitForCallsAsync("get", 1);
         get.SetResult(new BrowserCredential(true, authenticator.GetAssertion(LastOptions("get")), null, null));
 
         var navigation = Services.GetRequiredService<NavigationManager>();

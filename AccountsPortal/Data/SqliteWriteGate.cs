@@ -74,19 +74,6 @@ public sealed class SqliteWriteGate(int timeoutMilliseconds) : IDbTransactionInt
         }
     }
 
-    public DbTransaction TransactionStarted(DbConnection connection, TransactionEndEventData eventData, DbTransaction result)
-    {
-        transactions.AddOrUpdate(result, connection);
-        return result;
-    }
-
-    public ValueTask<DbTransaction> TransactionStartedAsync(
-        DbConnection connection, TransactionEndEventData eventData, DbTransaction result, CancellationToken cancellationToken = default)
-    {
-        transactions.AddOrUpdate(result, connection);
-        return ValueTask.FromResult(result);
-    }
-
     public void TransactionCommitted(DbTransaction transaction, TransactionEndEventData eventData) => Leave(transaction);
 
     public Task TransactionCommittedAsync(DbTransaction transaction, TransactionEndEventData eventData, CancellationToken cancellationToken = default)
