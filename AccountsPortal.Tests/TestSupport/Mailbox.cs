@@ -26,7 +26,8 @@ public static class Mailbox
             // A message waiting for a retry is not waited for: on the test's clock its next attempt may never come. One
             // appears when a test advances the clock while the worker is writing another test's message (its send timeout
             // fires), and it would otherwise hold every later read of the mailbox for the full minute.
-            var now = app.Time.GetUtcNow();
+            // The clock the portal runs on: the test's fake one, or the real one for browser tests.
+            var now = app.Services.GetRequiredService<TimeProvider>().GetUtcNow();
             var unsent = await app.WithDbAsync(db => db.OutboxMessages.CountAsync(m => m.SentAt == null && m.FailedAt == null && m.NextAttemptAt <= now));
             if (unsent == 0)
             {
