@@ -8,7 +8,8 @@ namespace AccountsPortal.Data;
 /// <summary>
 /// Lines up this process's writers to one SQLite file before they ask SQLite for its write lock: a transaction
 /// (Microsoft.Data.Sqlite begins them IMMEDIATE, taking the lock at once) and a write statement outside one wait here,
-/// asynchronously and first come first served, and the next one goes the moment the lock is given back.
+/// asynchronously and roughly in the order they came (<see cref="SemaphoreSlim"/> serves a synchronous waiter, such
+/// as a migration at start, before asynchronous ones), and the next one goes the moment the lock is given back.
 /// </summary>
 /// <remarks>
 /// Without it, writers that find the lock taken wait in SQLite's busy handler, which sleeps 1, 2, 5 … up to 100 ms
@@ -16,7 +17,9 @@ namespace AccountsPortal.Data;
 /// waiting for it sleeps. SQLite still arbitrates between processes (two nodes on one file, a backup tool): a writer
 /// through the gate may yet wait there, up to <see cref="DatabaseOptions.BusyTimeoutMilliseconds"/>. Waiting here is
 /// bounded by the same timeout and ends as SQLite's own would, in SQLITE_BUSY (a 503 for the person), so a refusal is
-/// unchanged. Reads never wait: in WAL mode they do not need the write lock.
+/// unchanged; the longest wait, with another process holding the lock too, is twice the timeout. Reads never wait: in
+/// WAL mode they do not need the write lock. A write that is not recognised as one (<c>ExecuteScalar</c>, or a reader
+/// whose SQL does not start with its verb) is not lined up and waits in SQLite's busy handler, as before.
 /// <para>
 /// A connection holds the gate from the start of its transaction until the commit or rollback (or, for a transaction
 /// disposed unfinished, until the connection closes: SQLite rolls it back then), and for a statement outside a
@@ -33,10 +36,24 @@ public sealed class SqliteWriteGate(int timeoutMilliseconds) : IDbTransactionInt
     // The connection of each open transaction: a committed SqliteTransaction no longer names it.
     private readonly ConditionalWeakTable<DbTransaction, DbConnection> transactions = [];
 
-    private sealed class Lease
+    // A lease whose connection was dropped while holding the gate (a context never disposed) gives it back when
+    // collected, instead of keeping every later writer of the node waiting until a restart.
+    private sealed class Lease(SemaphoreSlim gate)
     {
         public bool Held;
+
+        ~Lease()
+        {
+            if (Held)
+            {
+                gate.Release();
+            }
+        }
     }
+
+    private ConditionalWeakTable<DbConnection, Lease>.CreateValueCallback? newLease;
+
+    private Lease LeaseOf(DbConnection connection) => leases.GetValue(connection, newLease ??= _ => new Lease(gate));
 
     private TimeSpan Timeout => TimeSpan.FromMilliseconds(timeoutMilliseconds);
 
@@ -128,7 +145,7 @@ public sealed class SqliteWriteGate(int timeoutMilliseconds) : IDbTransactionInt
         return Task.CompletedTask;
     }
 
-    // A context returned to the pool disposes a connection left open (one whose BEGIN failed, say).
+    // A connection that EF disposes (its context's, when the context is disposed rather than pooled).
 
     public void ConnectionDisposed(DbConnection connection, ConnectionEndEventData eventData) => Leave(connection);
 
@@ -231,7 +248,7 @@ public sealed class SqliteWriteGate(int timeoutMilliseconds) : IDbTransactionInt
 
     /// <summary>A statement outside any transaction, on a connection that does not hold the gate already.</summary>
     private bool NeedsGate(DbCommand command) =>
-        command.Transaction is null && command.Connection is { } connection && !leases.GetOrCreateValue(connection).Held;
+        command.Transaction is null && command.Connection is { } connection && !LeaseOf(connection).Held;
 
     private void LeaveAfterStatement(DbCommand command)
     {
@@ -254,7 +271,7 @@ public sealed class SqliteWriteGate(int timeoutMilliseconds) : IDbTransactionInt
 
     private void Enter(DbConnection connection)
     {
-        var lease = leases.GetOrCreateValue(connection);
+        var lease = LeaseOf(connection);
         if (lease.Held)
         {
             return;
@@ -270,7 +287,7 @@ public sealed class SqliteWriteGate(int timeoutMilliseconds) : IDbTransactionInt
 
     private async Task EnterAsync(DbConnection connection, CancellationToken cancellationToken)
     {
-        var lease = leases.GetOrCreateValue(connection);
+        var lease = LeaseOf(connection);
         if (lease.Held)
         {
             return;
