@@ -83,4 +83,33 @@ public sealed class ExpiredRowsCleanupTests
         Assert.Equal(consents, await app.WithDbAsync(db => db.Set<OpenIddict.EntityFrameworkCore.Models.OpenIddictEntityFrameworkCoreAuthorization>()
             .CountAsync(a => a.Type == OpenIddict.Abstractions.OpenIddictConstants.AuthorizationTypes.Permanent)));
     }
+
+    [Fact]
+    public async Task A_clock_jump_while_another_writer_holds_the_lock_does_not_run_the_cleanup_on_the_thread_that_moved_the_clock()
+    {
+        using var app = new PortalAppFactory();
+        var bench = new PasskeyBench(app);
+        var userId = await bench.CreateUserAsync();
+        var old = await bench.StartLoginAsync(userId);
+
+        // This thread holds SQLite's write lock while it moves the clock by years. Had the hourly run happened on this
+        // thread (as a timer continuation run inline), it would have waited for the lock this thread holds, given up busy,
+        // and deleted nothing; run elsewhere, it waits for the commit below and then deletes the old session.
+        await using (var holder = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={app.DatabasePath}"))
+        {
+            await holder.OpenAsync();
+            await using var transaction = await holder.BeginTransactionAsync();
+            app.Time.Advance(TimeSpan.FromDays(365 * 500));
+            await transaction.CommitAsync();
+        }
+
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (await app.WithDbAsync(db => db.LoginSessions.AnyAsync(s => s.Id == old)) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.False(await app.WithDbAsync(db => db.LoginSessions.AnyAsync(s => s.Id == old)));
+        Assert.DoesNotContain(app.Logs.Entries, e => e.EventId.Name == "ExpiredRowsCleanupFailed");
+    }
 }

@@ -19,11 +19,25 @@ public sealed class ExpiredRowsCleanup(
     public static readonly TimeSpan Interval = TimeSpan.FromHours(1);
     public static readonly TimeSpan Retention = TimeSpan.FromDays(7);
 
+    /// <summary>
+    /// Runs <see cref="RunOnceAsync"/> an <see cref="Interval"/> after the previous run ended, on a thread-pool thread.
+    /// The wait is one-shot and measured from now, so a clock that jumps (a suspended machine waking, a corrected clock, a
+    /// test's fake clock moving by years) causes one run, not one per missed interval; and the run never happens on the
+    /// thread that moved the clock or fired the timer, which would otherwise wait for the run's writes.
+    /// </summary>
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        using var timer = new PeriodicTimer(Interval, time);
-        while (await timer.WaitForNextTickAsync(stoppingToken))
+        while (!stoppingToken.IsCancellationRequested)
         {
+            try
+            {
+                await Task.Delay(Interval, time, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
             try
             {
                 await RunOnceAsync(stoppingToken);

@@ -204,7 +204,8 @@ public sealed class OidcKeyRefresher(OidcKeyRing ring, IOptions<OidcOptions> opt
         {
             try
             {
-                await Task.Delay(options.Value.KeyRefreshInterval, time, stoppingToken);
+                // Forced onto the thread pool: never load on the thread that moved the clock (ExpiredRowsCleanup says why).
+                await Task.Delay(options.Value.KeyRefreshInterval, time, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
                 await ring.LoadAsync(stoppingToken);
                 ring.Refresh();
             }
