@@ -23,7 +23,9 @@ namespace AccountsPortal.Data;
 /// <para>
 /// A connection holds the gate from the start of its transaction until the commit or rollback (or, for a transaction
 /// disposed unfinished, until the connection closes: SQLite rolls it back then), and for a statement outside a
-/// transaction until it has run.
+/// transaction until it has run. A connection EF Core opened for the transaction closes with it; one the caller opened
+/// (the app API opens one per call) closes when the call ends, so a transaction disposed unfinished there keeps other
+/// writers of the node waiting until the end of that call, never longer.
 /// </para>
 /// </remarks>
 public sealed class SqliteWriteGate(int timeoutMilliseconds) : IDbTransactionInterceptor, IDbCommandInterceptor, IDbConnectionInterceptor

@@ -291,11 +291,13 @@ public sealed class PasskeyAssertions(
         var passkey = check.Passkey!;
         var now = time.GetUtcNow();
         await transaction.CreateSavepointAsync(UseSavepoint, cancellationToken);
+        // Plain locals: EF Core reads them as parameters without compiling anything to evaluate them.
+        var (passkeyId, readCount, newCount, backedUp) = (passkey.Id, passkey.SignCount, (long)check.AssertedCount, check.BackedUp);
         var updated = await db.Passkeys
-            .Where(p => p.Id == passkey.Id && p.SignCount == passkey.SignCount)
+            .Where(p => p.Id == passkeyId && p.SignCount == readCount)
             .ExecuteUpdateAsync(set => set
-                .SetProperty(p => p.SignCount, (long)check.AssertedCount)
-                .SetProperty(p => p.IsBackedUp, check.BackedUp)
+                .SetProperty(p => p.SignCount, newCount)
+                .SetProperty(p => p.IsBackedUp, backedUp)
                 .SetProperty(p => p.LastUsedAt, now), cancellationToken);
         if (updated != 1 || !await onVerified(cancellationToken))
         {
