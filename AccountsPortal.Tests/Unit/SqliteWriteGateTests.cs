@@ -77,4 +77,24 @@ public sealed class SqliteWriteGateTests
 
         Assert.Equal(50, await app.WithDbAsync(db => db.Set<Features.Accounts.Attempts.RateWindow>().Where(w => w.Key == Key).Select(w => w.Count).SingleAsync()));
     }
+
+    [Fact]
+    public async Task A_transaction_disposed_unfinished_on_a_connection_that_stays_open_lets_the_next_writer_in_at_once()
+    {
+        // As the app API uses its context: the connection opened for the whole call, a transaction left by an early return.
+        using var app = new PortalAppFactory().WithSetting("Database:BusyTimeoutMilliseconds", "1000");
+        await using var call = app.Services.CreateAsyncScope();
+        var db = call.ServiceProvider.GetRequiredService<PortalDbContext>();
+        await db.Database.OpenConnectionAsync();
+        await using (await db.Database.BeginTransactionAsync())
+        {
+            await db.Database.ExecuteSqlInterpolatedAsync($"""INSERT INTO "RateWindows" ("Key", "WindowStart", "Count") VALUES ({Key}, 0, 1)""");
+        }
+
+        // The call's connection is still open; another writer of the node must not wait for it to close (it would fail
+        // busy after the timeout).
+        Assert.Equal(1, await app.WithDbAsync(other =>
+            other.Database.ExecuteSqlInterpolatedAsync($"""INSERT INTO "RateWindows" ("Key", "WindowStart", "Count") VALUES ({Key}, 0, 1)""")));
+        await db.Database.CloseConnectionAsync();
+    }
 }

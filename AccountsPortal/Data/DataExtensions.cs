@@ -24,9 +24,12 @@ public static class DataExtensions
         {
             var options = services.GetRequiredService<IOptions<DatabaseOptions>>().Value;
             var contentRoot = services.GetRequiredService<IWebHostEnvironment>().ContentRootPath;
+            var gate = new SqliteWriteGate(options.BusyTimeoutMilliseconds);
             db.UseSqlite(SqliteConnectionString(options, contentRoot))
-                .AddInterceptors(new SqliteConnectionPragmas(options.BusyTimeoutMilliseconds), new SqliteWriteGate(options.BusyTimeoutMilliseconds))
-                .AddInterceptors(services.GetServices<IInterceptor>());
+                .AddInterceptors(new SqliteConnectionPragmas(options.BusyTimeoutMilliseconds), gate)
+                .AddInterceptors(services.GetServices<IInterceptor>())
+                // Interceptors are not told when a transaction is disposed unfinished; this event is.
+                .LogTo(SqliteWriteGate.Hears, gate.OnEvent);
         });
         builder.Services.AddDbContextPool<PostgresPortalDbContext>((services, db) =>
             db.UseNpgsql(PostgresConnectionString(services.GetRequiredService<IOptions<DatabaseOptions>>().Value))

@@ -2,6 +2,7 @@ using System.Data.Common;
 using System.Runtime.CompilerServices;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore.Diagnostics;
+using Microsoft.Extensions.Logging;
 
 namespace AccountsPortal.Data;
 
@@ -23,9 +24,8 @@ namespace AccountsPortal.Data;
 /// <para>
 /// A connection holds the gate from the start of its transaction until the commit or rollback (or, for a transaction
 /// disposed unfinished, until the connection closes: SQLite rolls it back then), and for a statement outside a
-/// transaction until it has run. A connection EF Core opened for the transaction closes with it; one the caller opened
-/// (the app API opens one per call) closes when the call ends, so a transaction disposed unfinished there keeps other
-/// writers of the node waiting until the end of that call, never longer.
+/// transaction until it has run. A transaction disposed unfinished gives it back when EF Core reports the disposal
+/// (<see cref="OnEvent"/>), whoever opened its connection.
 /// </para>
 /// </remarks>
 public sealed class SqliteWriteGate(int timeoutMilliseconds) : IDbTransactionInterceptor, IDbCommandInterceptor, IDbConnectionInterceptor
@@ -137,7 +137,25 @@ public sealed class SqliteWriteGate(int timeoutMilliseconds) : IDbTransactionInt
         }
     }
 
-    // A transaction disposed without commit or rollback is rolled back when its connection closes.
+    /// <summary>For <c>DbContextOptionsBuilder.LogTo</c>: the one event the gate needs, <see cref="OnEvent"/>'s.</summary>
+    public static bool Hears(EventId eventId, LogLevel level) => eventId.Id == RelationalEventId.TransactionDisposed.Id;
+
+    /// <summary>
+    /// A transaction disposed without commit or rollback (an early return or an exception inside its <c>using</c>):
+    /// Microsoft.Data.Sqlite has rolled it back, so the gate goes back now. Relying on the connection's close instead is
+    /// not enough: a connection its caller opened closes later, and a BEGIN that failed leaves EF Core's open count of a
+    /// pooled context one too high for good, so that connection may never close. After a commit or rollback this finds
+    /// nothing to give back.
+    /// </summary>
+    public void OnEvent(EventData eventData)
+    {
+        if (eventData is TransactionEventData { Transaction: { } transaction })
+        {
+            Leave(transaction);
+        }
+    }
+
+    // A transaction disposed without commit or rollback is also rolled back when its connection closes.
 
     public void ConnectionClosed(DbConnection connection, ConnectionEndEventData eventData) => Leave(connection);
 
