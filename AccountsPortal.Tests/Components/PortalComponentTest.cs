@@ -70,8 +70,8 @@ public abstract class PortalComponentTest : BunitContext, IAsyncLifetime
     /// <summary>
     /// Waits (up to <see cref="Patience"/>) until the page has called the module's <paramref name="function"/>
     /// <paramref name="count"/> times, and returns those calls. For calls a page makes after its last render (from
-    /// OnAfterRenderAsync, as the Signal API calls are, or after a database write that waited its turn behind another
-    /// writer, <see cref="Data.SqliteWriteGate"/>), which bunit's WaitForAssertion, checking on renders, would miss.
+    /// OnAfterRenderAsync, as the Signal API calls are, or after a database call that did not complete at once), which
+    /// bunit's WaitForAssertion, checking on renders, would miss.
     /// </summary>
     protected async Task<IReadOnlyList<JSRuntimeInvocation>> WaitForCallsAsync(string function, int count)
     {

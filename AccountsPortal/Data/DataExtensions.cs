@@ -24,12 +24,9 @@ public static class DataExtensions
         {
             var options = services.GetRequiredService<IOptions<DatabaseOptions>>().Value;
             var contentRoot = services.GetRequiredService<IWebHostEnvironment>().ContentRootPath;
-            var gate = new SqliteWriteGate(options.BusyTimeoutMilliseconds);
             db.UseSqlite(SqliteConnectionString(options, contentRoot))
-                .AddInterceptors(new SqliteConnectionPragmas(options.BusyTimeoutMilliseconds), gate)
-                .AddInterceptors(services.GetServices<IInterceptor>())
-                // Interceptors are not told when a transaction is disposed unfinished; this event is.
-                .LogTo(SqliteWriteGate.Hears, gate.OnEvent);
+                .AddInterceptors(new SqliteConnectionPragmas(options.BusyTimeoutMilliseconds))
+                .AddInterceptors(services.GetServices<IInterceptor>());
         });
         builder.Services.AddDbContextPool<PostgresPortalDbContext>((services, db) =>
             db.UseNpgsql(PostgresConnectionString(services.GetRequiredService<IOptions<DatabaseOptions>>().Value))

@@ -20,10 +20,11 @@ public sealed class ExpiredRowsCleanup(
     public static readonly TimeSpan Retention = TimeSpan.FromDays(7);
 
     /// <summary>
-    /// Runs <see cref="RunOnceAsync"/> an <see cref="Interval"/> after the previous run ended, on a thread-pool thread.
-    /// The wait is one-shot and measured from now, so a clock that jumps (a suspended machine waking, a corrected clock, a
-    /// test's fake clock moving by years) causes one run, not one per missed interval; and the run never happens on the
-    /// thread that moved the clock or fired the timer, which would otherwise wait for the run's writes.
+    /// Runs <see cref="RunOnceAsync"/> an <see cref="Interval"/> after the previous run ended. The wait is one-shot and
+    /// measured from now, so a clock that jumps (a suspended machine waking, a corrected clock, a test's fake clock moving
+    /// by years) causes one run, not one per missed interval. The continuation may still run on the thread that completes
+    /// the wait (a fake clock's caller without a synchronization context); <c>ForceYielding</c> only moves a wait that had
+    /// already ended.
     /// </summary>
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

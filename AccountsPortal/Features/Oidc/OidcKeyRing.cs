@@ -204,7 +204,7 @@ public sealed class OidcKeyRefresher(OidcKeyRing ring, IOptions<OidcOptions> opt
         {
             try
             {
-                // Forced onto the thread pool: never load on the thread that moved the clock (ExpiredRowsCleanup says why).
+                // One-shot from now, as ExpiredRowsCleanup's wait.
                 await Task.Delay(options.Value.KeyRefreshInterval, time, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
                 await ring.LoadAsync(stoppingToken);
                 ring.Refresh();
