@@ -85,14 +85,14 @@ public sealed class ExpiredRowsCleanupTests
     }
 
     [Fact]
-    public async Task A_clock_jump_while_another_writer_holds_the_lock_does_not_run_the_cleanup_on_the_thread_that_moved_the_clock()
+    public async Task A_clock_jump_while_another_writer_holds_the_lock_leads_to_one_cleanup_that_deletes_once_the_lock_is_free()
     {
         using var app = new PortalAppFactory();
         var bench = new PasskeyBench(app);
         var userId = await bench.CreateUserAsync();
         var old = await bench.StartLoginAsync(userId);
 
-        // This thread holds SQLite's write lock while it moves the clock by years. Had the hourly run happened on this
+        // This thread (with xunit's synchronization context) holds SQLite's write lock while it moves the clock by years. Had the hourly run happened on this
         // thread (as a timer continuation run inline), it would have waited for the lock this thread holds, given up busy,
         // and deleted nothing; run elsewhere, it waits for the commit below and then deletes the old session.
         await using (var holder = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={app.DatabasePath}"))
