@@ -10,12 +10,24 @@ namespace AccountsPortal.Benchmarks.Load;
 public static class LoadRun
 {
     /// <summary>Runs the clients against <paramref name="cluster"/> and summarises the measured window.</summary>
-    public static async Task<ResultRow> RunAsync(PortalCluster cluster, SeededLogins seeded, LoadOptions options)
+    public static Task<ResultRow> RunAsync(PortalCluster cluster, SeededLogins seeded, LoadOptions options)
     {
         ArgumentNullException.ThrowIfNull(cluster);
+        return RunAsync([.. cluster.Nodes.Select(node => node.Origin)], cluster.Configuration.Name, seeded, options, cluster.ProcessorTime);
+    }
+
+    /// <summary>
+    /// Runs the clients against the servers at <paramref name="nodes"/> and summarises the measured window under
+    /// <paramref name="name"/>. <paramref name="serverProcessorTime"/> reads the servers' processor time so far; null
+    /// when they run in this process (their CPU is then in the driver's column).
+    /// </summary>
+    public static async Task<ResultRow> RunAsync(
+        IReadOnlyList<Uri> nodes, string name, SeededLogins seeded, LoadOptions options, Func<TimeSpan>? serverProcessorTime)
+    {
+        ArgumentNullException.ThrowIfNull(nodes);
         ArgumentNullException.ThrowIfNull(seeded);
         ArgumentNullException.ThrowIfNull(options);
-        var http = cluster.Nodes.Select(node => PasskeyStepClient.CreateHttpClient(node.Origin)).ToList();
+        var http = nodes.Select(PasskeyStepClient.CreateHttpClient).ToList();
         try
         {
             var queues = seeded.SplitForClients(options.Clients);
@@ -25,7 +37,7 @@ public static class LoadRun
             var exhausted = new long[options.Clients];
 
             // Processor time is read when the window opens and closes, by a timer of its own.
-            var cpu = MeasureCpuAsync(cluster, windowStart, windowEnd);
+            var cpu = MeasureCpuAsync(serverProcessorTime, windowStart, windowEnd);
             var clients = Enumerable.Range(0, options.Clients).Select(i => Task.Run(async () =>
             {
                 var step = new PasskeyStepClient(http[i % http.Count], http[(i + 1) % http.Count]);
@@ -60,7 +72,7 @@ public static class LoadRun
             }
 
             return new ResultRow(
-                cluster.Configuration.Name,
+                name,
                 options.Clients,
                 options.Duration.TotalSeconds,
                 verified.Count,
@@ -92,17 +104,17 @@ public static class LoadRun
         }
     }
 
-    /// <summary>The portals' and this process's CPU time between two timestamps, each as a share of one core.</summary>
-    private static async Task<(double Portal, double Driver)> MeasureCpuAsync(PortalCluster cluster, long from, long to)
+    /// <summary>The portals' (NaN when not read) and this process's CPU time between two timestamps, each as a share of one core.</summary>
+    private static async Task<(double Portal, double Driver)> MeasureCpuAsync(Func<TimeSpan>? serverProcessorTime, long from, long to)
     {
         await WaitUntilAsync(from);
-        var portalBefore = cluster.ProcessorTime();
+        var portalBefore = serverProcessorTime?.Invoke() ?? TimeSpan.Zero;
         var driverBefore = Environment.CpuUsage.TotalTime;
         var wallBefore = Stopwatch.GetTimestamp();
         await WaitUntilAsync(to);
-        var portal = cluster.ProcessorTime() - portalBefore;
+        var portal = serverProcessorTime is null ? double.NaN : (serverProcessorTime() - portalBefore).TotalSeconds;
         var driver = Environment.CpuUsage.TotalTime - driverBefore;
         var wall = Stopwatch.GetElapsedTime(wallBefore).TotalSeconds;
-        return (portal.TotalSeconds / wall, driver.TotalSeconds / wall);
+        return (portal / wall, driver.TotalSeconds / wall);
     }
 }

@@ -126,15 +126,15 @@ public sealed class DatabaseInitializer(
     {
         var journalMode = await ExecuteScalarAsync(db, "PRAGMA journal_mode;", cancellationToken);
         var synchronous = await ExecuteScalarAsync(db, "PRAGMA synchronous;", cancellationToken);
-        var busyTimeout = await ExecuteScalarAsync(db, "PRAGMA busy_timeout;", cancellationToken);
+        var busyTimeout = SqliteBusyHandler.TimeoutOf((SqliteConnection)db.Database.GetDbConnection());
 
         // synchronous: 2 means FULL.
         if (!string.Equals(journalMode, "wal", StringComparison.OrdinalIgnoreCase)
             || synchronous != "2"
-            || busyTimeout != options.Value.BusyTimeoutMilliseconds.ToString(System.Globalization.CultureInfo.InvariantCulture))
+            || busyTimeout != options.Value.BusyTimeoutMilliseconds)
         {
             throw new PortalStartupException(
-                $"The database settings did not take effect (journal_mode={journalMode}, synchronous={synchronous}, busy_timeout={busyTimeout}).");
+                $"The database settings did not take effect (journal_mode={journalMode}, synchronous={synchronous}, busy handler timeout={busyTimeout?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none"} ms).");
         }
     }
 

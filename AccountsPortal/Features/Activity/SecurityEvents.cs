@@ -18,9 +18,12 @@ public sealed class SecurityEvents(PortalDbContext db, TimeProvider time, IEnume
             Detail = StoredText.Truncate(detail, MaxDetailLength),
             OccurredAt = time.GetUtcNow(),
         };
-        db.SecurityEvents.Add(securityEvent);
-        await db.SaveChangesAsync(cancellationToken);
-        db.Entry(securityEvent).State = EntityState.Detached;
+        // Raw SQL (the INSERT EF Core made for the entity): events are written inside the write transactions of
+        // sign-ins, where change tracking's cost was time the write lock was held.
+        await db.Database.ExecuteSqlInterpolatedAsync($"""
+            INSERT INTO "SecurityEvents" ("UserId", "Kind", "Detail", "OccurredAt")
+            VALUES ({securityEvent.UserId}, {securityEvent.Kind.ToString()}, {securityEvent.Detail}, {PortalDbContext.StoredInstant(securityEvent.OccurredAt)})
+            """, cancellationToken);
         SecurityLog.Recorded(logger, securityEvent);
         foreach (var observer in observers)
         {

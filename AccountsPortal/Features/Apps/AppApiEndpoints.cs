@@ -155,7 +155,7 @@ internal static class AppApiEndpoints
         var result = await passkeys.CompleteAsync(
             sessionId, null, request.Credential.ValueKind == System.Text.Json.JsonValueKind.Object ? request.Credential.GetRawText() : null,
             LoginProof.ForApp(http.Headers[SessionSecretHeader]), http.HttpContext.Connection.RemoteIpAddress, cancellationToken,
-            whenVerified: async token => claim = await appLogins.ClaimVerifiedAsync(sessionId, login.ClientId, token));
+            whenVerified: async (session, token) => claim = await appLogins.ClaimVerifiedAsync(sessionId, login.ClientId, (session.UserId, session.SecurityStamp), token));
         if (result.Succeeded)
         {
             return ClaimResult(claim!);

@@ -143,7 +143,13 @@ public sealed class AppLogins(
     /// token (<see cref="CollectIfVerifiedAsync"/>).
     /// </summary>
     /// <param name="clientId">The app's id when the caller already read its login; read here otherwise.</param>
-    public async Task<AppClaim> ClaimVerifiedAsync(string sessionId, string? clientId = null, CancellationToken cancellationToken = default)
+    /// <param name="account">
+    /// The login session's account and security stamp when the caller read the session awaiting its second factor and
+    /// marked it verified in this transaction (the stamp cannot have changed in between: only a recovery rewrites it,
+    /// and that verifies the session itself); read here otherwise.
+    /// </param>
+    public async Task<AppClaim> ClaimVerifiedAsync(
+        string sessionId, string? clientId = null, (string UserId, string? SecurityStamp)? account = null, CancellationToken cancellationToken = default)
     {
         var now = time.GetUtcNow();
         clientId ??= await db.AppLogins.AsNoTracking().Where(l => l.SessionId == sessionId).Select(l => l.ClientId).SingleAsync(cancellationToken);
@@ -154,15 +160,19 @@ public sealed class AppLogins(
             await outer.CreateSavepointAsync(ClaimSavepoint, cancellationToken);
         }
 
-        var claimed = await db.AppLogins
-            .Where(l => l.SessionId == sessionId && l.ClaimedAt == null && l.Collections == 0)
-            .ExecuteUpdateAsync(set => set.SetProperty(l => l.ClaimedAt, now), cancellationToken);
+        // Raw SQL: this runs in the write transaction of a verified passkey (see LoginSessionService.MarkVerifiedAsync).
+        var claimed = await db.Database.ExecuteSqlInterpolatedAsync($"""
+            UPDATE "AppLogins" SET "ClaimedAt" = {PortalDbContext.StoredInstant(now)}
+            WHERE "SessionId" = {sessionId} AND "ClaimedAt" IS NULL AND "Collections" = 0
+            """, cancellationToken);
         if (claimed != 1)
         {
             return AppClaim.AlreadyClaimed;
         }
 
-        var token = await IssueForAsync(sessionId, clientId, cancellationToken);
+        var token = account is var (userId, securityStamp)
+            ? await tokens.IssueAsync(userId, clientId, securityStamp, cancellationToken)
+            : await IssueForAsync(sessionId, clientId, cancellationToken);
         if (own is not null)
         {
             return await CommitIssuedAsync(own, token, cancellationToken);

@@ -291,14 +291,11 @@ public sealed class PasskeyAssertions(
         var passkey = check.Passkey!;
         var now = time.GetUtcNow();
         await transaction.CreateSavepointAsync(UseSavepoint, cancellationToken);
-        // Plain locals: EF Core reads them as parameters without compiling anything to evaluate them.
-        var (passkeyId, readCount, newCount, backedUp) = (passkey.Id, passkey.SignCount, (long)check.AssertedCount, check.BackedUp);
-        var updated = await db.Passkeys
-            .Where(p => p.Id == passkeyId && p.SignCount == readCount)
-            .ExecuteUpdateAsync(set => set
-                .SetProperty(p => p.SignCount, newCount)
-                .SetProperty(p => p.IsBackedUp, backedUp)
-                .SetProperty(p => p.LastUsedAt, now), cancellationToken);
+        // Raw SQL (the statement EF Core made of the LINQ form): the write lock is held from here to the commit.
+        var updated = await db.Database.ExecuteSqlInterpolatedAsync($"""
+            UPDATE "Passkeys" SET "SignCount" = {(long)check.AssertedCount}, "IsBackedUp" = {check.BackedUp}, "LastUsedAt" = {PortalDbContext.StoredInstant(now)}
+            WHERE "Id" = {passkey.Id} AND "SignCount" = {passkey.SignCount}
+            """, cancellationToken);
         if (updated != 1 || !await onVerified(cancellationToken))
         {
             await transaction.RollbackToSavepointAsync(UseSavepoint, cancellationToken);

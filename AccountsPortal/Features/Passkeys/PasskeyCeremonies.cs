@@ -56,6 +56,18 @@ public sealed class PasskeyCeremonies(PortalDbContext db, TimeProvider time)
     public async Task<bool> TryConsumeAsync(string ceremonyId, CeremonyPurpose purpose, string? userId, string? loginSessionId, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
+        if (userId is not null && loginSessionId is not null)
+        {
+            // Raw SQL (the statement EF Core made of the LINQ form below) for the login and confirmation ceremonies: it
+            // runs in the write transaction that records the answer.
+            var at = PortalDbContext.StoredInstant(now);
+            return await db.Database.ExecuteSqlInterpolatedAsync($"""
+                UPDATE "PasskeyCeremonies" SET "ConsumedAt" = {at}
+                WHERE "Id" = {ceremonyId} AND "Purpose" = {purpose.ToString()} AND "UserId" = {userId} AND "LoginSessionId" = {loginSessionId}
+                    AND "ConsumedAt" IS NULL AND "ExpiresAt" > {at}
+                """, cancellationToken) == 1;
+        }
+
         return await db.PasskeyCeremonies
             .Where(c => c.Id == ceremonyId && c.Purpose == purpose && c.UserId == userId && c.LoginSessionId == loginSessionId
                 && c.ConsumedAt == null && c.ExpiresAt > now)

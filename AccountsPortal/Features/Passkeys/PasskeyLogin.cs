@@ -38,12 +38,13 @@ public sealed class PasskeyLogin(
     /// <param name="proof">As for <see cref="BeginAsync"/>: checked again in the statement that marks the session verified.</param>
     /// <param name="clientIp">The caller's address, for the per-IP rate limit.</param>
     /// <param name="whenVerified">
-    /// More work for a verified login, in the same transaction (an app's token); it undoes its own writes to a
-    /// savepoint when it cannot complete, and the verification commits regardless.
+    /// More work for a verified login, in the same transaction (an app's token), given the login session as read
+    /// before the transaction (awaiting its passkey); it undoes its own writes to a savepoint when it cannot complete,
+    /// and the verification commits regardless.
     /// </param>
     public async Task<PasskeyLoginResult> CompleteAsync(
         string? loginSessionId, string? ceremonyId, string? credentialJson, LoginProof proof, System.Net.IPAddress? clientIp = null,
-        CancellationToken cancellationToken = default, Func<CancellationToken, Task>? whenVerified = null)
+        CancellationToken cancellationToken = default, Func<LoginSession, CancellationToken, Task>? whenVerified = null)
     {
         var session = await AwaitingPasskeyAsync(loginSessionId, cancellationToken);
         if (session is null)
@@ -78,7 +79,7 @@ public sealed class PasskeyLogin(
         {
             if (whenVerified is not null)
             {
-                await whenVerified(cancellationToken);
+                await whenVerified(session, cancellationToken);
             }
 
             await transaction.CommitAsync(cancellationToken);

@@ -160,17 +160,19 @@ public sealed class LoginSessionService(
     public async Task<bool> MarkVerifiedAsync(
         string sessionId, LoginProof proof, bool approvalAllowed, string methods, string? securityStamp = null, CancellationToken cancellationToken = default)
     {
-        var now = time.GetUtcNow();
+        ArgumentNullException.ThrowIfNull(sessionId);
+        ArgumentNullException.ThrowIfNull(proof);
+        var now = PortalDbContext.StoredInstant(time.GetUtcNow());
         var binding = proof.BindingHash;
         var approval = approvalAllowed ? proof.ApprovalHash : [0];
-        var updated = await db.LoginSessions
-            .Where(s => s.Id == sessionId && s.State == LoginSessionState.AwaitingSecondFactor && s.ConsumedAt == null && s.ExpiresAt > now
-                && (s.BrowserBindingHash == binding || s.ApprovalHash == approval))
-            .ExecuteUpdateAsync(set => set
-                .SetProperty(s => s.State, LoginSessionState.Verified)
-                .SetProperty(s => s.VerifiedAt, now)
-                .SetProperty(s => s.AuthenticationMethods, methods)
-                .SetProperty(s => s.SecurityStamp, s => securityStamp ?? s.SecurityStamp), cancellationToken);
+        // Raw SQL (the statement EF Core made of the LINQ form): it runs inside the write transaction of every verified
+        // second factor, where the LINQ pipeline's cost was time the write lock was held.
+        var updated = await db.Database.ExecuteSqlInterpolatedAsync($"""
+            UPDATE "LoginSessions" SET "State" = {nameof(LoginSessionState.Verified)}, "VerifiedAt" = {now}, "AuthenticationMethods" = {methods},
+                "SecurityStamp" = COALESCE({securityStamp}, "SecurityStamp")
+            WHERE "Id" = {sessionId} AND "State" = {nameof(LoginSessionState.AwaitingSecondFactor)} AND "ConsumedAt" IS NULL AND "ExpiresAt" > {now}
+                AND ("BrowserBindingHash" = {binding} OR "ApprovalHash" = {approval})
+            """, cancellationToken);
         return updated == 1;
     }
 

@@ -1,0 +1,121 @@
+using AccountsPortal.Data;
+using AccountsPortal.Tests.TestSupport;
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace AccountsPortal.Tests.Unit;
+
+/// <summary>
+/// The portal's SQLite busy handler (<see cref="SqliteBusyHandler"/>): a writer that finds the write lock taken waits
+/// for it and then writes, each locking event gets the whole <c>Database:BusyTimeoutMilliseconds</c>, and every
+/// connection the portal opens has it. (Giving up after the timeout with 503 BUSY and nothing written is
+/// <c>DatabaseFailureTests</c>'.)
+/// </summary>
+public sealed class SqliteBusyHandlerTests
+{
+    // Microsoft.Data.Sqlite retries a busy statement itself, 150 ms apart, until the command's timeout: these tests give
+    // their commands 1 s, so a wait of seconds succeeds only through the handler.
+    private const int CommandTimeoutSeconds = 1;
+
+    [Fact]
+    public async Task A_writer_that_finds_the_lock_taken_waits_and_writes_once_it_is_released()
+    {
+        using var app = new PortalAppFactory();
+        await using var writer = await OpenWithHandlerAsync(app, timeoutMilliseconds: 60_000);
+
+        Task<int> write;
+        await using (await WriteLock.TakeAsync(app.DatabasePath))
+        {
+            write = Task.Run(() => InsertWindow(writer, "busy-handler-wait"));
+            await Task.Delay(2500);
+            Assert.False(write.IsCompleted, "The write went through (or gave up) while another connection held the write lock.");
+        }
+
+        Assert.Equal(1, await write);
+        Assert.Equal(1, await CountWindowsAsync(app, "busy-handler-wait"));
+    }
+
+    [Fact]
+    public async Task Each_locking_event_gets_the_whole_timeout_not_what_is_left_of_an_earlier_one()
+    {
+        // Two waits of 3.5 s on one connection with a 6 s timeout: both succeed only if the second wait is timed from
+        // its own start (7 s in all would be past the timeout).
+        using var app = new PortalAppFactory();
+        await using var writer = await OpenWithHandlerAsync(app, timeoutMilliseconds: 6000);
+        foreach (var key in new[] { "busy-handler-first", "busy-handler-second" })
+        {
+            Task<int> write;
+            await using (await WriteLock.TakeAsync(app.DatabasePath))
+            {
+                write = Task.Run(() => InsertWindow(writer, key));
+                await Task.Delay(3500);
+            }
+
+            Assert.Equal(1, await write);
+        }
+
+        Assert.Equal(1, await CountWindowsAsync(app, "busy-handler-first"));
+        Assert.Equal(1, await CountWindowsAsync(app, "busy-handler-second"));
+    }
+
+    [Fact]
+    public async Task A_writer_gives_up_database_is_locked_once_its_timeout_has_passed_and_writes_nothing()
+    {
+        using var app = new PortalAppFactory();
+        await using var writer = await OpenWithHandlerAsync(app, timeoutMilliseconds: 300);
+        await using (await WriteLock.TakeAsync(app.DatabasePath))
+        {
+            var refused = await Assert.ThrowsAsync<SqliteException>(() => Task.Run(() => InsertWindow(writer, "busy-handler-refused")));
+            Assert.Equal(5, refused.SqliteErrorCode); // SQLITE_BUSY
+        }
+
+        Assert.Equal(0, await CountWindowsAsync(app, "busy-handler-refused"));
+    }
+
+    [Fact]
+    public async Task Every_connection_the_portal_opens_has_the_handler_with_the_configured_timeout_in_place_of_busy_timeout()
+    {
+        using var app = new PortalAppFactory().WithSetting("Database:BusyTimeoutMilliseconds", "4321");
+        await using var scope = app.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<PortalDbContext>();
+        await db.Database.OpenConnectionAsync();
+        var connection = (SqliteConnection)db.Database.GetDbConnection();
+
+        Assert.Equal(4321, SqliteBusyHandler.TimeoutOf(connection));
+        // One handler per connection: SQLite's own (busy_timeout) was replaced, not kept beside it.
+        await using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA busy_timeout;";
+        Assert.Equal(0L, await command.ExecuteScalarAsync());
+
+        // A connection opened outside the portal has none of ours.
+        await using var outside = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = app.DatabasePath, Pooling = false }.ToString());
+        await outside.OpenAsync();
+        Assert.Null(SqliteBusyHandler.TimeoutOf(outside));
+    }
+
+    private static async Task<SqliteConnection> OpenWithHandlerAsync(PortalAppFactory app, int timeoutMilliseconds)
+    {
+        _ = app.Services; // the portal creates and migrates the database at start
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = app.DatabasePath, Pooling = false }.ToString());
+        await connection.OpenAsync();
+        SqliteBusyHandler.Install(connection, timeoutMilliseconds);
+        return connection;
+    }
+
+    private static int InsertWindow(SqliteConnection connection, string key)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandTimeout = CommandTimeoutSeconds;
+        command.CommandText = """INSERT INTO "RateWindows" ("Key", "WindowStart", "Count") VALUES ($key, 0, 1)""";
+        command.Parameters.AddWithValue("$key", key);
+        return command.ExecuteNonQuery();
+    }
+
+    private static async Task<int> CountWindowsAsync(PortalAppFactory app, string key)
+    {
+        await using var scope = app.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<PortalDbContext>();
+        return await db.RateWindows.CountAsync(w => w.Key == key);
+    }
+}
