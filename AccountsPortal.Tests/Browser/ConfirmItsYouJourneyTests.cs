@@ -13,7 +13,7 @@ using OtpNet;
 namespace AccountsPortal.Tests.Browser;
 
 /// <summary>
-/// "Confirm it's you" in a real browser, on a portal whose confirmation window is three seconds: each journey
+/// "Confirm it's you" in a real browser, on a portal whose confirmation window is six seconds: each journey
 /// waits past the window, then makes a security change, and the portal asks for the account's strongest factor
 /// (password, authenticator-app code or passkey, or the recovery key where it may stand in) before changing anything.
 /// </summary>
@@ -286,7 +286,7 @@ public sealed class ConfirmItsYouJourneyTests(ShortConfirmationWindowBrowserFixt
     /// <summary>
     /// Setup steps (adding the passkey, turning the app on) happen right after sign-up, within the window; on a
     /// slow machine they may not, and then the portal rightly asks for the password first, which this gives.
-    /// The window (3 s here) may also run out between the page's check and the service's, while the passkey dialog
+    /// The window (6 s here) may also run out between the page's check and the service's, while the passkey dialog
     /// is open: the page then says a recent confirmation is needed, and the step is tried once more, which asks.
     /// </summary>
     private static async Task ClickConfirmingWithThePasswordIfAskedAsync(IPage page, ILocator button, ILocator done)

@@ -39,7 +39,7 @@ public sealed class AppTokens(
             RETURNING "Id" AS "Value"
             """).ToListAsync(cancellationToken);
         var id = ids.Single();
-        if (!await db.Users.AnyAsync(u => u.Id == userId && u.SecurityStamp == securityStamp, cancellationToken))
+        if (!await StampIsAsync(userId, securityStamp, cancellationToken))
         {
             await db.AppTokens.Where(t => t.Id == id).ExecuteUpdateAsync(set => set.SetProperty(t => t.RevokedAt, now), cancellationToken);
             Activity.SecurityLog.AppTokenWithdrawn(logger, userId);
@@ -51,6 +51,22 @@ public sealed class AppTokens(
         await devices.AppSignedInAsync(userId, clientId, appName, cancellationToken);
         Activity.SecurityLog.AppTokenIssued(logger, id, clientId, userId);
         return new IssuedToken(token, expiresAt);
+    }
+
+    /// <summary>Whether the account's security stamp is still <paramref name="securityStamp"/> (null matches only null).</summary>
+    private async Task<bool> StampIsAsync(string userId, string? securityStamp, CancellationToken cancellationToken)
+    {
+        if (securityStamp is null)
+        {
+            return await db.Users.AnyAsync(u => u.Id == userId && u.SecurityStamp == null, cancellationToken);
+        }
+
+        // Raw SQL (the statement EF Core made of AnyAsync) for the usual case: it runs in the write transaction of a
+        // verified second factor. Not composed, so sent as is.
+        var current = await db.Database.SqlQuery<bool>($"""
+            SELECT EXISTS (SELECT 1 FROM "AspNetUsers" WHERE "Id" = {userId} AND "SecurityStamp" = {securityStamp}) AS "Value"
+            """).ToListAsync(cancellationToken);
+        return current.Single();
     }
 
     /// <summary>The live token with this value, if any; records that it was seen.</summary>

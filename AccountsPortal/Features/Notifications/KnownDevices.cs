@@ -41,7 +41,11 @@ public sealed class KnownDevices(PortalDbContext db, SecurityEvents events, Acto
 
     private async Task RememberAsync(string userId, string deviceKey, string description, CancellationToken cancellationToken)
     {
-        var firstEver = !await db.KnownDevices.AnyAsync(d => d.UserId == userId, cancellationToken);
+        // Raw SQL (the statement EF Core made of AnyAsync): this runs in the write transaction of every sign-in. Not
+        // composed, so sent as is.
+        var known = await db.Database.SqlQuery<bool>(
+            $"""SELECT EXISTS (SELECT 1 FROM "KnownDevices" WHERE "UserId" = {userId}) AS "Value" """).ToListAsync(cancellationToken);
+        var firstEver = !known.Single();
         var now = time.GetUtcNow();
         var inserted = await db.Database.ExecuteSqlInterpolatedAsync(
             $"""INSERT INTO "KnownDevices" ("UserId", "DeviceKey", "FirstSeenAt") VALUES ({userId}, {deviceKey}, {PortalDbContext.StoredInstant(now)}) ON CONFLICT ("UserId", "DeviceKey") DO NOTHING""",
