@@ -25,6 +25,11 @@ namespace AccountsPortal.Data;
 /// connection's <c>busy_timeout</c> to 0 (one handler per connection); <see cref="TimeoutOf"/> tells which timeout a
 /// connection was given.
 /// </para>
+/// <para>
+/// The price: while another process holds the lock for long, each waiting connection wakes a thousand times a second
+/// (an outside review measured 140 and 133 CPU ticks against 99 and 70 over 3.5 s of 16 waiting requests). Threads
+/// are blocked no longer than before: at most the timeout per locking event, as with <c>busy_timeout</c>.
+/// </para>
 /// </remarks>
 public static class SqliteBusyHandler
 {

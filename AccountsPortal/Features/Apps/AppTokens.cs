@@ -53,20 +53,25 @@ public sealed class AppTokens(
         return new IssuedToken(token, expiresAt);
     }
 
-    /// <summary>Whether the account's security stamp is still <paramref name="securityStamp"/> (null matches only null).</summary>
+    /// <summary>
+    /// Whether the account's security stamp is still <paramref name="securityStamp"/> (null matches only null). On
+    /// PostgreSQL the account's row is locked (<c>FOR SHARE</c>) until the caller's transaction ends: a stamp rotation
+    /// committing meanwhile would otherwise revoke the account's tokens without seeing this one, not yet committed, and
+    /// leave it live. Its UPDATE of the row now waits for this commit, and its revocation then sees the token; a
+    /// rotation that got there first makes this read wait for it and find the new stamp. (On SQLite the write lock
+    /// already keeps the two apart.)
+    /// </summary>
     private async Task<bool> StampIsAsync(string userId, string? securityStamp, CancellationToken cancellationToken)
     {
-        if (securityStamp is null)
+        // Raw SQL: this runs in the write transaction of a verified second factor. Not composed, so sent as is.
+        FormattableString query = (securityStamp, db is PostgresPortalDbContext) switch
         {
-            return await db.Users.AnyAsync(u => u.Id == userId && u.SecurityStamp == null, cancellationToken);
-        }
-
-        // Raw SQL (the statement EF Core made of AnyAsync) for the usual case: it runs in the write transaction of a
-        // verified second factor. Not composed, so sent as is.
-        var current = await db.Database.SqlQuery<bool>($"""
-            SELECT EXISTS (SELECT 1 FROM "AspNetUsers" WHERE "Id" = {userId} AND "SecurityStamp" = {securityStamp}) AS "Value"
-            """).ToListAsync(cancellationToken);
-        return current.Single();
+            (null, false) => $"""SELECT 1 AS "Value" FROM "AspNetUsers" WHERE "Id" = {userId} AND "SecurityStamp" IS NULL""",
+            (null, true) => $"""SELECT 1 AS "Value" FROM "AspNetUsers" WHERE "Id" = {userId} AND "SecurityStamp" IS NULL FOR SHARE""",
+            (_, false) => $"""SELECT 1 AS "Value" FROM "AspNetUsers" WHERE "Id" = {userId} AND "SecurityStamp" = {securityStamp}""",
+            (_, true) => $"""SELECT 1 AS "Value" FROM "AspNetUsers" WHERE "Id" = {userId} AND "SecurityStamp" = {securityStamp} FOR SHARE""",
+        };
+        return (await db.Database.SqlQuery<int>(query).ToListAsync(cancellationToken)).Count > 0;
     }
 
     /// <summary>The live token with this value, if any; records that it was seen.</summary>
