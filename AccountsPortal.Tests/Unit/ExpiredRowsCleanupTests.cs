@@ -92,9 +92,10 @@ public sealed class ExpiredRowsCleanupTests
         var userId = await bench.CreateUserAsync();
         var old = await bench.StartLoginAsync(userId);
 
-        // This thread (with xunit's synchronization context) holds SQLite's write lock while it moves the clock by years. Had the hourly run happened on this
-        // thread (as a timer continuation run inline), it would have waited for the lock this thread holds, given up busy,
-        // and deleted nothing; run elsewhere, it waits for the commit below and then deletes the old session.
+        // This thread (with xunit's synchronization context) holds SQLite's write lock while it moves the clock by
+        // years. Had the hourly run happened on this thread (as a timer continuation run inline), it would have waited
+        // for the lock this thread holds, given up busy, and deleted nothing; run elsewhere, it waits for the commit
+        // below and then deletes the old session.
         await using (var holder = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={app.DatabasePath}"))
         {
             await holder.OpenAsync();
