@@ -23,6 +23,22 @@ public static class RowLocks
             .ExecuteUpdateAsync(set => set.SetProperty(u => u.ConcurrencyStamp, u => u.ConcurrencyStamp), cancellationToken) == 1;
     }
 
+    /// <summary>
+    /// Shares the account's row until the current transaction ends (PostgreSQL: <c>SELECT … FOR SHARE</c>): a transaction
+    /// that changes the row, such as a security-stamp rotation, waits for this one or this one for it, while transactions
+    /// that only share it run side by side. On SQLite the transaction's write lock already keeps writers apart, and no
+    /// statement is sent. Take it first, as <see cref="LockAccountAsync"/>.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">No transaction is open.</exception>
+    public static async Task ShareAccountAsync(this PortalDbContext db, string userId, CancellationToken cancellationToken = default)
+    {
+        EnsureTransaction(db);
+        if (db is PostgresPortalDbContext)
+        {
+            await db.Database.SqlQuery<int>($"""SELECT 1 AS "Value" FROM "AspNetUsers" WHERE "Id" = {userId} FOR SHARE""").ToListAsync(cancellationToken);
+        }
+    }
+
     /// <summary>Locks an app login's row (the login session <paramref name="sessionId"/>'s) until the current transaction ends.</summary>
     /// <returns>False when there is no such app login.</returns>
     /// <exception cref="InvalidOperationException">No transaction is open.</exception>

@@ -62,6 +62,14 @@ public sealed class PasskeyLogin(
 
         var check = await assertions.CheckAsync(session.UserId, CeremonyPurpose.Login, session.Id, ceremonyId, credentialJson, cancellationToken);
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+        if (whenVerified is not null)
+        {
+            // An app's token is issued below, with its stamp check sharing the account's row. Shared first, before the
+            // session's row, in the order a recovery takes them (the account's row, then the session's): taken later, the
+            // two deadlocked (found by an outside review).
+            await db.ShareAccountAsync(session.UserId, cancellationToken);
+        }
+
         // The permit is taken before anything is recorded: over the limit, the answer is refused unrecorded (whatever
         // its check found) and nothing changes.
         if (await rateLimiter.TryAcquireForAccountAsync(clientIp, session.UserId, cancellationToken) is { } wait)
