@@ -1,4 +1,3 @@
-using System.Data.Common;
 using System.Net;
 using System.Security.Cryptography;
 using AccountsPortal.Data;
@@ -20,38 +19,11 @@ namespace AccountsPortal.Tests.Api;
 /// </summary>
 public sealed class StampLockDeadlockTests
 {
-    /// <summary>After the recovery's rotation UPDATE of "AspNetUsers", lets the app's passkey verify run (up to 3 s).</summary>
-    private sealed class VerifyAfterTheRotation : DbCommandInterceptor
-    {
-        private int armed;
-
-        public Func<Task>? Verify { get; set; }
-
-        public Task? Verifying { get; private set; }
-
-        public void Arm() => Volatile.Write(ref armed, 1);
-
-
-        public override async ValueTask<int> NonQueryExecutedAsync(
-            DbCommand command, CommandExecutedEventData eventData, int result, CancellationToken cancellationToken = default)
-        {
-            if (command.Transaction is not null
-                && command.CommandText.Contains("UPDATE \"AspNetUsers\"", StringComparison.Ordinal)
-                && command.CommandText.Contains("\"SecurityStamp\"", StringComparison.Ordinal)
-                && Interlocked.Exchange(ref armed, 0) == 1)
-            {
-                Verifying = Task.Run(Verify!, CancellationToken.None);
-                await Task.WhenAny(Verifying, Task.Delay(TimeSpan.FromSeconds(3), CancellationToken.None));
-            }
-
-            return result;
-        }
-    }
-
     [Fact]
     public async Task Postgres_recovery_and_app_passkey_verify_on_one_login_do_not_deadlock()
     {
-        var hook = new VerifyAfterTheRotation();
+        // After the recovery's rotation UPDATE of "AspNetUsers", the app's verify gets up to 3 s.
+        var hook = new RunAfterCommand(TimeSpan.FromSeconds(3), "UPDATE \"AspNetUsers\"", "\"SecurityStamp\"");
         using var portal = AppApiClient.Configure(new PostgresPortalAppFactory());
         using var app = portal.WithWebHostBuilder(builder => builder.ConfigureServices(services => services.AddSingleton<IInterceptor>(hook)));
         var bench = new PasskeyBench(portal);
@@ -79,7 +51,7 @@ public sealed class StampLockDeadlockTests
         var assertion = System.Text.Json.JsonDocument.Parse(authenticator.GetAssertion(optionsJson)).RootElement;
 
         HttpResponseMessage? verified = null;
-        hook.Verify = async () =>
+        hook.Action = async () =>
         {
             verified = await client.SendAsync(HttpMethod.Post, $"/api/v1/login/{sessionId}/passkey", secret, new { credential = assertion });
         };
@@ -97,8 +69,8 @@ public sealed class StampLockDeadlockTests
             recoveryError = e;
         }
 
-        Assert.NotNull(hook.Verifying);
-        await hook.Verifying;
+        Assert.NotNull(hook.Running);
+        await hook.Running;
         // Neither fails with a database error: whichever verifies the session first, the other is answered (the app may
         // then collect the token of the login the recovery verified, as its polling would).
         Assert.Null(recoveryError);

@@ -1,4 +1,3 @@
-using System.Data.Common;
 using System.Net;
 using AccountsPortal.Data;
 using AccountsPortal.Features.Accounts;
@@ -18,37 +17,11 @@ namespace AccountsPortal.Tests.Api;
 /// </summary>
 public sealed class TokenStampRaceTests
 {
-    /// <summary>After the verify transaction's stamp check, starts the rotation and gives it a second to commit.</summary>
-    private sealed class RotateAfterTheStampCheck : DbCommandInterceptor
-    {
-        private int armed;
-
-        public Func<Task>? Rotation { get; set; }
-
-        public Task? Rotating { get; private set; }
-
-        public void Arm() => Volatile.Write(ref armed, 1);
-
-        public override async ValueTask<DbDataReader> ReaderExecutedAsync(
-            DbCommand command, CommandExecutedEventData eventData, DbDataReader result, CancellationToken cancellationToken = default)
-        {
-            if (command.Transaction is not null
-                && command.CommandText.Contains("FROM \"AspNetUsers\"", StringComparison.Ordinal)
-                && command.CommandText.Contains("\"SecurityStamp\"", StringComparison.Ordinal)
-                && Interlocked.Exchange(ref armed, 0) == 1)
-            {
-                Rotating = Task.Run(Rotation!, CancellationToken.None);
-                await Task.WhenAny(Rotating, Task.Delay(TimeSpan.FromSeconds(1), CancellationToken.None));
-            }
-
-            return result;
-        }
-    }
-
     [Fact]
     public async Task Postgres_a_password_change_committing_while_the_verify_transaction_is_open_leaves_no_live_token()
     {
-        var hook = new RotateAfterTheStampCheck();
+        // After the verify transaction's stamp check, the rotation gets a second to commit.
+        var hook = new RunAfterCommand(TimeSpan.FromSeconds(1), "FROM \"AspNetUsers\"", "\"SecurityStamp\"");
         using var portal = AppApiClient.Configure(new PostgresPortalAppFactory());
         // The same portal and database, with the hook among the portal's EF Core interceptors.
         using var app = portal.WithWebHostBuilder(builder => builder.ConfigureServices(services => services.AddSingleton<IInterceptor>(hook)));
@@ -66,7 +39,7 @@ public sealed class TokenStampRaceTests
         var secret = login.GetProperty("sessionSecret").GetString()!;
         var optionsJson = await (await client.SendAsync(HttpMethod.Post, $"/api/v1/login/{sessionId}/passkey/options", secret)).Content.ReadAsStringAsync();
 
-        hook.Rotation = async () =>
+        hook.Action = async () =>
         {
             // The password change: another request, its own connection and transaction.
             await using var scope = app.Services.CreateAsyncScope();
@@ -78,8 +51,8 @@ public sealed class TokenStampRaceTests
         hook.Arm();
         var verified = await client.SendAsync(HttpMethod.Post, $"/api/v1/login/{sessionId}/passkey", secret,
             new { credential = System.Text.Json.JsonDocument.Parse(authenticator.GetAssertion(optionsJson)).RootElement });
-        Assert.NotNull(hook.Rotating);
-        await hook.Rotating;
+        Assert.NotNull(hook.Running);
+        await hook.Running;
 
         // Whatever the app was told, no token of the account is live after the change, and a token it got is refused.
         await using var check = app.Services.CreateAsyncScope();
