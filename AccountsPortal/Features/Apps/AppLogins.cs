@@ -21,6 +21,11 @@ public sealed class AppLogins(
     TimeProvider time,
     IOptions<AppsOptions> options)
 {
+    // Every API call of a login reads it first (the passkey step twice).
+    private static readonly CompiledQuery<Func<PortalDbContext, string, byte[], CancellationToken, Task<AppLogin?>>> FindQuery = new(() =>
+        EF.CompileAsyncQuery((PortalDbContext db, string sessionId, byte[] secretHash, CancellationToken _) =>
+            db.AppLogins.AsNoTracking().SingleOrDefault(l => l.SessionId == sessionId && l.SecretHash == secretHash)));
+
     private readonly IDataProtector tokenProtector = dataProtection.CreateProtector("AccountsPortal.AppLoginToken");
 
     /// <summary>
@@ -55,8 +60,7 @@ public sealed class AppLogins(
             return Task.FromResult<AppLogin?>(null);
         }
 
-        var hash = SecretTokens.Hash(secret);
-        return db.AppLogins.AsNoTracking().SingleOrDefaultAsync(l => l.SessionId == sessionId && l.SecretHash == hash, cancellationToken);
+        return FindQuery.For(db)(db, sessionId, SecretTokens.Hash(secret), cancellationToken);
     }
 
     /// <summary>

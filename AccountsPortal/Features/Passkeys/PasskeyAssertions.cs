@@ -37,12 +37,23 @@ public sealed class PasskeyAssertions(
     private const byte BackupEligibleFlag = 0x08;
     private const byte BackedUpFlag = 0x10;
 
+    private static readonly CompiledQuery<Func<PortalDbContext, string, IAsyncEnumerable<AllowedCredential>>> AllowedQuery = new(() =>
+        EF.CompileAsyncQuery((PortalDbContext db, string userId) =>
+            db.Passkeys.AsNoTracking().Where(p => p.UserId == userId).Select(p => new AllowedCredential(p.CredentialId, p.Transports))));
+
+    private static readonly CompiledQuery<Func<PortalDbContext, byte[], CancellationToken, Task<Passkey?>>> PasskeyQuery = new(() =>
+        EF.CompileAsyncQuery((PortalDbContext db, byte[] credentialId, CancellationToken _) =>
+            db.Passkeys.AsNoTracking().SingleOrDefault(p => p.CredentialId == credentialId)));
+
+    private static readonly CompiledQuery<Func<PortalDbContext, byte[], string, CancellationToken, Task<Passkey?>>> OwnPasskeyQuery = new(() =>
+        EF.CompileAsyncQuery((PortalDbContext db, byte[] credentialId, string userId, CancellationToken _) =>
+            db.Passkeys.AsNoTracking().SingleOrDefault(p => p.CredentialId == credentialId && p.UserId == userId)));
+
     /// <summary>Assertion options allowing the account's passkeys, stored as a ceremony of <paramref name="purpose"/> bound to <paramref name="boundTo"/>.</summary>
     /// <param name="boundTo">The login session (login) or browser session (confirmation) the challenge belongs to.</param>
     public async Task<CeremonyStart> BeginAsync(string userId, CeremonyPurpose purpose, string boundTo, CancellationToken cancellationToken = default)
     {
-        var credentials = await db.Passkeys.AsNoTracking().Where(p => p.UserId == userId)
-            .Select(p => new { p.CredentialId, p.Transports }).ToListAsync(cancellationToken);
+        var credentials = await AllowedQuery.For(db)(db, userId).ToListAsync(cancellationToken);
         if (credentials.Count == 0)
         {
             return CeremonyStart.Fail(PasskeyMessages.NotThisAccount);
@@ -169,7 +180,7 @@ public sealed class PasskeyAssertions(
         {
             // A sign-in: the passkey names the account, and must say so with its user handle (discoverable credentials
             // always return one).
-            passkey = await db.Passkeys.AsNoTracking().SingleOrDefaultAsync(p => p.CredentialId == rawId, cancellationToken);
+            passkey = await PasskeyQuery.For(db)(db, rawId, cancellationToken);
             if (passkey is null)
             {
                 return Refuse(PasskeyMessages.UnknownPasskey) with { UnknownCredentialId = Base64Url.EncodeToString(rawId) };
@@ -188,8 +199,7 @@ public sealed class PasskeyAssertions(
         else
         {
             // Fido2NetLib does not check ownership when userHandle is null: look the credential up for this user only.
-            passkey = await db.Passkeys.AsNoTracking()
-                .SingleOrDefaultAsync(p => p.CredentialId == rawId && p.UserId == userId, cancellationToken);
+            passkey = await OwnPasskeyQuery.For(db)(db, rawId, userId, cancellationToken);
             if (passkey is null)
             {
                 return Refuse(PasskeyMessages.NotThisAccount) with
@@ -377,3 +387,6 @@ public sealed record AssertionCheck(string? CeremonyId, CeremonyPurpose Purpose,
     internal static AssertionCheck Refused(string? ceremonyId, CeremonyPurpose purpose, string? userId, string? boundTo, string message) =>
         new(ceremonyId, purpose, userId, boundTo, message);
 }
+
+/// <summary>A passkey as assertion options list it (WebAuthn L3 §5.4.5 <c>allowCredentials</c>).</summary>
+internal sealed record AllowedCredential(byte[] CredentialId, string? Transports);

@@ -8,6 +8,20 @@ namespace AccountsPortal.Features.Passkeys;
 /// <summary>Stores ceremony options server-side and hands each one back exactly once.</summary>
 public sealed class PasskeyCeremonies(PortalDbContext db, TimeProvider time)
 {
+    private static readonly CompiledQuery<Func<PortalDbContext, string, CeremonyPurpose, string?, string?, DateTimeOffset, CancellationToken, Task<UsableCeremony?>>> UsableById = new(() =>
+        EF.CompileAsyncQuery((PortalDbContext db, string ceremonyId, CeremonyPurpose purpose, string? userId, string? loginSessionId, DateTimeOffset now, CancellationToken _) =>
+            db.PasskeyCeremonies.AsNoTracking()
+                .Where(c => c.Id == ceremonyId && c.Purpose == purpose && c.UserId == userId && c.LoginSessionId == loginSessionId && c.ConsumedAt == null && c.ExpiresAt > now)
+                .Select(c => new UsableCeremony(c.Id, c.OptionsJson))
+                .FirstOrDefault()));
+
+    private static readonly CompiledQuery<Func<PortalDbContext, string, CeremonyPurpose, string?, string?, DateTimeOffset, CancellationToken, Task<UsableCeremony?>>> UsableByChallenge = new(() =>
+        EF.CompileAsyncQuery((PortalDbContext db, string challenge, CeremonyPurpose purpose, string? userId, string? loginSessionId, DateTimeOffset now, CancellationToken _) =>
+            db.PasskeyCeremonies.AsNoTracking()
+                .Where(c => c.Challenge == challenge && c.Purpose == purpose && c.UserId == userId && c.LoginSessionId == loginSessionId && c.ConsumedAt == null && c.ExpiresAt > now)
+                .Select(c => new UsableCeremony(c.Id, c.OptionsJson))
+                .FirstOrDefault()));
+
     public async Task<string> StoreAsync(CeremonyPurpose purpose, string? userId, string? loginSessionId, string optionsJson, byte[] challenge, TimeSpan lifetime, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(optionsJson);
@@ -38,10 +52,9 @@ public sealed class PasskeyCeremonies(PortalDbContext db, TimeProvider time)
         }
 
         var now = time.GetUtcNow();
-        var usable = db.PasskeyCeremonies.AsNoTracking()
-            .Where(c => c.Purpose == purpose && c.UserId == userId && c.LoginSessionId == loginSessionId && c.ConsumedAt == null && c.ExpiresAt > now);
-        usable = string.IsNullOrEmpty(ceremonyId) ? usable.Where(c => c.Challenge == challenge) : usable.Where(c => c.Id == ceremonyId);
-        var found = await usable.Select(c => new { c.Id, c.OptionsJson }).FirstOrDefaultAsync(cancellationToken);
+        var found = string.IsNullOrEmpty(ceremonyId)
+            ? await UsableByChallenge.For(db)(db, challenge!, purpose, userId, loginSessionId, now, cancellationToken)
+            : await UsableById.For(db)(db, ceremonyId, purpose, userId, loginSessionId, now, cancellationToken);
         return found is null ? null : (found.Id, found.OptionsJson);
     }
 
@@ -84,3 +97,6 @@ public sealed class PasskeyCeremonies(PortalDbContext db, TimeProvider time)
             .SingleAsync(cancellationToken);
     }
 }
+
+/// <summary>A ceremony <see cref="PasskeyCeremonies.FindUsableAsync"/> found: its id and options.</summary>
+internal sealed record UsableCeremony(string Id, string OptionsJson);

@@ -17,6 +17,11 @@ public sealed class LoginSessionService(
 {
     public const string CompletionPath = "/account/complete-sign-in";
 
+    private static readonly CompiledQuery<Func<PortalDbContext, string?, DateTimeOffset, CancellationToken, Task<LoginSession?>>> FindLiveQuery = new(() =>
+        EF.CompileAsyncQuery((PortalDbContext db, string? sessionId, DateTimeOffset now, CancellationToken _) =>
+            db.LoginSessions.AsNoTracking().SingleOrDefault(s => s.Id == sessionId && s.ConsumedAt == null && s.ExpiresAt > now
+                && s.State != LoginSessionState.Failed && s.State != LoginSessionState.Refused)));
+
     /// <summary>Starts a login for a user whose password was just checked, in the portal or for a client app.</summary>
     /// <param name="requester">Who passed the password step, shown to a device asked to approve this login.</param>
     public async Task<StartedLogin> StartAsync(
@@ -99,14 +104,8 @@ public sealed class LoginSessionService(
         + (returnUrl is null ? "" : $"&returnUrl={Uri.EscapeDataString(returnUrl)}");
 
     /// <summary>The session if it can still be worked on: not expired, consumed, failed or refused.</summary>
-    public Task<LoginSession?> FindLiveAsync(string? sessionId, CancellationToken cancellationToken = default)
-    {
-        var now = time.GetUtcNow();
-        return db.LoginSessions.AsNoTracking()
-            .Where(s => s.Id == sessionId && s.ConsumedAt == null && s.ExpiresAt > now
-                && s.State != LoginSessionState.Failed && s.State != LoginSessionState.Refused)
-            .SingleOrDefaultAsync(cancellationToken);
-    }
+    public Task<LoginSession?> FindLiveAsync(string? sessionId, CancellationToken cancellationToken = default) =>
+        FindLiveQuery.For(db)(db, sessionId, time.GetUtcNow(), cancellationToken);
 
     /// <summary>Where a login session stands, as a verify page shows it.</summary>
     public async Task<LoginSessionStatus> GetStatusAsync(string? sessionId, CancellationToken cancellationToken = default)
