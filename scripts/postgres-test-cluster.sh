@@ -4,6 +4,8 @@
 #                                                (as root, DIR's parent is made searchable: the server runs as postgres)
 #   scripts/postgres-test-cluster.sh stop DIR    stop it (the caller deletes DIR)
 #   scripts/postgres-test-cluster.sh resume DIR  start a stopped cluster again, on its port (for outage tests)
+#   scripts/postgres-test-cluster.sh discard DIR stop it and delete DIR (one step, so that a test process ended right
+#                                                after asking still leaves nothing behind)
 # The server refuses to run as root: as root, the cluster belongs to the postgres user (runuser). It listens on
 # 127.0.0.1 only and trusts local connections (nothing else can reach it); durability settings stay PostgreSQL's
 # defaults, as in production.
@@ -56,13 +58,16 @@ start)
 resume)
     launch "$(cat "$dir/port")" || { cat "$dir/server.log" >&2; exit 1; }
     ;;
-stop)
+stop|discard)
     if [ -f "$dir/data/postmaster.pid" ]; then
         as_owner "$bindir/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
     fi
+    if [ "$command" = discard ]; then
+        rm -rf "$dir"
+    fi
     ;;
 *)
-    echo "usage: $0 start|stop DIR" >&2
+    echo "usage: $0 start|stop|resume|discard DIR" >&2
     exit 2
     ;;
 esac

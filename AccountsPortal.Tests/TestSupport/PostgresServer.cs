@@ -78,14 +78,15 @@ public sealed class PostgresCluster : IDisposable
     /// <summary>A connection string to the cluster's <c>postgres</c> database.</summary>
     public string ConnectionString { get; }
 
-    private string Directory => Path.Combine(folder.FullName, "cluster");
+    // The cluster lives in the temporary folder itself, so that the script's discard leaves nothing of it.
+    private string Directory => folder.FullName;
 
     /// <summary>Initialises and starts a cluster on a free loopback port (about a second).</summary>
     public static PostgresCluster Start()
     {
         var folder = System.IO.Directory.CreateTempSubdirectory("accountsportal-postgres-");
         var script = Path.Combine(RepositoryRoot(), "scripts", "postgres-test-cluster.sh");
-        return new PostgresCluster(folder, script, Run(script, "start", Path.Combine(folder.FullName, "cluster")).Trim());
+        return new PostgresCluster(folder, script, Run(script, "start", folder.FullName).Trim());
     }
 
     /// <summary>Stops the server at once (as a crash would: open connections break); <see cref="Resume"/> starts it again.</summary>
@@ -94,11 +95,11 @@ public sealed class PostgresCluster : IDisposable
     /// <summary>Starts the stopped server again on its port, with its data.</summary>
     public void Resume() => Run(script, "resume", Directory);
 
-    public void Dispose()
-    {
-        Stop();
-        folder.Delete(recursive: true);
-    }
+    /// <summary>
+    /// Stops the server and deletes its files in one run of the script: the test host may be ended moments after it asks
+    /// (at process exit), and the script, a process of its own, still finishes.
+    /// </summary>
+    public void Dispose() => Run(script, "discard", Directory);
 
     private static string Run(string script, string command, string cluster)
     {
