@@ -21,10 +21,16 @@ public sealed class CompiledQuery<TQuery>(Func<TQuery> compile)
 {
     private readonly ConditionalWeakTable<IModel, TQuery> byModel = [];
 
-    /// <summary>The compiled query for <paramref name="db"/>'s model.</summary>
+    // Made once: a lambda at the call would be a new delegate on every call of the hot path.
+    private readonly ConditionalWeakTable<IModel, TQuery>.CreateValueCallback create = _ => compile();
+
+    /// <summary>
+    /// The compiled query for <paramref name="db"/>'s model. Safe for concurrent use; two first calls at once for one
+    /// model may both compile, and one result is kept.
+    /// </summary>
     public TQuery For(PortalDbContext db)
     {
         ArgumentNullException.ThrowIfNull(db);
-        return byModel.GetValue(db.Model, _ => compile());
+        return byModel.GetValue(db.Model, create);
     }
 }
