@@ -41,16 +41,21 @@ public sealed class KnownDevices(PortalDbContext db, SecurityEvents events, Acto
 
     private async Task RememberAsync(string userId, string deviceKey, string description, CancellationToken cancellationToken)
     {
-        // Raw SQL (the statement EF Core made of AnyAsync): this runs in the write transaction of every sign-in. Not
-        // composed, so sent as is.
-        var known = await db.Database.SqlQuery<bool>(
-            $"""SELECT EXISTS (SELECT 1 FROM "KnownDevices" WHERE "UserId" = {userId}) AS "Value" """).ToListAsync(cancellationToken);
-        var firstEver = !known.Single();
+        // Raw SQL: this runs in the write transaction of every sign-in. A device seen before (the usual case) costs the
+        // one INSERT that does nothing; only a new one asks whether the account had any other (if not, it is the
+        // account's first device and nobody is told). Not composed, so sent as is.
         var now = time.GetUtcNow();
         var inserted = await db.Database.ExecuteSqlInterpolatedAsync(
             $"""INSERT INTO "KnownDevices" ("UserId", "DeviceKey", "FirstSeenAt") VALUES ({userId}, {deviceKey}, {PortalDbContext.StoredInstant(now)}) ON CONFLICT ("UserId", "DeviceKey") DO NOTHING""",
             cancellationToken);
-        if (inserted == 1 && !firstEver)
+        if (inserted != 1)
+        {
+            return;
+        }
+
+        var others = await db.Database.SqlQuery<bool>(
+            $"""SELECT EXISTS (SELECT 1 FROM "KnownDevices" WHERE "UserId" = {userId} AND "DeviceKey" <> {deviceKey}) AS "Value" """).ToListAsync(cancellationToken);
+        if (others.Single())
         {
             await events.RecordAsync(userId, SecurityEventKind.NewDeviceSignedIn, description, cancellationToken);
         }
