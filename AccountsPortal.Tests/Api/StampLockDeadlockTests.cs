@@ -5,9 +5,7 @@ using AccountsPortal.Features.Accounts.LoginSessions;
 using AccountsPortal.Features.Accounts.RecoveryKeys;
 using AccountsPortal.Features.TwoFactor;
 using AccountsPortal.Tests.TestSupport;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace AccountsPortal.Tests.Api;
@@ -24,45 +22,30 @@ public sealed class StampLockDeadlockTests
     {
         // After the recovery's rotation UPDATE of "AspNetUsers", the app's verify gets up to 3 s.
         var hook = new RunAfterCommand(TimeSpan.FromSeconds(3), "UPDATE \"AspNetUsers\"", "\"SecurityStamp\"");
-        using var portal = AppApiClient.Configure(new PostgresPortalAppFactory());
-        using var app = portal.WithWebHostBuilder(builder => builder.ConfigureServices(services => services.AddSingleton<IInterceptor>(hook)));
-        var bench = new PasskeyBench(portal);
-        var (userId, email) = await bench.CreateAccountAsync();
-        using var authenticator = bench.NewAuthenticator();
-        await bench.RegisterAsync(userId, authenticator);
         var key = RandomNumberGenerator.GetBytes(32);
-        await using (var seed = app.Services.CreateAsyncScope())
+        using var login = await HookedAppPasskeyLogin.StartAsync(hook, async (services, userId) =>
         {
+            await using var seed = services.CreateAsyncScope();
             var db = seed.ServiceProvider.GetRequiredService<PortalDbContext>();
             await db.RecoveryKeys.Where(k => k.UserId == userId).ExecuteDeleteAsync();
             db.RecoveryKeys.Add(new RecoveryKey { UserId = userId, KeyHash = SHA256.HashData(key), CreatedAt = DateTimeOffset.UtcNow });
             await db.SaveChangesAsync();
-        }
-
-        using var client = new AppApiClient(app.CreateClient(new Microsoft.AspNetCore.Mvc.Testing.WebApplicationFactoryClientOptions
-        {
-            BaseAddress = new Uri("http://localhost"),
-            AllowAutoRedirect = false,
-        }));
-        var login = await AppApiClient.JsonAsync(await client.LogInAsync(email));
-        var sessionId = login.GetProperty("sessionId").GetString()!;
-        var secret = login.GetProperty("sessionSecret").GetString()!;
-        var optionsJson = await (await client.SendAsync(HttpMethod.Post, $"/api/v1/login/{sessionId}/passkey/options", secret)).Content.ReadAsStringAsync();
-        var assertion = System.Text.Json.JsonDocument.Parse(authenticator.GetAssertion(optionsJson)).RootElement;
+        });
+        var assertion = System.Text.Json.JsonDocument.Parse(login.Authenticator.GetAssertion(login.OptionsJson)).RootElement;
 
         HttpResponseMessage? verified = null;
         hook.Action = async () =>
         {
-            verified = await client.SendAsync(HttpMethod.Post, $"/api/v1/login/{sessionId}/passkey", secret, new { credential = assertion });
+            verified = await login.VerifyAsync(assertion);
         };
         hook.Arm();
         Exception? recoveryError = null;
         RecoveryResult? recovered = null;
         try
         {
-            await using var scope = app.Services.CreateAsyncScope();
+            await using var scope = login.App.Services.CreateAsyncScope();
             recovered = await scope.ServiceProvider.GetRequiredService<TwoFactorRecovery>()
-                .RecoverAsync(sessionId, LoginProof.ForApp(secret), Convert.ToHexString(key));
+                .RecoverAsync(login.SessionId, LoginProof.ForApp(login.Secret), Convert.ToHexString(key));
         }
         catch (Exception e)
         {

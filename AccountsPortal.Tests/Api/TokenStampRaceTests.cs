@@ -3,8 +3,6 @@ using AccountsPortal.Data;
 using AccountsPortal.Features.Accounts;
 using AccountsPortal.Tests.TestSupport;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace AccountsPortal.Tests.Api;
@@ -22,22 +20,8 @@ public sealed class TokenStampRaceTests
     {
         // After the verify transaction's stamp check, the rotation gets a second to commit.
         var hook = new RunAfterCommand(TimeSpan.FromSeconds(1), "FROM \"AspNetUsers\"", "\"SecurityStamp\"");
-        using var portal = AppApiClient.Configure(new PostgresPortalAppFactory());
-        // The same portal and database, with the hook among the portal's EF Core interceptors.
-        using var app = portal.WithWebHostBuilder(builder => builder.ConfigureServices(services => services.AddSingleton<IInterceptor>(hook)));
-        var bench = new PasskeyBench(portal);
-        var (userId, email) = await bench.CreateAccountAsync();
-        using var authenticator = bench.NewAuthenticator();
-        await bench.RegisterAsync(userId, authenticator);
-        using var client = new AppApiClient(app.CreateClient(new Microsoft.AspNetCore.Mvc.Testing.WebApplicationFactoryClientOptions
-        {
-            BaseAddress = new Uri("http://localhost"),
-            AllowAutoRedirect = false,
-        }));
-        var login = await AppApiClient.JsonAsync(await client.LogInAsync(email));
-        var sessionId = login.GetProperty("sessionId").GetString()!;
-        var secret = login.GetProperty("sessionSecret").GetString()!;
-        var optionsJson = await (await client.SendAsync(HttpMethod.Post, $"/api/v1/login/{sessionId}/passkey/options", secret)).Content.ReadAsStringAsync();
+        using var login = await HookedAppPasskeyLogin.StartAsync(hook);
+        var (app, userId) = (login.App, login.UserId);
 
         hook.Action = async () =>
         {
@@ -49,8 +33,7 @@ public sealed class TokenStampRaceTests
             await transaction.CommitAsync();
         };
         hook.Arm();
-        var verified = await client.SendAsync(HttpMethod.Post, $"/api/v1/login/{sessionId}/passkey", secret,
-            new { credential = System.Text.Json.JsonDocument.Parse(authenticator.GetAssertion(optionsJson)).RootElement });
+        var verified = await login.VerifyAsync(System.Text.Json.JsonDocument.Parse(login.Authenticator.GetAssertion(login.OptionsJson)).RootElement);
         Assert.NotNull(hook.Running);
         await hook.Running;
 
@@ -61,7 +44,7 @@ public sealed class TokenStampRaceTests
         if (verified.StatusCode == HttpStatusCode.OK)
         {
             var token = (await AppApiClient.JsonAsync(verified)).GetProperty("token").GetString()!;
-            Assert.Equal(HttpStatusCode.Unauthorized, (await client.MeAsync(token)).StatusCode);
+            Assert.Equal(HttpStatusCode.Unauthorized, (await login.Client.MeAsync(token)).StatusCode);
         }
     }
 }
