@@ -3,7 +3,9 @@ using AccountsPortal.Features.Notifications;
 using AccountsPortal.Features.Passkeys;
 using AccountsPortal.Features.TwoFactor;
 using AccountsPortal.Tests.TestSupport;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace AccountsPortal.Tests.Api;
@@ -90,6 +92,47 @@ public sealed class NotificationTests
         Assert.Equal(2, told.Count);
         Assert.Contains("not seen before: Chrome on Linux at 127.0.0.1.", told[0]);
         Assert.Contains($"not seen before: {AppApiClient.ClientName} (an app) at 127.0.0.1.", told[1]);
+    }
+
+    [Fact]
+    public async Task A_password_only_app_login_failing_after_remembering_its_app_leaves_nothing_and_the_next_login_is_told()
+    {
+        var fail = new FailOnceAfter("INSERT INTO \"KnownDevices\"");
+        using var portal = AppApiClient.Configure(new PortalAppFactory());
+        using var app = portal.WithWebHostBuilder(builder => builder.ConfigureServices(services => services.AddSingleton<IInterceptor>(fail)));
+        var (userId, email) = await new PasskeyBench(portal).CreateAccountAsync();
+        // The account has a device already: a new one is told about.
+        await portal.WithDbAsync(db =>
+        {
+            db.KnownDevices.Add(new KnownDevice { UserId = userId, DeviceKey = "browser:seen", FirstSeenAt = portal.Time.GetUtcNow() });
+            return db.SaveChangesAsync();
+        });
+        using var client = new AppApiClient(app.CreateClient());
+        fail.Arm();
+
+        var failed = await client.LogInAsync(email);
+
+        Assert.Equal(System.Net.HttpStatusCode.InternalServerError, failed.StatusCode);
+        Assert.Equal(0, await portal.WithDbAsync(db => db.AppTokens.CountAsync(t => t.UserId == userId)));
+        Assert.Equal(1, await portal.WithDbAsync(db => db.KnownDevices.CountAsync(d => d.UserId == userId)));
+        Assert.Equal(0, await portal.WithDbAsync(db => db.SecurityEvents.CountAsync(e => e.UserId == userId)));
+
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await client.LogInAsync(email)).StatusCode);
+        Assert.Equal(1, await portal.WithDbAsync(db => db.SecurityEvents.CountAsync(e => e.UserId == userId && e.Kind == SecurityEventKind.NewDeviceSignedIn)));
+    }
+
+    /// <summary>Fails the request (throws) once, right after the first command containing <paramref name="fragment"/> once armed.</summary>
+    private sealed class FailOnceAfter(string fragment) : DbCommandInterceptor
+    {
+        private int armed;
+
+        public void Arm() => Volatile.Write(ref armed, 1);
+
+        public override ValueTask<int> NonQueryExecutedAsync(
+            System.Data.Common.DbCommand command, CommandExecutedEventData eventData, int result, CancellationToken cancellationToken = default) =>
+            command.CommandText.Contains(fragment, StringComparison.Ordinal) && Interlocked.Exchange(ref armed, 0) == 1
+                ? throw new InvalidOperationException("Failed on purpose after " + fragment)
+                : ValueTask.FromResult(result);
     }
 
     [Fact]

@@ -2,16 +2,19 @@ using System.Net;
 using AccountsPortal.Data;
 using AccountsPortal.Features.Accounts;
 using AccountsPortal.Tests.TestSupport;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace AccountsPortal.Tests.Api;
 
 /// <summary>
-/// A password change (a security-stamp rotation) that commits while an app's passkey verification is between its
-/// stamp check and its commit, on PostgreSQL, where nothing like SQLite's write lock keeps the two apart: the token
-/// the verification issues must not outlive the change. (Found by an outside review: the rotation's revocation could
-/// not see the token, not yet committed, and the token stayed live.)
+/// A password change (a security-stamp rotation) that commits while an app's token is between its stamp check and its
+/// commit, on PostgreSQL, where nothing like SQLite's write lock keeps the two apart: the token must not outlive the
+/// change. (Found by an outside review: the rotation's revocation could not see the token, not yet committed, and the
+/// token stayed live.) The passkey verify shares the account's row before anything else (<c>RowLocks.ShareAccountAsync</c>);
+/// a password-only login has only the stamp check's own <c>FOR SHARE</c>, in the transaction the token opens for itself.
 /// </summary>
 public sealed class TokenStampRaceTests
 {
@@ -45,6 +48,39 @@ public sealed class TokenStampRaceTests
         {
             var token = (await AppApiClient.JsonAsync(verified)).GetProperty("token").GetString()!;
             Assert.Equal(HttpStatusCode.Unauthorized, (await login.Client.MeAsync(token)).StatusCode);
+        }
+    }
+
+    [Fact]
+    public async Task Postgres_a_password_change_committing_while_a_password_only_app_login_is_issuing_its_token_leaves_no_live_token()
+    {
+        // After the token's stamp check (not the account-row share, which names no stamp), the rotation gets a second.
+        var hook = new RunAfterCommand(TimeSpan.FromSeconds(1), "SELECT 1 AS \"Value\" FROM \"AspNetUsers\"", "\"SecurityStamp\" =");
+        using var portal = AppApiClient.Configure(new PostgresPortalAppFactory());
+        using var app = portal.WithWebHostBuilder(builder => builder.ConfigureServices(services => services.AddSingleton<IInterceptor>(hook)));
+        var (userId, email) = await new PasskeyBench(portal).CreateAccountAsync();
+        using var client = new AppApiClient(app.CreateClient());
+        hook.Action = async () =>
+        {
+            await using var scope = app.Services.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<PortalDbContext>();
+            await using var transaction = await db.Database.BeginTransactionAsync();
+            await scope.ServiceProvider.GetRequiredService<AccountSecurity>().RotateAsync(userId, null, "password changed");
+            await transaction.CommitAsync();
+        };
+        hook.Arm();
+
+        var loggedIn = await client.LogInAsync(email);
+        Assert.NotNull(hook.Running);
+        await hook.Running;
+
+        await using var check = app.Services.CreateAsyncScope();
+        var live = await check.ServiceProvider.GetRequiredService<PortalDbContext>().AppTokens.CountAsync(t => t.UserId == userId && t.RevokedAt == null);
+        Assert.Equal(0, live);
+        if (loggedIn.StatusCode == HttpStatusCode.OK)
+        {
+            var token = (await AppApiClient.JsonAsync(loggedIn)).GetProperty("token").GetString()!;
+            Assert.Equal(HttpStatusCode.Unauthorized, (await client.MeAsync(token)).StatusCode);
         }
     }
 }

@@ -21,12 +21,27 @@ public sealed class AppTokens(
     /// <summary>
     /// Issues a token, unless the account's security stamp is no longer <paramref name="securityStamp"/>
     /// (its factors changed since the password step): then null. The token is written first and the
-    /// stamp read after, so a rotation at any moment either revokes it or is seen here.
+    /// stamp read after, so a rotation at any moment either revokes it or is seen here. The token, its
+    /// event and the device it was issued to commit together: in the caller's transaction, or in one of
+    /// their own (a password-only app login has none), so that a failure part-way can never leave a
+    /// device remembered whose owner was not told, nor a token nobody was handed.
     /// </summary>
     public async Task<IssuedToken?> IssueAsync(string userId, string clientId, string? securityStamp, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(userId);
         ArgumentNullException.ThrowIfNull(clientId);
+        await using var own = db.Database.CurrentTransaction is null ? await db.Database.BeginTransactionAsync(cancellationToken) : null;
+        var issued = await IssueCoreAsync(userId, clientId, securityStamp, cancellationToken);
+        if (own is not null)
+        {
+            await own.CommitAsync(cancellationToken);
+        }
+
+        return issued;
+    }
+
+    private async Task<IssuedToken?> IssueCoreAsync(string userId, string clientId, string? securityStamp, CancellationToken cancellationToken)
+    {
         var token = SecretTokens.New();
         var now = time.GetUtcNow();
         var expiresAt = now + options.Value.TokenLifetime;
