@@ -3,6 +3,7 @@ using AccountsPortal.Data;
 using AccountsPortal.Features.Accounts;
 using AccountsPortal.Tests.TestSupport;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
@@ -26,29 +27,13 @@ public sealed class TokenStampRaceTests
         using var login = await HookedAppPasskeyLogin.StartAsync(hook);
         var (app, userId) = (login.App, login.UserId);
 
-        hook.Action = async () =>
-        {
-            // The password change: another request, its own connection and transaction.
-            await using var scope = app.Services.CreateAsyncScope();
-            var db = scope.ServiceProvider.GetRequiredService<PortalDbContext>();
-            await using var transaction = await db.Database.BeginTransactionAsync();
-            await scope.ServiceProvider.GetRequiredService<AccountSecurity>().RotateAsync(userId, null, "password changed");
-            await transaction.CommitAsync();
-        };
+        hook.Action = () => ChangePasswordAsync(app, userId);
         hook.Arm();
         var verified = await login.VerifyAsync(System.Text.Json.JsonDocument.Parse(login.Authenticator.GetAssertion(login.OptionsJson)).RootElement);
         Assert.NotNull(hook.Running);
         await hook.Running;
 
-        // Whatever the app was told, no token of the account is live after the change, and a token it got is refused.
-        await using var check = app.Services.CreateAsyncScope();
-        var live = await check.ServiceProvider.GetRequiredService<PortalDbContext>().AppTokens.CountAsync(t => t.UserId == userId && t.RevokedAt == null);
-        Assert.Equal(0, live);
-        if (verified.StatusCode == HttpStatusCode.OK)
-        {
-            var token = (await AppApiClient.JsonAsync(verified)).GetProperty("token").GetString()!;
-            Assert.Equal(HttpStatusCode.Unauthorized, (await login.Client.MeAsync(token)).StatusCode);
-        }
+        await AssertNoLiveTokenAsync(app, login.Client, userId, verified);
     }
 
     [Fact]
@@ -60,26 +45,35 @@ public sealed class TokenStampRaceTests
         using var app = portal.WithWebHostBuilder(builder => builder.ConfigureServices(services => services.AddSingleton<IInterceptor>(hook)));
         var (userId, email) = await new PasskeyBench(portal).CreateAccountAsync();
         using var client = new AppApiClient(app.CreateClient());
-        hook.Action = async () =>
-        {
-            await using var scope = app.Services.CreateAsyncScope();
-            var db = scope.ServiceProvider.GetRequiredService<PortalDbContext>();
-            await using var transaction = await db.Database.BeginTransactionAsync();
-            await scope.ServiceProvider.GetRequiredService<AccountSecurity>().RotateAsync(userId, null, "password changed");
-            await transaction.CommitAsync();
-        };
+        hook.Action = () => ChangePasswordAsync(app, userId);
         hook.Arm();
 
         var loggedIn = await client.LogInAsync(email);
         Assert.NotNull(hook.Running);
         await hook.Running;
 
+        await AssertNoLiveTokenAsync(app, client, userId, loggedIn);
+    }
+
+    /// <summary>The password change: another request, its own connection and transaction.</summary>
+    private static async Task ChangePasswordAsync(WebApplicationFactory<Program> app, string userId)
+    {
+        await using var scope = app.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<PortalDbContext>();
+        await using var transaction = await db.Database.BeginTransactionAsync();
+        await scope.ServiceProvider.GetRequiredService<AccountSecurity>().RotateAsync(userId, null, "password changed");
+        await transaction.CommitAsync();
+    }
+
+    /// <summary>Whatever the app was told, no token of the account is live after the change, and a token it got is refused.</summary>
+    private static async Task AssertNoLiveTokenAsync(WebApplicationFactory<Program> app, AppApiClient client, string userId, HttpResponseMessage answer)
+    {
         await using var check = app.Services.CreateAsyncScope();
         var live = await check.ServiceProvider.GetRequiredService<PortalDbContext>().AppTokens.CountAsync(t => t.UserId == userId && t.RevokedAt == null);
         Assert.Equal(0, live);
-        if (loggedIn.StatusCode == HttpStatusCode.OK)
+        if (answer.StatusCode == HttpStatusCode.OK)
         {
-            var token = (await AppApiClient.JsonAsync(loggedIn)).GetProperty("token").GetString()!;
+            var token = (await AppApiClient.JsonAsync(answer)).GetProperty("token").GetString()!;
             Assert.Equal(HttpStatusCode.Unauthorized, (await client.MeAsync(token)).StatusCode);
         }
     }
