@@ -37,6 +37,70 @@ public sealed class SqliteBusyHandlerTests
     }
 
     [Fact]
+    public async Task A_writer_waiting_for_a_commit_of_this_process_writes_once_that_transaction_commits()
+    {
+        // Both connections have the handler: the holder's commit wakes the waiter (SQLite's WAL hook), and the waiter's
+        // write goes through after the holder's, each exactly once.
+        using var app = new PortalAppFactory();
+        await using var holder = await OpenWithHandlerAsync(app, timeoutMilliseconds: 60_000);
+        await using var writer = await OpenWithHandlerAsync(app, timeoutMilliseconds: 60_000);
+
+        Task<int> write;
+        await using (var transaction = (SqliteTransaction)await holder.BeginTransactionAsync())
+        {
+            Assert.Equal(1, InsertWindow(holder, "busy-handler-holder", transaction));
+            write = Task.Run(() => InsertWindow(writer, "busy-handler-woken"));
+            await Task.Delay(1500);
+            Assert.False(write.IsCompleted, "The write went through (or gave up) while another connection held the write lock.");
+            await transaction.CommitAsync();
+        }
+
+        Assert.Equal(1, await write);
+        Assert.Equal(1, await CountWindowsAsync(app, "busy-handler-holder"));
+        Assert.Equal(1, await CountWindowsAsync(app, "busy-handler-woken"));
+    }
+
+    [Fact]
+    public async Task A_write_ahead_log_past_the_checkpoint_size_is_still_copied_into_the_database_without_the_writer_closing()
+    {
+        // The handler's WAL hook replaces SQLite's own, which checkpointed at 1,000 pages: the checkpoint must still
+        // happen (now on a connection of its own), or the log would grow while the portal runs.
+        using var app = new PortalAppFactory();
+        await using var writer = await OpenWithHandlerAsync(app, timeoutMilliseconds: 60_000);
+        await using (var create = writer.CreateCommand())
+        {
+            create.CommandText = "CREATE TABLE \"CheckpointFiller\" (\"Data\" BLOB NOT NULL);";
+            await create.ExecuteNonQueryAsync();
+        }
+
+        var sizeBefore = new FileInfo(app.DatabasePath).Length;
+        const int Pages = SqliteBusyHandler.AutoCheckpointPages + 200;
+        await using (var transaction = (SqliteTransaction)await writer.BeginTransactionAsync())
+        {
+            await using var insert = writer.CreateCommand();
+            insert.Transaction = transaction;
+            insert.CommandText = "INSERT INTO \"CheckpointFiller\" (\"Data\") VALUES (zeroblob(4000));";
+            for (var i = 0; i < Pages; i++)
+            {
+                await insert.ExecuteNonQueryAsync();
+            }
+
+            await transaction.CommitAsync();
+        }
+
+        // The rows reach the database file itself only through a checkpoint; the writer stays open throughout.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (new FileInfo(app.DatabasePath).Length < sizeBefore + (Pages * 4000L) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.True(
+            new FileInfo(app.DatabasePath).Length >= sizeBefore + (Pages * 4000L),
+            $"The database file is {new FileInfo(app.DatabasePath).Length} bytes (was {sizeBefore}): the log was not checkpointed.");
+    }
+
+    [Fact]
     public async Task Each_locking_event_gets_the_whole_timeout_not_what_is_left_of_an_earlier_one()
     {
         // Two waits of 3.5 s on one connection with a 6 s timeout: both succeed only if the second wait is timed from
@@ -103,9 +167,10 @@ public sealed class SqliteBusyHandlerTests
         return connection;
     }
 
-    private static int InsertWindow(SqliteConnection connection, string key)
+    private static int InsertWindow(SqliteConnection connection, string key, SqliteTransaction? transaction = null)
     {
         using var command = connection.CreateCommand();
+        command.Transaction = transaction;
         command.CommandTimeout = CommandTimeoutSeconds;
         command.CommandText = """INSERT INTO "RateWindows" ("Key", "WindowStart", "Count") VALUES ($key, 0, 1)""";
         command.Parameters.AddWithValue("$key", key);
