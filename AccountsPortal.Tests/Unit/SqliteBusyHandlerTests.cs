@@ -64,7 +64,7 @@ public sealed class SqliteBusyHandlerTests
     public async Task A_write_ahead_log_past_the_checkpoint_size_is_still_copied_into_the_database_without_the_writer_closing()
     {
         // The handler's WAL hook replaces SQLite's own, which checkpointed at 1,000 pages: the checkpoint must still
-        // happen (now on a connection of its own), or the log would grow while the portal runs.
+        // happen, or the log would grow as long as the portal runs.
         using var app = new PortalAppFactory();
         await using var writer = await OpenWithHandlerAsync(app, timeoutMilliseconds: 60_000);
         await using (var create = writer.CreateCommand())

@@ -8,9 +8,9 @@ namespace AccountsPortal.Data;
 /// How a SQLite connection waits for the write lock another connection holds (SQLite's <c>sqlite3_busy_handler</c>):
 /// it tries again as soon as a commit of this process gives the lock back, and at least every millisecond, until
 /// <c>Database:BusyTimeoutMilliseconds</c> have passed since this locking event began, then gives up with
-/// <c>SQLITE_BUSY</c> ("database is locked"), as <c>PRAGMA busy_timeout</c> would. And what happens after each commit
-/// (SQLite's <c>sqlite3_wal_hook</c>): a waiting writer is woken, and a write-ahead log past
-/// <see cref="AutoCheckpointPages"/> is checkpointed on a connection of its own, not by the request that committed.
+/// <c>SQLITE_BUSY</c> ("database is locked"), as <c>PRAGMA busy_timeout</c> would. After each commit (SQLite's
+/// <c>sqlite3_wal_hook</c>) a waiting writer is woken, and a write-ahead log past <see cref="AutoCheckpointPages"/> is
+/// checkpointed, as SQLite's default hook did.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -34,16 +34,13 @@ namespace AccountsPortal.Data;
 /// are blocked no longer than before: at most the timeout per locking event, as with <c>busy_timeout</c>.
 /// </para>
 /// <para>
-/// After a commit. SQLite calls the WAL hook once the commit is durable and the write lock released. Two things happened
-/// there, or not at all, before: a writer of this process waiting in the handler slept out its millisecond while the lock
-/// stood free (now one is woken at once; the millisecond remains for locks given back by other processes or by
-/// rollbacks), and SQLite's default hook (<c>wal_autocheckpoint</c>, 1,000 pages) made the committing request copy the
-/// log into the database and <c>fsync</c> it before its answer went out. Under load, with readers always in the log,
-/// a passive checkpoint rarely empties it, so one ran after about every third commit, 0.4–0.6 ms each. The hook
-/// replaces the default one (one hook per connection) and queues the same passive checkpoint on the thread pool, one at a
-/// time per database file, on a connection opened for it: the same checkpoints, off the requests' path. Alternating
-/// load runs (<c>load --provider sqlite --nodes 1 --clients 32</c>): 728 and 672 verified passkey steps/s before,
-/// 813 and 796 after.
+/// After a commit. SQLite calls the WAL hook once the commit is durable and the write lock released. Before, a writer of
+/// this process waiting in the handler slept out its millisecond while the lock stood free, a gap at every hand-over of
+/// a lock that portal transactions hold for well under a millisecond: under load a node used about 1.0 of the 2 cores.
+/// The hook
+/// now wakes one waiting writer at once (the millisecond's poll remains for locks given back by other processes or by
+/// rollbacks, and for a wake-up another waiter took). It replaces SQLite's default hook (one hook per connection),
+/// so it also does that one's work: the passive checkpoint past 1,000 pages. The figures are in the README's "Performance".
 /// </para>
 /// </remarks>
 public static class SqliteBusyHandler
@@ -62,11 +59,8 @@ public static class SqliteBusyHandler
     private static readonly IntPtr CommitCallbackPointer = Marshal.GetFunctionPointerForDelegate(CommitCallback);
 
     // Writers of this process waiting in the handler, and what wakes one of them when a commit gives the lock back.
-    private static readonly object LockGivenBack = new();
+    private static readonly AutoResetEvent LockGivenBack = new(false);
     private static int waiting;
-
-    // Database files (by path) with a checkpoint queued or running in this process.
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> Checkpointing = new(StringComparer.Ordinal);
 
     [ThreadStatic]
     private static long eventStarted;
@@ -78,8 +72,8 @@ public static class SqliteBusyHandler
     private delegate int WalCallback(IntPtr argument, IntPtr db, IntPtr schema, int frames);
 
     /// <summary>
-    /// A commit that leaves the write-ahead log at this many pages or more has it checkpointed (passive), SQLite's
-    /// default (<c>PRAGMA wal_autocheckpoint</c>): here on a connection of its own, off the committing request's path.
+    /// A commit that leaves the write-ahead log at this many pages or more checkpoints it (passive), as SQLite's default
+    /// hook does (<c>PRAGMA wal_autocheckpoint</c>, 1,000 pages), which the portal's hook replaces.
     /// </summary>
     public const int AutoCheckpointPages = 1000;
 
@@ -120,11 +114,7 @@ public static class SqliteBusyHandler
         // Wait for a commit of this process to give the lock back, or 1 ms (another process, a rollback, a wake-up
         // that went to another waiter or came just before this one waited).
         Interlocked.Increment(ref waiting);
-        lock (LockGivenBack)
-        {
-            Monitor.Wait(LockGivenBack, 1);
-        }
-
+        LockGivenBack.WaitOne(1);
         Interlocked.Decrement(ref waiting);
         return 1;
     }
@@ -134,42 +124,17 @@ public static class SqliteBusyHandler
     {
         if (Volatile.Read(ref waiting) > 0)
         {
-            lock (LockGivenBack)
-            {
-                Monitor.Pulse(LockGivenBack);
-            }
+            LockGivenBack.Set();
         }
 
-        if (frames >= AutoCheckpointPages && Marshal.PtrToStringUTF8(sqlite3_db_filename(db, schema)) is { Length: > 0 } path
-            && Checkpointing.TryAdd(path, 0))
+        if (frames >= AutoCheckpointPages)
         {
-            ThreadPool.UnsafeQueueUserWorkItem(Checkpoint, path, preferLocal: false);
+            // What SQLite's default hook does: a passive checkpoint, which waits for nobody; one that finds another
+            // running, or fails, is left for a later commit.
+            _ = sqlite3_wal_checkpoint(db, schema);
         }
 
         return SqliteOk;
-    }
-
-    // What SQLite's default hook does on the committing connection, on one of its own: a passive checkpoint, which
-    // waits for nobody; one that finds another running, or fails, is left for a later commit, as there.
-    private static void Checkpoint(string path)
-    {
-        try
-        {
-            using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWrite, Pooling = false }.ToString());
-            connection.Open();
-            using var command = connection.CreateCommand();
-            command.CommandText = "PRAGMA wal_checkpoint(PASSIVE);";
-            command.ExecuteNonQuery();
-        }
-        catch (Exception)
-        {
-            // Anything thrown on the thread pool would end the process. As SQLite's own hook ignores a failed checkpoint: the log is checkpointed after a later commit (a database
-            // deleted meanwhile is not created again: ReadWrite, not ReadWriteCreate).
-        }
-        finally
-        {
-            Checkpointing.TryRemove(path, out _);
-        }
     }
 
     // The library Microsoft.Data.Sqlite loaded (SQLitePCLRaw's e_sqlite3 provider), which leaves this call out.
@@ -180,5 +145,5 @@ public static class SqliteBusyHandler
     private static extern IntPtr sqlite3_wal_hook(IntPtr db, IntPtr callback, IntPtr argument);
 
     [DllImport("e_sqlite3", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
-    private static extern IntPtr sqlite3_db_filename(IntPtr db, IntPtr schema);
+    private static extern int sqlite3_wal_checkpoint(IntPtr db, IntPtr schema);
 }
