@@ -37,10 +37,10 @@ namespace AccountsPortal.Data;
 /// After a commit. SQLite calls the WAL hook once the commit is durable and the write lock released. Before, a writer of
 /// this process waiting in the handler slept out its millisecond while the lock stood free, a gap at every hand-over of
 /// a lock that portal transactions hold for well under a millisecond: under load a node used about 1.0 of the 2 cores.
-/// The hook
-/// now wakes one waiting writer at once (the millisecond's poll remains for locks given back by other processes or by
-/// rollbacks, and for a wake-up another waiter took). It replaces SQLite's default hook (one hook per connection),
-/// so it also does that one's work: the passive checkpoint past 1,000 pages. The figures are in the README's "Performance".
+/// The hook now wakes one waiting writer at once (the millisecond's poll remains for locks given back by other
+/// processes or by rollbacks, and for a wake-up another waiter took). It replaces SQLite's default hook (one hook per
+/// connection), so it also does that one's work: the passive checkpoint past 1,000 pages. The figures are in the
+/// README's "Performance".
 /// </para>
 /// </remarks>
 public static class SqliteBusyHandler
