@@ -49,6 +49,12 @@ public sealed record ResultRow(
     /// <summary>Verified per second over the window.</summary>
     public double Throughput => Verified / Seconds;
 
+    /// <summary>
+    /// Clients that ran out of seeded logins before the window closed: they stopped early, so the row's throughput and
+    /// CPU read low (and its latencies come from a lighter load). 0 for a valid row.
+    /// </summary>
+    public int ClientsRanOut { get; init; }
+
     /// <summary>All errors.</summary>
     public int ErrorCount => Errors.Values.Sum();
 }

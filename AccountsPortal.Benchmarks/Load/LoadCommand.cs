@@ -62,6 +62,11 @@ public static class LoadCommand
                     var row = await LoadRun.RunAsync(cluster, seeded, options);
                     rows.Add(row);
                     Console.WriteLine(ResultsTable.Console([row]));
+                    if (row.ClientsRanOut > 0)
+                    {
+                        Console.WriteLine($"  WARNING: {row.ClientsRanOut} of {row.Clients} clients ran out of seeded logins before the window closed: "
+                            + "these figures read low. Seed more with --sessions.");
+                    }
                 }
                 catch (Exception exception) when (exception is InvalidOperationException or TimeoutException or IOException)
                 {

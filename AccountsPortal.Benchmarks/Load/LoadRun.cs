@@ -80,7 +80,10 @@ public static class LoadRun
                 errors,
                 portalCpu,
                 driverCpu,
-                note);
+                note)
+            {
+                ClientsRanOut = ranOut.Count,
+            };
         }
         finally
         {
