@@ -9,8 +9,8 @@ namespace AccountsPortal.Data;
 /// it tries again as soon as a commit of this process gives the lock back, and at least every millisecond, until
 /// <c>Database:BusyTimeoutMilliseconds</c> have passed since this locking event began, then gives up with
 /// <c>SQLITE_BUSY</c> ("database is locked"), as <c>PRAGMA busy_timeout</c> would. After each commit (SQLite's
-/// <c>sqlite3_wal_hook</c>) a waiting writer is woken, and a write-ahead log past <see cref="AutoCheckpointPages"/> is
-/// checkpointed, as SQLite's default hook did.
+/// <c>sqlite3_wal_hook</c>) a write-ahead log past <see cref="AutoCheckpointPages"/> is checkpointed, as SQLite's
+/// default hook did, and then a waiting writer is woken.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -68,7 +68,7 @@ public static class SqliteBusyHandler
     private static long eventStarted;
 
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-    private delegate int BusyCallback(IntPtr timeoutMilliseconds, int count);
+    private delegate int BusyCallback(IntPtr argument, int count);
 
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     private delegate int WalCallback(IntPtr argument, IntPtr db, IntPtr schema, int frames);
@@ -81,12 +81,22 @@ public static class SqliteBusyHandler
 
     /// <summary>Installs the handler on an open connection, waiting up to <paramref name="timeoutMilliseconds"/> (at least 1) per locking event.</summary>
     /// <exception cref="InvalidOperationException">The connection is not open, or SQLite refused the handler.</exception>
-    public static void Install(SqliteConnection connection, int timeoutMilliseconds)
+    public static void Install(SqliteConnection connection, int timeoutMilliseconds) =>
+        Install(connection, timeoutMilliseconds, pollMilliseconds: 1);
+
+    /// <summary>
+    /// As <see cref="Install(SqliteConnection, int)"/>, with the longest wait between tries when no commit of this process
+    /// wakes the writer (1 ms for the portal's connections; tests lengthen it to tell a wake-up from a poll).
+    /// </summary>
+    internal static void Install(SqliteConnection connection, int timeoutMilliseconds, int pollMilliseconds)
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentOutOfRangeException.ThrowIfLessThan(timeoutMilliseconds, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(pollMilliseconds, 1);
         var handle = connection.Handle ?? throw new InvalidOperationException("The SQLite connection is not open.");
-        var result = sqlite3_busy_handler(handle.DangerousGetHandle(), CallbackPointer, timeoutMilliseconds);
+        // SQLite hands the handler one pointer-sized argument: the timeout in its low 32 bits, the poll in its high ones.
+        var argument = (IntPtr)(((long)pollMilliseconds << 32) | (uint)timeoutMilliseconds);
+        var result = sqlite3_busy_handler(handle.DangerousGetHandle(), CallbackPointer, argument);
         if (result != SqliteOk)
         {
             throw new InvalidOperationException($"SQLite refused the busy handler (error {result}).");
@@ -100,23 +110,24 @@ public static class SqliteBusyHandler
     public static int? TimeoutOf(SqliteConnection connection) =>
         connection?.Handle is { } handle && Installed.TryGetValue(handle, out var timeout) ? (int)timeout : null;
 
-    private static int OnBusy(IntPtr timeoutMilliseconds, int count)
+    private static int OnBusy(IntPtr argument, int count)
     {
+        var (timeoutMilliseconds, pollMilliseconds) = ((long)argument & uint.MaxValue, (int)((long)argument >> 32));
         var now = Stopwatch.GetTimestamp();
         if (count == 0)
         {
             eventStarted = now;
         }
 
-        if (Stopwatch.GetElapsedTime(eventStarted, now).TotalMilliseconds >= (long)timeoutMilliseconds)
+        if (Stopwatch.GetElapsedTime(eventStarted, now).TotalMilliseconds >= timeoutMilliseconds)
         {
             return 0;
         }
 
-        // Wait for a commit of this process to give the lock back, or 1 ms (another process, a rollback, a wake-up
-        // that went to another waiter or came just before this one waited).
+        // Wait for a commit of this process to give the lock back, or the poll's 1 ms (another process, a rollback, a
+        // wake-up that went to another waiter or came just before this one waited).
         Interlocked.Increment(ref waiting);
-        LockGivenBack.WaitOne(1);
+        LockGivenBack.WaitOne(pollMilliseconds);
         Interlocked.Decrement(ref waiting);
         return 1;
     }
@@ -128,8 +139,9 @@ public static class SqliteBusyHandler
         {
             // What SQLite's default hook does: a passive checkpoint, which waits for nobody; one that finds another
             // running, or fails, is left for a later commit. Before the wake-up: SQLite starts the log over only when a
-            // writer begins after every frame was copied back, and a writer woken during the copy began too early, every
-            // time under load, so the log grew without end (an outside review: 150–220 MB in 8 s of 8 writers).
+            // writer begins after every frame was copied back. A writer woken first began during the copy after every
+            // such commit, and under load the log never started over (an outside review: 150-220 MB in 8 s of 8
+            // writers). Writers that poll may still begin during a copy now and then, as with SQLite's own hook.
             _ = sqlite3_wal_checkpoint(db, schema);
         }
 
