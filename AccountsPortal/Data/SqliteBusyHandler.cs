@@ -94,8 +94,9 @@ public static class SqliteBusyHandler
         ArgumentOutOfRangeException.ThrowIfLessThan(timeoutMilliseconds, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(pollMilliseconds, 1);
         var handle = connection.Handle ?? throw new InvalidOperationException("The SQLite connection is not open.");
-        // SQLite hands the handler one pointer-sized argument: the timeout in its low 32 bits, the poll in its high ones.
-        var argument = (IntPtr)(((long)pollMilliseconds << 32) | (uint)timeoutMilliseconds);
+        // SQLite hands the handler one pointer-sized argument: the timeout in its low 32 bits, the poll in its high ones
+        // (a 32-bit process has no room for the poll: 1 ms).
+        var argument = IntPtr.Size == 8 ? (IntPtr)(((long)pollMilliseconds << 32) | (uint)timeoutMilliseconds) : timeoutMilliseconds;
         var result = sqlite3_busy_handler(handle.DangerousGetHandle(), CallbackPointer, argument);
         if (result != SqliteOk)
         {
@@ -112,7 +113,7 @@ public static class SqliteBusyHandler
 
     private static int OnBusy(IntPtr argument, int count)
     {
-        var (timeoutMilliseconds, pollMilliseconds) = ((long)argument & uint.MaxValue, (int)((long)argument >> 32));
+        var (timeoutMilliseconds, pollMilliseconds) = ((long)argument & uint.MaxValue, Math.Max(1, (int)((long)argument >> 32)));
         var now = Stopwatch.GetTimestamp();
         if (count == 0)
         {
