@@ -126,15 +126,19 @@ public sealed class DatabaseInitializer(
     {
         var journalMode = await ExecuteScalarAsync(db, "PRAGMA journal_mode;", cancellationToken);
         var synchronous = await ExecuteScalarAsync(db, "PRAGMA synchronous;", cancellationToken);
-        var busyTimeout = SqliteBusyHandler.TimeoutOf((SqliteConnection)db.Database.GetDbConnection());
+        var connection = (SqliteConnection)db.Database.GetDbConnection();
+        var busyTimeout = SqliteBusyHandler.TimeoutOf(connection);
+        var groupSync = SqliteBusyHandler.GroupSyncOf(connection);
 
-        // synchronous: 2 means FULL.
+        // synchronous: 2 means FULL, 1 NORMAL (group commit: the WAL hook syncs the log before a commit returns).
+        var grouped = options.Value.SqliteCommitSync == SqliteCommitSync.Grouped;
         if (!string.Equals(journalMode, "wal", StringComparison.OrdinalIgnoreCase)
-            || synchronous != "2"
+            || synchronous != (grouped ? "1" : "2")
+            || (groupSync is not null) != grouped
             || busyTimeout != options.Value.BusyTimeoutMilliseconds)
         {
             throw new PortalStartupException(
-                $"The database settings did not take effect (journal_mode={journalMode}, synchronous={synchronous}, busy handler timeout={busyTimeout?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none"} ms).");
+                $"The database settings did not take effect (journal_mode={journalMode}, synchronous={synchronous}, group commit={(groupSync is null ? "off" : "on")}, busy handler timeout={busyTimeout?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none"} ms).");
         }
     }
 

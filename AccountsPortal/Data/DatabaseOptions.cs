@@ -10,6 +10,23 @@ public enum DatabaseProvider
     Postgres,
 }
 
+/// <summary>
+/// How a SQLite commit reaches the disk before it returns. Either way a commit is acknowledged only once the write-ahead
+/// log holding it has been synced, so it survives a power cut.
+/// </summary>
+public enum SqliteCommitSync
+{
+    /// <summary>
+    /// Group commit (<see cref="SqliteGroupSync"/>): connections run with <c>synchronous=NORMAL</c>, and each commit waits,
+    /// with the write lock already given back, for one sync of the log that began after it; one sync serves every commit
+    /// written before it began.
+    /// </summary>
+    Grouped,
+
+    /// <summary>SQLite's own <c>synchronous=FULL</c>: each commit syncs the log itself while it holds the write lock.</summary>
+    PerCommit,
+}
+
 /// <summary>Where the portal keeps its data. Bound from the "Database" configuration section.</summary>
 public sealed class DatabaseOptions
 {
@@ -35,6 +52,12 @@ public sealed class DatabaseOptions
     /// <c>busy_timeout</c>, PostgreSQL's <c>lock_timeout</c> (unless the connection string's <c>Options</c> set one).
     /// </summary>
     public int BusyTimeoutMilliseconds { get; set; } = 5000;
+
+    /// <summary>
+    /// SQLite only: <c>Grouped</c> (the default, group commit) or <c>PerCommit</c> (<c>synchronous=FULL</c>); see
+    /// <see cref="Data.SqliteCommitSync"/>.
+    /// </summary>
+    public SqliteCommitSync SqliteCommitSync { get; set; } = SqliteCommitSync.Grouped;
 
     public string ResolveSqlitePath(string contentRootPath) =>
         Path.GetFullPath(SqlitePath, contentRootPath);

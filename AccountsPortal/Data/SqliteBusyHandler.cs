@@ -39,7 +39,8 @@ namespace AccountsPortal.Data;
 /// a lock that portal transactions hold for well under a millisecond: under load a node used about 1.0 of the 2 cores.
 /// The hook now wakes one waiting writer at once (the millisecond's poll remains for locks given back by other
 /// processes or by rollbacks, and for a wake-up another waiter took). It replaces SQLite's default hook (one hook per
-/// connection), so it also does that one's work, first: the passive checkpoint past 1,000 pages. A
+/// connection), so it also does that one's work, first: the passive checkpoint past 1,000 pages. Last, under
+/// <see cref="SqliteCommitSync.Grouped"/>, it waits for the sync that makes the commit durable (<see cref="SqliteGroupSync"/>). A
 /// <c>PRAGMA wal_autocheckpoint</c> on a connection would put SQLite's hook back in place of this one (nothing in the
 /// portal or its libraries runs it); <c>PRAGMA wal_autocheckpoint</c> reads 0 while this hook is installed. The figures
 /// are in the README's "Performance".
@@ -80,15 +81,22 @@ public static class SqliteBusyHandler
     public const int AutoCheckpointPages = 1000;
 
     /// <summary>Installs the handler on an open connection, waiting up to <paramref name="timeoutMilliseconds"/> (at least 1) per locking event.</summary>
+    /// <param name="connection">An open connection.</param>
+    /// <param name="timeoutMilliseconds">The longest wait per locking event, at least 1.</param>
+    /// <param name="groupSync">
+    /// When given, each commit returns only once this group has synced the log after it
+    /// (<see cref="SqliteCommitSync.Grouped"/>; the connection runs with <c>synchronous=NORMAL</c>); null leaves the sync to
+    /// SQLite's <c>synchronous</c> setting.
+    /// </param>
     /// <exception cref="InvalidOperationException">The connection is not open, or SQLite refused the handler.</exception>
-    public static void Install(SqliteConnection connection, int timeoutMilliseconds) =>
-        Install(connection, timeoutMilliseconds, pollMilliseconds: 1);
+    public static void Install(SqliteConnection connection, int timeoutMilliseconds, SqliteGroupSync? groupSync = null) =>
+        Install(connection, timeoutMilliseconds, pollMilliseconds: 1, groupSync);
 
     /// <summary>
-    /// As <see cref="Install(SqliteConnection, int)"/>, with the longest wait between tries when no commit of this process
-    /// wakes the writer (1 ms for the portal's connections; tests lengthen it to tell a wake-up from a poll).
+    /// As <see cref="Install(SqliteConnection, int, SqliteGroupSync?)"/>, with the longest wait between tries when no commit
+    /// of this process wakes the writer (1 ms for the portal's connections; tests lengthen it to tell a wake-up from a poll).
     /// </summary>
-    internal static void Install(SqliteConnection connection, int timeoutMilliseconds, int pollMilliseconds)
+    internal static void Install(SqliteConnection connection, int timeoutMilliseconds, int pollMilliseconds, SqliteGroupSync? groupSync = null)
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentOutOfRangeException.ThrowIfLessThan(timeoutMilliseconds, 1);
@@ -103,13 +111,17 @@ public static class SqliteBusyHandler
             throw new InvalidOperationException($"SQLite refused the busy handler (error {result}).");
         }
 
-        sqlite3_wal_hook(handle.DangerousGetHandle(), CommitCallbackPointer, IntPtr.Zero);
-        Installed.AddOrUpdate(handle, timeoutMilliseconds);
+        sqlite3_wal_hook(handle.DangerousGetHandle(), CommitCallbackPointer, groupSync?.Handle ?? IntPtr.Zero);
+        Installed.AddOrUpdate(handle, new InstalledHandler(timeoutMilliseconds, groupSync));
     }
 
     /// <summary>The timeout the connection's handler was installed with, or null when it has none of ours.</summary>
     public static int? TimeoutOf(SqliteConnection connection) =>
-        connection?.Handle is { } handle && Installed.TryGetValue(handle, out var timeout) ? (int)timeout : null;
+        connection?.Handle is { } handle && Installed.TryGetValue(handle, out var installed) ? ((InstalledHandler)installed).Timeout : null;
+
+    /// <summary>The group that syncs the connection's commits (<see cref="SqliteCommitSync.Grouped"/>), or null when SQLite's <c>synchronous</c> does.</summary>
+    public static SqliteGroupSync? GroupSyncOf(SqliteConnection connection) =>
+        connection?.Handle is { } handle && Installed.TryGetValue(handle, out var installed) ? ((InstalledHandler)installed).GroupSync : null;
 
     private static int OnBusy(IntPtr argument, int count)
     {
@@ -151,8 +163,11 @@ public static class SqliteBusyHandler
             LockGivenBack.Set();
         }
 
-        return SqliteOk;
+        // Last, with the next writer already on its way: the commit returns once the log is on disk (group commit).
+        return argument == IntPtr.Zero ? SqliteOk : SqliteGroupSync.FromHandle(argument).WaitUntilDurable(db);
     }
+
+    private sealed record InstalledHandler(int Timeout, SqliteGroupSync? GroupSync);
 
     // The library Microsoft.Data.Sqlite loaded (SQLitePCLRaw's e_sqlite3 provider), which leaves this call out.
     [DllImport("e_sqlite3", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]

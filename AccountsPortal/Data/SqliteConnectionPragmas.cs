@@ -6,11 +6,14 @@ namespace AccountsPortal.Data;
 
 /// <summary>
 /// Applies the per-connection SQLite settings to every physical connection: <c>synchronous</c>, <c>foreign_keys</c> and
-/// the busy handler (<see cref="SqliteBusyHandler"/>, in place of <c>busy_timeout</c>) are not stored in the file, so
-/// each new connection needs them. A pooled connection keeps them while it lives, and EF Core opens a connection for
-/// every query: the settings run once per physical connection (its native handle), not once per query.
+/// the busy handler (<see cref="SqliteBusyHandler"/>, in place of <c>busy_timeout</c>, with the WAL hook that syncs
+/// commits under <see cref="SqliteCommitSync.Grouped"/>) are not stored in the file, so each new connection needs them.
+/// A pooled connection keeps them while it lives, and EF Core opens a connection for every query: the settings run once
+/// per physical connection (its native handle), not once per query.
 /// </summary>
-public sealed class SqliteConnectionPragmas(int busyTimeoutMilliseconds) : DbConnectionInterceptor
+/// <param name="busyTimeoutMilliseconds">The busy handler's longest wait per locking event (<see cref="DatabaseOptions.BusyTimeoutMilliseconds"/>).</param>
+/// <param name="commitSync">How commits reach the disk (<see cref="DatabaseOptions.SqliteCommitSync"/>).</param>
+public sealed class SqliteConnectionPragmas(int busyTimeoutMilliseconds, SqliteCommitSync commitSync = SqliteCommitSync.Grouped) : DbConnectionInterceptor
 {
     public override void ConnectionOpened(DbConnection connection, ConnectionEndEventData eventData) =>
         Apply(connection);
@@ -33,9 +36,11 @@ public sealed class SqliteConnectionPragmas(int busyTimeoutMilliseconds) : DbCon
             return;
         }
 
+        var grouped = commitSync == SqliteCommitSync.Grouped;
         using var command = connection.CreateCommand();
-        command.CommandText = "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;";
+        // NORMAL under group commit: SQLite writes the log at a commit and the WAL hook waits for its sync.
+        command.CommandText = grouped ? "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;" : "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;";
         command.ExecuteNonQuery();
-        SqliteBusyHandler.Install(sqlite, busyTimeoutMilliseconds);
+        SqliteBusyHandler.Install(sqlite, busyTimeoutMilliseconds, grouped ? SqliteGroupSync.For(sqlite.DataSource) : null);
     }
 }

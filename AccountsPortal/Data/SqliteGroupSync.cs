@@ -1,0 +1,252 @@
+using System.Runtime.InteropServices;
+
+namespace AccountsPortal.Data;
+
+/// <summary>
+/// Group commit for SQLite in WAL mode (<see cref="SqliteCommitSync.Grouped"/>): a commit returns to its caller only
+/// once the write-ahead log has been synced to disk after the commit's frames were written, as with
+/// <c>synchronous=FULL</c>; but the sync runs after SQLite has given the write lock back, and one sync covers every
+/// commit written before it began. The next writer commits while this one's frames reach the disk, and 32 callers
+/// waiting for the disk wait for one or two syncs together instead of thirty-two in a row.
+/// </summary>
+/// <remarks>
+/// <para>
+/// How. Connections run with <c>synchronous=NORMAL</c>: SQLite writes a commit's frames to the log (the operating
+/// system's cache) and syncs the log only at checkpoints. Then, in the WAL hook, which SQLite calls after each commit
+/// with the write lock released (<see cref="SqliteBusyHandler"/>), the committing thread waits here until a sync that
+/// began after its frames were written has finished: the first to arrive while no sync runs becomes the leader and
+/// syncs the log through SQLite's own file (<c>SQLITE_FCNTL_JOURNAL_POINTER</c>, then the VFS's <c>xSync</c> with
+/// <c>SQLITE_SYNC_NORMAL</c>, the call <c>synchronous=FULL</c> makes at a commit); those that arrive meanwhile wait
+/// for it, and one of those still not covered leads the next. A sync of a file flushes every write to it, by any
+/// connection or process, so a leader's sync covers all commits counted before it began.
+/// </para>
+/// <para>
+/// What an acknowledgement means does not change: a write the portal answered for survives a power cut.
+/// </para>
+/// <para>
+/// A sync that fails stops the process (<see cref="Environment.FailFast(string)"/>), as PostgreSQL stops on a failed
+/// sync of its log: the commits it covered are already visible and cannot be undone, and after a failed sync the
+/// operating system may have dropped the log's unwritten pages, so a later sync could succeed over a hole that SQLite's
+/// recovery stops at, taking later, acknowledged commits with it. A restart recovers from what is on disk. (Under
+/// <see cref="SqliteCommitSync.PerCommit"/>, SQLite fails that commit with <c>SQLITE_IOERR</c> and carries on.)
+/// </para>
+/// <para>
+/// What does change: under <c>synchronous=FULL</c>, SQLite makes a commit visible to other connections only after its
+/// sync; here, other connections can read it during the sync its own caller waits for (about a third of a
+/// millisecond). Any write that follows such a read is synced no earlier than that sync, so nothing written on the
+/// strength of such a read is acknowledged before the commit it read is on disk; a reply built only from reads (a
+/// status poll) may, for that moment, report a commit a power cut then takes back, as a refused or expired step would.
+/// </para>
+/// </remarks>
+public sealed class SqliteGroupSync
+{
+    private const int SqliteOk = 0;
+    private const int SqliteIoError = 10;
+    private const int FileControlJournalPointer = 28;
+    private const int SyncNormal = 0x02;
+
+    // sqlite3_io_methods: int iVersion, then xClose, xRead, xWrite, xTruncate, xSync: a pointer's size each, aligned.
+    private static readonly int SyncMethodOffset = IntPtr.Size * 5;
+
+    // One group per database file for the life of the process, and the handle the WAL hook is given for it.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, SqliteGroupSync> Groups = new(StringComparer.Ordinal);
+
+    private readonly object gate = new();
+    private long counted;
+    private long syncedThrough;
+    private SyncRound? running;
+    private long syncs;
+    private SyncMethod? sync;
+    private IntPtr syncPointer;
+
+    private SqliteGroupSync(string path)
+    {
+        Path = path;
+        Handle = GCHandle.ToIntPtr(GCHandle.Alloc(this));
+    }
+
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    private delegate int SyncMethod(IntPtr file, int flags);
+
+    /// <summary>The database file (full path) whose commits this group syncs.</summary>
+    public string Path { get; }
+
+    /// <summary>What the WAL hook is given to find this group again (a GC handle kept for the life of the process).</summary>
+    internal IntPtr Handle { get; }
+
+    /// <summary>Commits counted so far on this file in this process (each waited here once).</summary>
+    internal long Commits
+    {
+        get
+        {
+            lock (gate)
+            {
+                return counted;
+            }
+        }
+    }
+
+    /// <summary>The highest commit number a finished, successful sync covers.</summary>
+    internal long SyncedThrough
+    {
+        get
+        {
+            lock (gate)
+            {
+                return syncedThrough;
+            }
+        }
+    }
+
+    /// <summary>Syncs of the log finished (successful or not).</summary>
+    internal long Syncs
+    {
+        get
+        {
+            lock (gate)
+            {
+                return syncs;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Tests only: a non-zero SQLite error code that every sync of this group reports instead of syncing; such a failure
+    /// is returned to the statements the sync covered (SQLite reports it as <c>SQLITE_ERROR</c>) instead of stopping the
+    /// process.
+    /// </summary>
+    internal int FailSyncsWith { get; set; }
+
+    /// <summary>Tests only: run by the leader before each sync, outside the group's lock (to make a sync take long).</summary>
+    internal Action? BeforeSync { get; set; }
+
+    /// <summary>The group of a database file; <paramref name="path"/> is made absolute, so two spellings of one path share it.</summary>
+    public static SqliteGroupSync For(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        return Groups.GetOrAdd(System.IO.Path.GetFullPath(path), full => new SqliteGroupSync(full));
+    }
+
+    /// <summary>The group behind a handle <see cref="Handle"/> gave out.</summary>
+    internal static SqliteGroupSync FromHandle(IntPtr handle) => (SqliteGroupSync)GCHandle.FromIntPtr(handle).Target!;
+
+    /// <summary>
+    /// Called by the WAL hook on the committing thread, after the commit and with the write lock released: returns once
+    /// a sync of the log that began after this commit's frames were written has finished.
+    /// </summary>
+    /// <param name="db">The committing connection's <c>sqlite3*</c>; its log file is the one synced when this caller leads.</param>
+    /// <returns><c>SQLITE_OK</c>, or (tests only, <see cref="FailSyncsWith"/>) the error of the sync that covered this commit, which the hook returns to SQLite.</returns>
+    internal int WaitUntilDurable(IntPtr db)
+    {
+        Monitor.Enter(gate);
+        try
+        {
+            var mine = ++counted;
+            while (true)
+            {
+                if (mine <= syncedThrough)
+                {
+                    return SqliteOk;
+                }
+
+                if (running is { } round)
+                {
+                    if (mine <= round.Through)
+                    {
+                        // Counted before this sync began: its outcome is this commit's.
+                        while (!round.Done)
+                        {
+                            Monitor.Wait(gate);
+                        }
+
+                        return round.Result;
+                    }
+
+                    Monitor.Wait(gate);
+                    continue;
+                }
+
+                // Lead: every commit counted so far had written its frames before it was counted.
+                var leading = new SyncRound(counted);
+                running = leading;
+                var result = SqliteIoError;
+                Monitor.Exit(gate);
+                try
+                {
+                    BeforeSync?.Invoke();
+                    if (FailSyncsWith != 0)
+                    {
+                        result = FailSyncsWith;
+                    }
+                    else
+                    {
+                        result = SyncLog(db);
+                        if (result != SqliteOk)
+                        {
+                            Environment.FailFast(
+                                $"The write-ahead log of {Path} could not be synced to disk (SQLite error {result}). The portal stops so that nothing " +
+                                "more is acknowledged; a restart recovers the database from what is on disk.");
+                        }
+                    }
+                }
+                finally
+                {
+                    Monitor.Enter(gate);
+                    (leading.Result, leading.Done, running) = (result, true, null);
+                    syncs++;
+                    if (result == SqliteOk)
+                    {
+                        syncedThrough = Math.Max(syncedThrough, leading.Through);
+                    }
+
+                    Monitor.PulseAll(gate);
+                }
+
+                return result;
+            }
+        }
+        finally
+        {
+            Monitor.Exit(gate);
+        }
+    }
+
+    // The connection's own log file, synced as SQLite syncs it at a commit under synchronous=FULL. Only the leader
+    // calls it, one at a time, so the cached delegate needs no lock of its own.
+    private int SyncLog(IntPtr db)
+    {
+        var file = IntPtr.Zero;
+        var result = sqlite3_file_control(db, "main", FileControlJournalPointer, ref file);
+        if (result != SqliteOk)
+        {
+            return result;
+        }
+
+        var methods = file == IntPtr.Zero ? IntPtr.Zero : Marshal.ReadIntPtr(file);
+        if (methods == IntPtr.Zero)
+        {
+            return SqliteIoError;
+        }
+
+        var pointer = Marshal.ReadIntPtr(methods, SyncMethodOffset);
+        if (sync is null || syncPointer != pointer)
+        {
+            (sync, syncPointer) = (Marshal.GetDelegateForFunctionPointer<SyncMethod>(pointer), pointer);
+        }
+
+        return sync(file, SyncNormal);
+    }
+
+    [DllImport("e_sqlite3", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
+    private static extern int sqlite3_file_control(IntPtr db, [MarshalAs(UnmanagedType.LPUTF8Str)] string schema, int operation, ref IntPtr argument);
+
+    // One sync of the log: the commits it covers (those counted before it began) and, once done, its outcome.
+    private sealed class SyncRound(long through)
+    {
+        public long Through { get; } = through;
+
+        public bool Done { get; set; }
+
+        public int Result { get; set; }
+    }
+}
