@@ -1,4 +1,5 @@
 using AccountsPortal.Data;
+using AccountsPortal.Features.Accounts.Attempts;
 using AccountsPortal.Tests.TestSupport;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
@@ -95,6 +96,127 @@ public sealed class SqliteGroupSyncTests
     }
 
     [Fact]
+    public async Task A_commit_counted_while_a_sync_runs_waits_for_a_sync_of_its_own()
+    {
+        using var app = new PortalAppFactory();
+        await using var first = await OpenGroupedAsync(app);
+        await using var second = await OpenGroupedAsync(app);
+        var group = SqliteGroupSync.For(app.DatabasePath);
+        using var release = new ManualResetEventSlim(false);
+        var held = 0;
+        // The first sync waits until the second commit has been counted: that commit's frames may postdate the sync's
+        // start, so this sync must not answer for it.
+        group.BeforeSync = () =>
+        {
+            if (Interlocked.Exchange(ref held, 1) == 0)
+            {
+                release.Wait(TimeSpan.FromSeconds(30));
+            }
+        };
+        try
+        {
+            var (commitsBefore, syncsBefore) = (group.Commits, group.Syncs);
+            var leading = Task.Factory.StartNew(() => SqliteBusyHandlerTests.InsertWindow(first, "during-sync-1"), TaskCreationOptions.LongRunning);
+            await WaitUntilAsync(() => group.Commits >= commitsBefore + 1);
+            var following = Task.Factory.StartNew(() => SqliteBusyHandlerTests.InsertWindow(second, "during-sync-2"), TaskCreationOptions.LongRunning);
+            await WaitUntilAsync(() => group.Commits >= commitsBefore + 2);
+            Assert.False(following.IsCompleted, "The second commit returned while the only sync running began before it.");
+            release.Set();
+            Assert.Equal(1, await leading);
+            Assert.Equal(1, await following);
+            Assert.True(group.Syncs - syncsBefore >= 2, $"{group.Syncs - syncsBefore} sync(s) for a commit counted during the first and the first itself.");
+        }
+        finally
+        {
+            release.Set();
+            group.BeforeSync = null;
+        }
+    }
+
+    [Theory]
+    [InlineData("update")]
+    [InlineData("delete")]
+    [InlineData("insert with a generated key")]
+    public async Task A_single_statement_save_changes_returns_only_after_its_sync(string change)
+    {
+        // EF Core sends a lone statement as … RETURNING and, outside a transaction, SQLite commits it as its reader is
+        // disposed without calling the WAL hook: the portal's SQLite context saves in a transaction instead.
+        using var app = new PortalAppFactory();
+        var group = SqliteGroupSync.For(app.DatabasePath);
+        await app.WithDbAsync(async db =>
+        {
+            db.RateWindows.Add(new RateWindow { Key = "save-changes", WindowStart = DateTimeOffset.UnixEpoch, Count = 1 });
+            return await db.SaveChangesAsync();
+        });
+
+        // Several scopes: pooled contexts keep the setting when they are handed out again.
+        for (var round = 0; round < 3; round++)
+        {
+            var countedBefore = group.Commits;
+            await app.WithDbAsync(async db =>
+            {
+                switch (change)
+                {
+                    case "update":
+                        (await db.RateWindows.SingleAsync(w => w.Key == "save-changes")).Count += 1;
+                        break;
+                    case "delete":
+                        db.RateWindows.Remove(await db.RateWindows.SingleAsync(w => w.Key == "save-changes"));
+                        break;
+                    default:
+                        // Not due for a year: the outbox sender leaves it alone.
+                        db.OutboxMessages.Add(new AccountsPortal.Features.Email.OutboxMessage
+                        {
+                            To = "nobody@example.com",
+                            Subject = "s",
+                            TextBody = "t",
+                            HtmlBody = "h",
+                            CreatedAt = DateTimeOffset.UtcNow,
+                            NextAttemptAt = DateTimeOffset.UtcNow.AddYears(1),
+                        });
+                        break;
+                }
+
+                await db.SaveChangesAsync();
+                Assert.True(group.SyncedThrough > countedBefore, $"The {change} returned before a sync that began after it ({change}, round {round}).");
+                if (change == "delete")
+                {
+                    db.RateWindows.Add(new RateWindow { Key = "save-changes", WindowStart = DateTimeOffset.UnixEpoch, Count = 1 });
+                    await db.SaveChangesAsync();
+                }
+
+                return round;
+            });
+        }
+    }
+
+    [Fact]
+    public async Task A_raw_statement_that_writes_and_returns_rows_is_refused_outside_a_transaction_and_runs_inside_one()
+    {
+        using var app = new PortalAppFactory();
+        var group = SqliteGroupSync.For(app.DatabasePath);
+
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => app.WithDbAsync(db => db.Database.SqlQuery<string>($"""
+            INSERT INTO "RateWindows" ("Key", "WindowStart", "Count") VALUES ('returning-outside', 0, 1) RETURNING "Key" AS "Value"
+            """).ToListAsync()));
+        Assert.Contains("outside a transaction", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(0, await CountWindowsLikeAsync(app, "returning-outside"));
+
+        var countedBefore = group.Commits;
+        await app.WithDbAsync(async db =>
+        {
+            await using var transaction = await db.Database.BeginTransactionAsync();
+            Assert.Equal(["returning-inside"], await db.Database.SqlQuery<string>($"""
+                INSERT INTO "RateWindows" ("Key", "WindowStart", "Count") VALUES ('returning-inside', 0, 1) RETURNING "Key" AS "Value"
+                """).ToListAsync());
+            await transaction.CommitAsync();
+            return 0;
+        });
+        Assert.True(group.SyncedThrough > countedBefore);
+        Assert.Equal(1, await CountWindowsLikeAsync(app, "returning-inside"));
+    }
+
+    [Fact]
     public async Task A_failed_sync_fails_the_statement_it_covered_and_later_commits_sync_again()
     {
         using var app = new PortalAppFactory();
@@ -146,6 +268,16 @@ public sealed class SqliteGroupSyncTests
         command.CommandText = "PRAGMA synchronous;";
         var synchronous = Convert.ToString(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
         return (synchronous, SqliteBusyHandler.GroupSyncOf(connection));
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "Timed out.");
+            await Task.Delay(5);
+        }
     }
 
     private static async Task<SqliteConnection> OpenGroupedAsync(PortalAppFactory app)

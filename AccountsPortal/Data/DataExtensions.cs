@@ -25,7 +25,7 @@ public static class DataExtensions
             var options = services.GetRequiredService<IOptions<DatabaseOptions>>().Value;
             var contentRoot = services.GetRequiredService<IWebHostEnvironment>().ContentRootPath;
             db.UseSqlite(SqliteConnectionString(options, contentRoot))
-                .AddInterceptors(new SqliteConnectionPragmas(options.BusyTimeoutMilliseconds, options.SqliteCommitSync))
+                .AddInterceptors(new SqliteConnectionPragmas(options.BusyTimeoutMilliseconds, options.SqliteCommitSync), new SqliteReturningGuard())
                 .AddInterceptors(services.GetServices<IInterceptor>());
         });
         builder.Services.AddDbContextPool<PostgresPortalDbContext>((services, db) =>

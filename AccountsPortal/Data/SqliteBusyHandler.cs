@@ -49,6 +49,7 @@ namespace AccountsPortal.Data;
 public static class SqliteBusyHandler
 {
     private const int SqliteOk = 0;
+    private const int SqliteIoError = 10;
 
     // Kept for the life of the process: SQLite holds the function pointer for every connection it was given to.
     private static readonly BusyCallback Callback = OnBusy;
@@ -155,7 +156,13 @@ public static class SqliteBusyHandler
             // writer begins after every frame was copied back. A writer woken first began during the copy after every
             // such commit, and under load the log never started over (an outside review: 150-220 MB in 8 s of 8
             // writers). Writers that poll may still begin during a copy now and then, as with SQLite's own hook.
-            _ = sqlite3_wal_checkpoint(db, schema);
+            var checkpoint = sqlite3_wal_checkpoint(db, schema);
+            if (argument != IntPtr.Zero && (checkpoint & 0xFF) == SqliteIoError)
+            {
+                // Under group commit the checkpoint's sync of the log is the first one over other commits' frames; after
+                // a failed one, the group's own sync on the same file could succeed over pages the kernel dropped.
+                SqliteGroupSync.FromHandle(argument).SyncFailed(checkpoint, "its checkpoint");
+            }
         }
 
         if (Volatile.Read(ref waiting) > 0)
@@ -164,7 +171,7 @@ public static class SqliteBusyHandler
         }
 
         // Last, with the next writer already on its way: the commit returns once the log is on disk (group commit).
-        return argument == IntPtr.Zero ? SqliteOk : SqliteGroupSync.FromHandle(argument).WaitUntilDurable(db);
+        return argument == IntPtr.Zero ? SqliteOk : SqliteGroupSync.FromHandle(argument).WaitUntilDurable(db, schema);
     }
 
     private sealed record InstalledHandler(int Timeout, SqliteGroupSync? GroupSync);

@@ -38,9 +38,15 @@ public sealed class SqliteConnectionPragmas(int busyTimeoutMilliseconds, SqliteC
 
         var grouped = commitSync == SqliteCommitSync.Grouped;
         using var command = connection.CreateCommand();
-        // NORMAL under group commit: SQLite writes the log at a commit and the WAL hook waits for its sync.
-        command.CommandText = grouped ? "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;" : "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;";
+        command.CommandText = "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;";
         command.ExecuteNonQuery();
         SqliteBusyHandler.Install(sqlite, busyTimeoutMilliseconds, grouped ? SqliteGroupSync.For(sqlite.DataSource) : null);
+        if (grouped)
+        {
+            // NORMAL under group commit (SQLite writes the log at a commit, the WAL hook waits for its sync), and only
+            // once the hook is in place: a connection never runs NORMAL without the wait.
+            command.CommandText = "PRAGMA synchronous=NORMAL;";
+            command.ExecuteNonQuery();
+        }
     }
 }

@@ -33,9 +33,19 @@ namespace AccountsPortal.Data;
 /// <para>
 /// What does change: under <c>synchronous=FULL</c>, SQLite makes a commit visible to other connections only after its
 /// sync; here, other connections can read it during the sync its own caller waits for (about a third of a
-/// millisecond). Any write that follows such a read is synced no earlier than that sync, so nothing written on the
-/// strength of such a read is acknowledged before the commit it read is on disk; a reply built only from reads (a
-/// status poll) may, for that moment, report a commit a power cut then takes back, as a refused or expired step would.
+/// millisecond). A write that follows such a read and changes something is synced no earlier than that sync, so it is
+/// not acknowledged before the commit it read is on disk; a reply built only from reads (a status poll), or from a
+/// write that changed nothing (an <c>ON CONFLICT DO NOTHING</c> that met a row, an update that matched none: no commit,
+/// so no wait), may, for that moment, report a commit a power cut then takes back, as a refused or expired step would.
+/// </para>
+/// <para>
+/// Only commits SQLite reports to the WAL hook wait: those of a transaction's <c>COMMIT</c> and of a statement stepped
+/// to its end. A write that returns rows (<c>… RETURNING</c>) outside a transaction commits when its reader is disposed,
+/// without the hook: the portal's SQLite context saves in a transaction (<see cref="SqlitePortalDbContext"/>), and
+/// <see cref="SqliteReturningGuard"/> refuses such raw SQL. A checkpoint (in the hook) that fails with an I/O error
+/// stops the process as a failed sync does: its sync of the log is the first over other commits' frames. A sync that
+/// never returns holds its waiters, as it would hold the committing writer, and with it the lock, under
+/// <c>synchronous=FULL</c>.
 /// </para>
 /// </remarks>
 public sealed class SqliteGroupSync
@@ -44,6 +54,7 @@ public sealed class SqliteGroupSync
     private const int SqliteIoError = 10;
     private const int FileControlJournalPointer = 28;
     private const int SyncNormal = 0x02;
+    private const string MainSchema = "main";
 
     // sqlite3_io_methods: int iVersion, then xClose, xRead, xWrite, xTruncate, xSync: a pointer's size each, aligned.
     private static readonly int SyncMethodOffset = IntPtr.Size * 5;
@@ -56,8 +67,7 @@ public sealed class SqliteGroupSync
     private long syncedThrough;
     private SyncRound? running;
     private long syncs;
-    private SyncMethod? sync;
-    private IntPtr syncPointer;
+    private VfsSync? sync;
 
     private SqliteGroupSync(string path)
     {
@@ -135,9 +145,23 @@ public sealed class SqliteGroupSync
     /// a sync of the log that began after this commit's frames were written has finished.
     /// </summary>
     /// <param name="db">The committing connection's <c>sqlite3*</c>; its log file is the one synced when this caller leads.</param>
+    /// <param name="schema">The committed database's schema name as SQLite passes it to the hook (<c>main</c>; an attached
+    /// database, which the portal never has, is synced on its own, outside the group, which is the main file's).</param>
     /// <returns><c>SQLITE_OK</c>, or (tests only, <see cref="FailSyncsWith"/>) the error of the sync that covered this commit, which the hook returns to SQLite.</returns>
-    internal int WaitUntilDurable(IntPtr db)
+    internal int WaitUntilDurable(IntPtr db, IntPtr schema)
     {
+        var name = Marshal.PtrToStringUTF8(schema) ?? MainSchema;
+        if (name != MainSchema)
+        {
+            var result = SyncLog(db, name);
+            if (result != SqliteOk)
+            {
+                SyncFailed(result, $"the log of its attached database '{name}'");
+            }
+
+            return result;
+        }
+
         Monitor.Enter(gate);
         try
         {
@@ -180,12 +204,10 @@ public sealed class SqliteGroupSync
                     }
                     else
                     {
-                        result = SyncLog(db);
+                        result = SyncLog(db, MainSchema);
                         if (result != SqliteOk)
                         {
-                            Environment.FailFast(
-                                $"The write-ahead log of {Path} could not be synced to disk (SQLite error {result}). The portal stops so that nothing " +
-                                "more is acknowledged; a restart recovers the database from what is on disk.");
+                            SyncFailed(result, "its write-ahead log");
                         }
                     }
                 }
@@ -211,12 +233,24 @@ public sealed class SqliteGroupSync
         }
     }
 
-    // The connection's own log file, synced as SQLite syncs it at a commit under synchronous=FULL. Only the leader
-    // calls it, one at a time, so the cached delegate needs no lock of its own.
-    private int SyncLog(IntPtr db)
+    /// <summary>
+    /// Stops the process after a failed sync of <see cref="Path"/>'s log (or a checkpoint that failed with an I/O error):
+    /// commits it covered are visible already, and after a failed sync the kernel may have dropped the log's unwritten
+    /// pages, so a later sync could succeed over them. A restart recovers from what is on disk.
+    /// </summary>
+    /// <param name="error">SQLite's (extended) result code.</param>
+    /// <param name="what">What could not be synced, for the message.</param>
+    internal void SyncFailed(int error, string what) =>
+        Environment.FailFast(
+            $"The database {Path} could not sync {what} to disk (SQLite error {error}). The portal stops so that nothing more is " +
+            "acknowledged; a restart recovers the database from what is on disk.");
+
+    // The connection's own log file, synced as SQLite syncs it at a commit under synchronous=FULL. The VFS's xSync is
+    // turned into a delegate once and kept (one reference, replaced whole).
+    private int SyncLog(IntPtr db, string schema)
     {
         var file = IntPtr.Zero;
-        var result = sqlite3_file_control(db, "main", FileControlJournalPointer, ref file);
+        var result = sqlite3_file_control(db, schema, FileControlJournalPointer, ref file);
         if (result != SqliteOk)
         {
             return result;
@@ -229,16 +263,21 @@ public sealed class SqliteGroupSync
         }
 
         var pointer = Marshal.ReadIntPtr(methods, SyncMethodOffset);
-        if (sync is null || syncPointer != pointer)
+        var known = Volatile.Read(ref sync);
+        if (known is null || known.Pointer != pointer)
         {
-            (sync, syncPointer) = (Marshal.GetDelegateForFunctionPointer<SyncMethod>(pointer), pointer);
+            known = new VfsSync(pointer, Marshal.GetDelegateForFunctionPointer<SyncMethod>(pointer));
+            Volatile.Write(ref sync, known);
         }
 
-        return sync(file, SyncNormal);
+        return known.Method(file, SyncNormal);
     }
 
     [DllImport("e_sqlite3", CallingConvention = CallingConvention.Cdecl, ExactSpelling = true)]
     private static extern int sqlite3_file_control(IntPtr db, [MarshalAs(UnmanagedType.LPUTF8Str)] string schema, int operation, ref IntPtr argument);
+
+    // A VFS's xSync and the delegate that calls it.
+    private sealed record VfsSync(IntPtr Pointer, SyncMethod Method);
 
     // One sync of the log: the commits it covers (those counted before it began) and, once done, its outcome.
     private sealed class SyncRound(long through)
