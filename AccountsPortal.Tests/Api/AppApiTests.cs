@@ -402,6 +402,54 @@ public sealed class AppApiTests(AppApiFixture fixture) : IClassFixture<AppApiFix
     }
 
     [Fact]
+    public async Task The_passkey_calls_need_the_session_secret_and_a_live_session_and_change_nothing_when_refused()
+    {
+        using var isolated = AppApiClient.Configure(new PortalAppFactory());
+        var bench = new PasskeyBench(isolated);
+        using var client = new AppApiClient(isolated.CreatePortalClient());
+        var (userId, email) = await bench.CreateAccountAsync();
+        using var authenticator = bench.NewAuthenticator();
+        await bench.RegisterAsync(userId, authenticator);
+        var body = await AppApiClient.JsonAsync(await client.LogInAsync(email));
+        var (sessionId, secret) = (body.GetProperty("sessionId").GetString()!, body.GetProperty("sessionSecret").GetString()!);
+        var optionsJson = await (await client.SendAsync(HttpMethod.Post, $"/api/v1/login/{sessionId}/passkey/options", secret)).Content.ReadAsStringAsync();
+        var answer = new { credential = System.Text.Json.JsonDocument.Parse(authenticator.GetAssertion(optionsJson)).RootElement };
+        var before = await LoginStateAsync(isolated, sessionId);
+
+        var optionsWithoutSecret = await client.SendAsync(HttpMethod.Post, $"/api/v1/login/{sessionId}/passkey/options", "guess");
+        var answerWithoutSecret = await client.SendAsync(HttpMethod.Post, $"/api/v1/login/{sessionId}/passkey", "guess", answer);
+        Assert.Equal(HttpStatusCode.NotFound, optionsWithoutSecret.StatusCode);
+        Assert.Equal("SESSION_NOT_FOUND", await AppApiClient.ProblemCodeAsync(optionsWithoutSecret));
+        Assert.Equal(HttpStatusCode.NotFound, answerWithoutSecret.StatusCode);
+        Assert.Equal("SESSION_NOT_FOUND", await AppApiClient.ProblemCodeAsync(answerWithoutSecret));
+        Assert.Equal(before, await LoginStateAsync(isolated, sessionId));
+
+        // Past the login session's lifetime: the right secret, a session no longer live.
+        isolated.Time.Advance(TimeSpan.FromMinutes(10) + TimeSpan.FromSeconds(1));
+        var lateOptions = await client.SendAsync(HttpMethod.Post, $"/api/v1/login/{sessionId}/passkey/options", secret);
+        var lateAnswer = await client.SendAsync(HttpMethod.Post, $"/api/v1/login/{sessionId}/passkey", secret, answer);
+        Assert.Equal(HttpStatusCode.Gone, lateOptions.StatusCode);
+        Assert.Equal("SESSION_EXPIRED", await AppApiClient.ProblemCodeAsync(lateOptions));
+        Assert.Equal(HttpStatusCode.Gone, lateAnswer.StatusCode);
+        Assert.Equal("SESSION_EXPIRED", await AppApiClient.ProblemCodeAsync(lateAnswer));
+        Assert.Equal(before, await LoginStateAsync(isolated, sessionId));
+    }
+
+    /// <summary>The login session, its app login, ceremonies and the account's tokens and passkeys, as text.</summary>
+    private static Task<string> LoginStateAsync(PortalAppFactory app, string sessionId) => app.WithDbAsync(async db =>
+    {
+        var session = await db.LoginSessions.AsNoTracking().SingleAsync(s => s.Id == sessionId);
+        return System.Text.Json.JsonSerializer.Serialize(new
+        {
+            Session = session,
+            Login = await db.AppLogins.AsNoTracking().SingleAsync(l => l.SessionId == sessionId),
+            Ceremonies = await db.PasskeyCeremonies.AsNoTracking().Where(c => c.LoginSessionId == sessionId).OrderBy(c => c.Id).ToListAsync(),
+            Tokens = await db.AppTokens.AsNoTracking().Where(t => t.UserId == session.UserId).OrderBy(t => t.Id).ToListAsync(),
+            Passkeys = await db.Passkeys.AsNoTracking().Where(p => p.UserId == session.UserId).OrderBy(p => p.Id).ToListAsync(),
+        });
+    });
+
+    [Fact]
     public async Task Malformed_and_oversized_bodies_are_4xx_problems()
     {
         using var client = NewClient();

@@ -131,12 +131,12 @@ internal static class AppApiEndpoints
 
     private static async Task<IResult> PasskeyOptionsAsync(string sessionId, HttpRequest http, AppLogins appLogins, PasskeyLogin passkeys, CancellationToken cancellationToken)
     {
-        if (await appLogins.FindAsync(sessionId, http.Headers[SessionSecretHeader], cancellationToken) is null)
+        if (await appLogins.FindWithLiveSessionAsync(sessionId, http.Headers[SessionSecretHeader], cancellationToken) is not { } found)
         {
             return SessionNotFound();
         }
 
-        var start = await passkeys.BeginAsync(sessionId, LoginProof.ForApp(http.Headers[SessionSecretHeader]), cancellationToken);
+        var start = await passkeys.BeginAsync(found.Session, LoginProof.ForApp(http.Headers[SessionSecretHeader]), cancellationToken);
         return start.Succeeded
             ? TypedResults.Text(start.OptionsJson!, "application/json")
             : ApiProblems.Problem(410, ApiProblems.SessionExpired, start.Error!);
@@ -145,7 +145,7 @@ internal static class AppApiEndpoints
     private static async Task<IResult> VerifyPasskeyAsync(
         string sessionId, PasskeyRequest request, HttpRequest http, AppLogins appLogins, PasskeyLogin passkeys, CancellationToken cancellationToken)
     {
-        if (await appLogins.FindAsync(sessionId, http.Headers[SessionSecretHeader], cancellationToken) is not { } login)
+        if (await appLogins.FindWithLiveSessionAsync(sessionId, http.Headers[SessionSecretHeader], cancellationToken) is not { Login: var login } found)
         {
             return SessionNotFound();
         }
@@ -153,7 +153,7 @@ internal static class AppApiEndpoints
         // The token is issued in the transaction that records the verification: one commit for the whole answer.
         AppClaim? claim = null;
         var result = await passkeys.CompleteAsync(
-            sessionId, null, request.Credential.ValueKind == System.Text.Json.JsonValueKind.Object ? request.Credential.GetRawText() : null,
+            found.Session, null, request.Credential.ValueKind == System.Text.Json.JsonValueKind.Object ? request.Credential.GetRawText() : null,
             LoginProof.ForApp(http.Headers[SessionSecretHeader]), http.HttpContext.Connection.RemoteIpAddress, cancellationToken,
             whenVerified: async (session, token) => claim = await appLogins.ClaimVerifiedAsync(sessionId, login.ClientId, (session.UserId, session.SecurityStamp), token));
         if (result.Succeeded)

@@ -26,6 +26,18 @@ public sealed class AppLogins(
         EF.CompileAsyncQuery((PortalDbContext db, string sessionId, byte[] secretHash, CancellationToken _) =>
             db.AppLogins.AsNoTracking().SingleOrDefault(l => l.SessionId == sessionId && l.SecretHash == secretHash)));
 
+    // The passkey step's two calls: the app login and its login session while live, in one statement. "Live" is
+    // LoginSessionService.FindLiveAsync's: not consumed, expired, failed or refused.
+    private static readonly CompiledQuery<Func<PortalDbContext, string, byte[], DateTimeOffset, CancellationToken, Task<AppLoginWithSession?>>> FindWithLiveSessionQuery = new(() =>
+        EF.CompileAsyncQuery((PortalDbContext db, string sessionId, byte[] secretHash, DateTimeOffset now, CancellationToken _) =>
+            (from login in db.AppLogins.AsNoTracking()
+             where login.SessionId == sessionId && login.SecretHash == secretHash
+             join session in db.LoginSessions.AsNoTracking().Where(s => s.ConsumedAt == null && s.ExpiresAt > now
+                 && s.State != LoginSessionState.Failed && s.State != LoginSessionState.Refused)
+                 on login.SessionId equals session.Id into live
+             from session in live.DefaultIfEmpty()
+             select new AppLoginWithSession(login, session)).SingleOrDefault()));
+
     private readonly IDataProtector tokenProtector = dataProtection.CreateProtector("AccountsPortal.AppLoginToken");
 
     /// <summary>
@@ -62,6 +74,15 @@ public sealed class AppLogins(
 
         return FindQuery.For(db)(db, sessionId, SecretTokens.Hash(secret), cancellationToken);
     }
+
+    /// <summary>
+    /// As <see cref="FindAsync"/>, with the login session when it is live (as <see cref="LoginSessionService.FindLiveAsync"/>
+    /// finds it), read in the same statement; null when no app login has this id and secret.
+    /// </summary>
+    public async Task<AppLoginWithSession?> FindWithLiveSessionAsync(string sessionId, string? secret, CancellationToken cancellationToken = default) =>
+        string.IsNullOrEmpty(secret)
+            ? null
+            : await FindWithLiveSessionQuery.For(db)(db, sessionId, SecretTokens.Hash(secret), time.GetUtcNow(), cancellationToken);
 
     /// <summary>
     /// What a verify, recover or return page does for the app a link names: nothing (a portal login),
@@ -319,3 +340,6 @@ public sealed record AppClaim(AppClaimOutcome Outcome, IssuedToken? Token, DateT
 
     public static AppClaim Pending(DateTimeOffset expiresAt) => new(AppClaimOutcome.Pending, null, expiresAt);
 }
+
+/// <summary>An app login and its login session, when live (<see cref="AppLogins.FindWithLiveSessionAsync"/>).</summary>
+public sealed record AppLoginWithSession(AppLogin Login, LoginSession? Session);

@@ -18,9 +18,14 @@ public sealed class PasskeyLogin(
 {
     /// <summary>Assertion options for the login session, for a holder of <paramref name="proof"/> only.</summary>
     /// <param name="proof">The browser that started the login, the app (its session secret), or a device that picked the approval number.</param>
-    public async Task<CeremonyStart> BeginAsync(string? loginSessionId, LoginProof proof, CancellationToken cancellationToken = default)
+    public async Task<CeremonyStart> BeginAsync(string? loginSessionId, LoginProof proof, CancellationToken cancellationToken = default) =>
+        await BeginAsync(await loginSessions.FindLiveAsync(loginSessionId, cancellationToken), proof, cancellationToken);
+
+    /// <summary>As <see cref="BeginAsync(string?, LoginProof, CancellationToken)"/>, for a live login session its caller has just read.</summary>
+    /// <param name="liveSession">The login session as <see cref="LoginSessionService.FindLiveAsync"/> finds it (null when not live).</param>
+    public async Task<CeremonyStart> BeginAsync(LoginSession? liveSession, LoginProof proof, CancellationToken cancellationToken = default)
     {
-        var session = await AwaitingPasskeyAsync(loginSessionId, cancellationToken);
+        var session = AwaitingPasskey(liveSession);
         if (session is null)
         {
             return CeremonyStart.Fail(PasskeyMessages.LoginSessionExpired);
@@ -44,9 +49,20 @@ public sealed class PasskeyLogin(
     /// </param>
     public async Task<PasskeyLoginResult> CompleteAsync(
         string? loginSessionId, string? ceremonyId, string? credentialJson, LoginProof proof, System.Net.IPAddress? clientIp = null,
+        CancellationToken cancellationToken = default, Func<LoginSession, CancellationToken, Task>? whenVerified = null) =>
+        await CompleteAsync(
+            await loginSessions.FindLiveAsync(loginSessionId, cancellationToken), ceremonyId, credentialJson, proof, clientIp, cancellationToken, whenVerified);
+
+    /// <summary>
+    /// As <see cref="CompleteAsync(string?, string?, string?, LoginProof, System.Net.IPAddress?, CancellationToken, Func{LoginSession, CancellationToken, Task}?)"/>,
+    /// for a live login session its caller has just read (null when not live); everything it decides is checked again
+    /// in the transaction that records the answer, as there.
+    /// </summary>
+    public async Task<PasskeyLoginResult> CompleteAsync(
+        LoginSession? liveSession, string? ceremonyId, string? credentialJson, LoginProof proof, System.Net.IPAddress? clientIp = null,
         CancellationToken cancellationToken = default, Func<LoginSession, CancellationToken, Task>? whenVerified = null)
     {
-        var session = await AwaitingPasskeyAsync(loginSessionId, cancellationToken);
+        var session = AwaitingPasskey(liveSession);
         if (session is null)
         {
             return PasskeyLoginResult.SessionGone;
@@ -106,11 +122,8 @@ public sealed class PasskeyLogin(
         return failed with { UnknownCredentialId = check.UnknownCredentialId };
     }
 
-    private async Task<LoginSession?> AwaitingPasskeyAsync(string? loginSessionId, CancellationToken cancellationToken)
-    {
-        var session = await loginSessions.FindLiveAsync(loginSessionId, cancellationToken);
-        return session is { State: LoginSessionState.AwaitingSecondFactor, SecondFactor: PasskeySecondFactor.FactorName } ? session : null;
-    }
+    private static LoginSession? AwaitingPasskey(LoginSession? session) =>
+        session is { State: LoginSessionState.AwaitingSecondFactor, SecondFactor: PasskeySecondFactor.FactorName } ? session : null;
 }
 
 public sealed record PasskeyLoginResult(bool Succeeded, string? Error, bool SessionClosed, TimeSpan? RetryAfter = null)
