@@ -342,16 +342,13 @@ public sealed class AppApiTests(AppApiFixture fixture) : IClassFixture<AppApiFix
         using var isolated = AppApiClient.Configure(new PortalAppFactory());
         var bench = new PasskeyBench(isolated);
         using var client = new AppApiClient(isolated.CreatePortalClient());
-        var (userId, email) = await bench.CreateAccountAsync();
-        using var authenticator = bench.NewAuthenticator();
-        await bench.RegisterAsync(userId, authenticator);
-        var body = await AppApiClient.JsonAsync(await client.LogInAsync(email));
-        var sessionId = body.GetProperty("sessionId").GetString()!;
-        bench.Hold(sessionId, body.GetProperty("sessionSecret").GetString()!);
+        var (authenticator, sessionId, secret) = await PendingPasskeyLoginAsync(bench, client);
+        using var _ = authenticator;
+        bench.Hold(sessionId, secret);
         Assert.True((await bench.LogInAsync(sessionId, authenticator)).Succeeded);
         isolated.Time.Advance(TimeSpan.FromMinutes(2) + TimeSpan.FromSeconds(1));
 
-        var late = await client.StatusAsync(sessionId, body.GetProperty("sessionSecret").GetString());
+        var late = await client.StatusAsync(sessionId, secret);
 
         Assert.Equal(HttpStatusCode.Gone, late.StatusCode);
         Assert.Equal("SESSION_EXPIRED", await AppApiClient.ProblemCodeAsync(late));
@@ -405,13 +402,9 @@ public sealed class AppApiTests(AppApiFixture fixture) : IClassFixture<AppApiFix
     public async Task The_passkey_calls_need_the_session_secret_and_a_live_session_and_change_nothing_when_refused()
     {
         using var isolated = AppApiClient.Configure(new PortalAppFactory());
-        var bench = new PasskeyBench(isolated);
         using var client = new AppApiClient(isolated.CreatePortalClient());
-        var (userId, email) = await bench.CreateAccountAsync();
-        using var authenticator = bench.NewAuthenticator();
-        await bench.RegisterAsync(userId, authenticator);
-        var body = await AppApiClient.JsonAsync(await client.LogInAsync(email));
-        var (sessionId, secret) = (body.GetProperty("sessionId").GetString()!, body.GetProperty("sessionSecret").GetString()!);
+        var (authenticator, sessionId, secret) = await PendingPasskeyLoginAsync(new PasskeyBench(isolated), client);
+        using var _ = authenticator;
         var optionsJson = await (await client.SendAsync(HttpMethod.Post, $"/api/v1/login/{sessionId}/passkey/options", secret)).Content.ReadAsStringAsync();
         var answer = new { credential = System.Text.Json.JsonDocument.Parse(authenticator.GetAssertion(optionsJson)).RootElement };
         var before = await LoginStateAsync(isolated, sessionId);
@@ -433,6 +426,16 @@ public sealed class AppApiTests(AppApiFixture fixture) : IClassFixture<AppApiFix
         Assert.Equal(HttpStatusCode.Gone, lateAnswer.StatusCode);
         Assert.Equal("SESSION_EXPIRED", await AppApiClient.ProblemCodeAsync(lateAnswer));
         Assert.Equal(before, await LoginStateAsync(isolated, sessionId));
+    }
+
+    /// <summary>An account with a passkey on <paramref name="bench"/>'s portal, whose app login waits for it.</summary>
+    private static async Task<(SoftwareAuthenticator Authenticator, string SessionId, string Secret)> PendingPasskeyLoginAsync(PasskeyBench bench, AppApiClient client)
+    {
+        var (userId, email) = await bench.CreateAccountAsync();
+        var authenticator = bench.NewAuthenticator();
+        await bench.RegisterAsync(userId, authenticator);
+        var body = await AppApiClient.JsonAsync(await client.LogInAsync(email));
+        return (authenticator, body.GetProperty("sessionId").GetString()!, body.GetProperty("sessionSecret").GetString()!);
     }
 
     /// <summary>The login session, its app login, ceremonies and the account's tokens and passkeys, as text.</summary>

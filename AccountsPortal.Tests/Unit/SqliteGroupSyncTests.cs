@@ -200,6 +200,10 @@ public sealed class SqliteGroupSyncTests
             INSERT INTO "RateWindows" ("Key", "WindowStart", "Count") VALUES ('returning-outside', 0, 1) RETURNING "Key" AS "Value"
             """).ToListAsync()));
         Assert.Contains("outside a transaction", refused.Message, StringComparison.Ordinal);
+        var refusedAsNonQuery = await Assert.ThrowsAsync<InvalidOperationException>(() => app.WithDbAsync(db => db.Database.ExecuteSqlInterpolatedAsync($"""
+            INSERT INTO "RateWindows" ("Key", "WindowStart", "Count") VALUES ('returning-outside', 0, 1) RETURNING "Key"
+            """)));
+        Assert.Contains("outside a transaction", refusedAsNonQuery.Message, StringComparison.Ordinal);
         Assert.Equal(0, await CountWindowsLikeAsync(app, "returning-outside"));
 
         var countedBefore = group.Commits;

@@ -150,9 +150,9 @@ public sealed class SqliteGroupSync
     /// <returns><c>SQLITE_OK</c>, or (tests only, <see cref="FailSyncsWith"/>) the error of the sync that covered this commit, which the hook returns to SQLite.</returns>
     internal int WaitUntilDurable(IntPtr db, IntPtr schema)
     {
-        var name = Marshal.PtrToStringUTF8(schema) ?? MainSchema;
-        if (name != MainSchema)
+        if (!IsMain(schema))
         {
+            var name = Marshal.PtrToStringUTF8(schema) ?? MainSchema;
             var result = SyncLog(db, name);
             if (result != SqliteOk)
             {
@@ -232,6 +232,11 @@ public sealed class SqliteGroupSync
             Monitor.Exit(gate);
         }
     }
+
+    // "main\0", read without making a string on every commit.
+    private static bool IsMain(IntPtr schema) =>
+        schema != IntPtr.Zero && Marshal.ReadByte(schema) == (byte)'m' && Marshal.ReadByte(schema, 1) == (byte)'a'
+        && Marshal.ReadByte(schema, 2) == (byte)'i' && Marshal.ReadByte(schema, 3) == (byte)'n' && Marshal.ReadByte(schema, 4) == 0;
 
     /// <summary>
     /// Stops the process after a failed sync of <see cref="Path"/>'s log (or a checkpoint that failed with an I/O error):

@@ -27,6 +27,19 @@ public sealed class SqliteReturningGuard : DbCommandInterceptor
         return ValueTask.FromResult(result);
     }
 
+    public override InterceptionResult<int> NonQueryExecuting(DbCommand command, CommandEventData eventData, InterceptionResult<int> result)
+    {
+        Check(command);
+        return result;
+    }
+
+    public override ValueTask<InterceptionResult<int>> NonQueryExecutingAsync(
+        DbCommand command, CommandEventData eventData, InterceptionResult<int> result, CancellationToken cancellationToken = default)
+    {
+        Check(command);
+        return ValueTask.FromResult(result);
+    }
+
     public override InterceptionResult<object> ScalarExecuting(DbCommand command, CommandEventData eventData, InterceptionResult<object> result)
     {
         Check(command);
@@ -53,7 +66,8 @@ public sealed class SqliteReturningGuard : DbCommandInterceptor
             "syncing it before it returns. Run it in a transaction (BeginTransactionAsync), or as a statement that returns no rows.");
     }
 
-    // A write that returns rows: its first keyword, past white space and "--" comments (EF Core's tags), and RETURNING.
+    // A write that returns rows: its first keyword (or a WITH before it), past white space and "--" comments (EF Core's
+    // tags), and RETURNING. Raw SQL that is right runs in a transaction, so erring towards refusal costs nothing.
     private static bool Writes(string text)
     {
         var span = text.AsSpan();
@@ -72,7 +86,8 @@ public sealed class SqliteReturningGuard : DbCommandInterceptor
         // A write without RETURNING is stepped to its end, where SQLite calls the hook (also in a batch such as EF Core's
         // migration lock, "INSERT OR IGNORE …; SELECT changes();").
         return (span.StartsWith("INSERT", StringComparison.OrdinalIgnoreCase) || span.StartsWith("UPDATE", StringComparison.OrdinalIgnoreCase)
-                || span.StartsWith("DELETE", StringComparison.OrdinalIgnoreCase) || span.StartsWith("REPLACE", StringComparison.OrdinalIgnoreCase))
+                || span.StartsWith("DELETE", StringComparison.OrdinalIgnoreCase) || span.StartsWith("REPLACE", StringComparison.OrdinalIgnoreCase)
+                || span.StartsWith("WITH", StringComparison.OrdinalIgnoreCase))
             && span.Contains("RETURNING", StringComparison.OrdinalIgnoreCase);
     }
 }

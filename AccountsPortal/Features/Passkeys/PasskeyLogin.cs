@@ -23,7 +23,7 @@ public sealed class PasskeyLogin(
 
     /// <summary>As <see cref="BeginAsync(string?, LoginProof, CancellationToken)"/>, for a live login session its caller has just read.</summary>
     /// <param name="liveSession">The login session as <see cref="LoginSessionService.FindLiveAsync"/> finds it (null when not live).</param>
-    public async Task<CeremonyStart> BeginAsync(LoginSession? liveSession, LoginProof proof, CancellationToken cancellationToken = default)
+    internal async Task<CeremonyStart> BeginAsync(LoginSession? liveSession, LoginProof proof, CancellationToken cancellationToken = default)
     {
         var session = AwaitingPasskey(liveSession);
         if (session is null)
@@ -58,7 +58,7 @@ public sealed class PasskeyLogin(
     /// for a live login session its caller has just read (null when not live); everything it decides is checked again
     /// in the transaction that records the answer, as there.
     /// </summary>
-    public async Task<PasskeyLoginResult> CompleteAsync(
+    internal async Task<PasskeyLoginResult> CompleteAsync(
         LoginSession? liveSession, string? ceremonyId, string? credentialJson, LoginProof proof, System.Net.IPAddress? clientIp = null,
         CancellationToken cancellationToken = default, Func<LoginSession, CancellationToken, Task>? whenVerified = null)
     {
