@@ -143,7 +143,7 @@ public sealed class PlatformTests
         Assert.DoesNotContain("   at ", error + await portal.StandardOutput);
     }
 
-    private static async Task<string?> PragmaAsync(PortalDbContext db, string name)
+    internal static async Task<string?> PragmaAsync(PortalDbContext db, string name)
     {
         await using var command = db.Database.GetDbConnection().CreateCommand();
         command.CommandText = $"PRAGMA {name};";

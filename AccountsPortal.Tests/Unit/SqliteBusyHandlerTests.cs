@@ -202,12 +202,21 @@ public sealed class SqliteBusyHandlerTests
         Assert.Equal((long)SqliteBusyHandler.AutoCheckpointPages, await outsideCommand.ExecuteScalarAsync());
     }
 
-    internal static async Task<SqliteConnection> OpenWithHandlerAsync(PortalAppFactory app, int timeoutMilliseconds, int pollMilliseconds = 1)
+    /// <summary>A connection of its own to the portal's file with the handler; with <paramref name="groupSync"/>, as the portal's under group commit (NORMAL).</summary>
+    internal static async Task<SqliteConnection> OpenWithHandlerAsync(
+        PortalAppFactory app, int timeoutMilliseconds, int pollMilliseconds = 1, SqliteGroupSync? groupSync = null)
     {
         _ = app.Services; // the portal creates and migrates the database at start
         var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = app.DatabasePath, Pooling = false }.ToString());
         await connection.OpenAsync();
-        SqliteBusyHandler.Install(connection, timeoutMilliseconds, pollMilliseconds);
+        SqliteBusyHandler.Install(connection, timeoutMilliseconds, pollMilliseconds, groupSync);
+        if (groupSync is not null)
+        {
+            await using var command = connection.CreateCommand();
+            command.CommandText = "PRAGMA synchronous=NORMAL;";
+            await command.ExecuteNonQueryAsync();
+        }
+
         return connection;
     }
 

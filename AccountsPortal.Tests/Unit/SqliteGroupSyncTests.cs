@@ -267,11 +267,7 @@ public sealed class SqliteGroupSyncTests
         await using var scope = app.Services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<PortalDbContext>();
         await db.Database.OpenConnectionAsync();
-        var connection = (SqliteConnection)db.Database.GetDbConnection();
-        await using var command = connection.CreateCommand();
-        command.CommandText = "PRAGMA synchronous;";
-        var synchronous = Convert.ToString(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
-        return (synchronous, SqliteBusyHandler.GroupSyncOf(connection));
+        return (await Api.PlatformTests.PragmaAsync(db, "synchronous"), SqliteBusyHandler.GroupSyncOf((SqliteConnection)db.Database.GetDbConnection()));
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition)
@@ -284,20 +280,8 @@ public sealed class SqliteGroupSyncTests
         }
     }
 
-    private static async Task<SqliteConnection> OpenGroupedAsync(PortalAppFactory app)
-    {
-        _ = app.Services; // the portal creates and migrates the database at start
-        var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = app.DatabasePath, Pooling = false }.ToString());
-        await connection.OpenAsync();
-        await using (var command = connection.CreateCommand())
-        {
-            command.CommandText = "PRAGMA synchronous=NORMAL;";
-            await command.ExecuteNonQueryAsync();
-        }
-
-        SqliteBusyHandler.Install(connection, 60_000, SqliteGroupSync.For(app.DatabasePath));
-        return connection;
-    }
+    private static Task<SqliteConnection> OpenGroupedAsync(PortalAppFactory app) =>
+        SqliteBusyHandlerTests.OpenWithHandlerAsync(app, 60_000, groupSync: SqliteGroupSync.For(app.DatabasePath));
 
     private static async Task<int> CountWindowsLikeAsync(PortalAppFactory app, string pattern)
     {
