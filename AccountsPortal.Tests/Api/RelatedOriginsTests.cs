@@ -156,7 +156,7 @@ public sealed class RelatedOriginsTests(RelatedOriginsPortal fixture) : IClassFi
 
         await AttackPortal.AssertProblemAsync(response, HttpStatusCode.BadRequest, "PASSKEY_NOT_VERIFIED", PasskeyMessages.WrongOrigin);
         await DatabaseState.AssertChangedOnlyAsync(
-            App, before, Expected.FailedAttemptCounted(login.SessionId), Expected.CeremonyConsumed(boundTo: login.SessionId));
+            App, before, Expected.FailedAttemptCounted(login.SessionId), Expected.ChallengeUsed(boundTo: login.SessionId));
     }
 
     [Theory]

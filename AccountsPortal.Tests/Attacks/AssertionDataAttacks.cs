@@ -25,7 +25,7 @@ public sealed class AssertionDataAttacks(AttackPortal portal) : IClassFixture<At
 
         await AttackPortal.AssertProblemAsync(response, HttpStatusCode.BadRequest, "PASSKEY_NOT_VERIFIED", message);
         await DatabaseState.AssertChangedOnlyAsync(
-            portal.App, before, [Expected.FailedAttemptCounted(login.SessionId), Expected.CeremonyConsumed(boundTo: login.SessionId), .. alsoExpected]);
+            portal.App, before, [Expected.FailedAttemptCounted(login.SessionId), Expected.ChallengeUsed(boundTo: login.SessionId), .. alsoExpected]);
     }
 
     private Task<string> PasskeyIdAsync(string userId) =>
@@ -131,7 +131,7 @@ public sealed class AssertionDataAttacks(AttackPortal portal) : IClassFixture<At
         var response = await login.AnswerAsync(answer);
 
         await AttackPortal.AssertProblemAsync(response, HttpStatusCode.BadRequest, "PASSKEY_NOT_VERIFIED", PasskeyMessages.NotVerified);
-        await DatabaseState.AssertChangedOnlyAsync(strict.App, before, Expected.FailedAttemptCounted(login.SessionId), Expected.CeremonyConsumed(boundTo: login.SessionId));
+        await DatabaseState.AssertChangedOnlyAsync(strict.App, before, Expected.FailedAttemptCounted(login.SessionId), Expected.ChallengeUsed(boundTo: login.SessionId));
     }
 
     [Fact]

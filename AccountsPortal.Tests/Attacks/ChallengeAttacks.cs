@@ -1,4 +1,6 @@
+using System.Buffers.Text;
 using System.Net;
+using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using AccountsPortal.Features.Activity;
 using AccountsPortal.Features.Confirmation;
@@ -182,6 +184,61 @@ public sealed class ChallengeAttacks(AttackPortal portal) : IClassFixture<Attack
         var invented = await login.AnswerAsync(answer);
 
         await AssertRequestExpiredAsync(invented);
+        await DatabaseState.AssertChangedOnlyAsync(portal.App, before, Expected.FailedAttemptCounted(login.SessionId));
+    }
+
+    [Fact]
+    public async Task Asking_for_options_writes_nothing_however_often_and_by_whomever()
+    {
+        using var login = await portal.ApiPasskeyLoginAsync();
+        var before = await portal.SnapshotAsync();
+
+        for (var i = 0; i < 3; i++)
+        {
+            await login.OptionsAsync();
+            var anonymous = await login.Client.Http.PostAsJsonAsync("/api/v1/passkey-login/options", new { clientId = AppApiClient.ClientId });
+            Assert.Equal(HttpStatusCode.OK, anonymous.StatusCode);
+        }
+
+        // The challenges carry what their answers are checked against: nothing is stored until one is answered.
+        await DatabaseState.AssertUnchangedAsync(portal.App, before);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(40)]
+    [InlineData(-1)]
+    public async Task A_challenge_altered_in_one_bit_is_refused_and_uses_nothing_up(int byteIndex)
+    {
+        using var login = await portal.ApiPasskeyLoginAsync();
+        var made = JsonNode.Parse(await login.OptionsAsync())!;
+        var challenge = Base64Url.DecodeFromChars(made["challenge"]!.GetValue<string>());
+        challenge[byteIndex < 0 ? challenge.Length + byteIndex : byteIndex] ^= 0x01;
+        made["challenge"] = Base64Url.EncodeToString(challenge);
+        var answer = login.Own.GetAssertion(made.ToJsonString());
+        var before = await portal.SnapshotAsync();
+
+        var altered = await login.AnswerAsync(answer);
+
+        await AssertRequestExpiredAsync(altered);
+        await DatabaseState.AssertChangedOnlyAsync(portal.App, before, Expected.FailedAttemptCounted(login.SessionId));
+    }
+
+    [Fact]
+    public async Task A_challenge_another_portal_issued_for_the_same_login_is_refused()
+    {
+        using var login = await portal.ApiPasskeyLoginAsync();
+        var made = JsonNode.Parse(await login.OptionsAsync())!;
+        using var elsewhere = new PortalAppFactory();
+        // The same purpose, account and login session, sealed under another key ring.
+        var foreign = elsewhere.Services.GetRequiredService<PasskeyChallenges>().Issue(CeremonyPurpose.Login, login.UserId, login.SessionId, [], TimeSpan.FromMinutes(3));
+        made["challenge"] = Base64Url.EncodeToString(foreign);
+        var answer = login.Own.GetAssertion(made.ToJsonString());
+        var before = await portal.SnapshotAsync();
+
+        var forged = await login.AnswerAsync(answer);
+
+        await AssertRequestExpiredAsync(forged);
         await DatabaseState.AssertChangedOnlyAsync(portal.App, before, Expected.FailedAttemptCounted(login.SessionId));
     }
 }

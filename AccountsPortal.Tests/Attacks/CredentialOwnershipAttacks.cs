@@ -21,7 +21,7 @@ public sealed class CredentialOwnershipAttacks(AttackPortal portal) : IClassFixt
         var response = await login.AnswerAsync(answer);
 
         await AttackPortal.AssertProblemAsync(response, HttpStatusCode.BadRequest, "PASSKEY_NOT_VERIFIED", message);
-        await DatabaseState.AssertChangedOnlyAsync(portal.App, before, Expected.FailedAttemptCounted(login.SessionId), Expected.CeremonyConsumed(boundTo: login.SessionId));
+        await DatabaseState.AssertChangedOnlyAsync(portal.App, before, Expected.FailedAttemptCounted(login.SessionId), Expected.ChallengeUsed(boundTo: login.SessionId));
     }
 
     [Theory]
@@ -95,7 +95,7 @@ public sealed class CredentialOwnershipAttacks(AttackPortal portal) : IClassFixt
 
             Assert.Equal(PasskeyMessages.NotThisAccount, result.Error);
             await DatabaseState.AssertChangedOnlyAsync(
-                portal.App, before, Expected.CeremonyConsumed(start.CeremonyId), Expected.Event(victimId, SecurityEventKind.IdentityConfirmationFailed));
+                portal.App, before, Expected.ChallengeUsed(start.CeremonyId), Expected.Event(victimId, SecurityEventKind.IdentityConfirmationFailed));
             Assert.False(await portal.Passkeys.WithAsync(s => confirmations(s).IsFreshAsync(victimId, browser)));
         }
     }

@@ -251,6 +251,16 @@ public sealed record Expected(string Description, Func<RowChange, bool> Matches,
             && change.ChangedColumns.SequenceEqual(["ConsumedAt"]) && change.Was("ConsumedAt") is null);
 
     /// <summary>
+    /// An assertion challenge was used up: its use was recorded, one new row, already consumed (<c>PasskeyCeremonies.TryUseAsync</c>).
+    /// Identified by the challenge (the ceremony id handed out), or by the login or browser session it is bound to.
+    /// </summary>
+    public static Expected ChallengeUsed(string? challenge = null, string? boundTo = null) => new(
+        $"PasskeyCeremonies[use of {challenge ?? "a challenge bound to " + boundTo}] added, consumed",
+        change => change is { Table: "PasskeyCeremonies", IsAdded: true } && change["ConsumedAt"] is not null
+            && (challenge is null || change.Key == Features.Passkeys.PasskeyChallenges.UseIdOf(System.Buffers.Text.Base64Url.DecodeFromChars(challenge)))
+            && (boundTo is null || change["LoginSessionId"] == boundTo));
+
+    /// <summary>
     /// One wrong guess counted against <paramref name="counterKey"/> (<see cref="AttemptLimits"/>): a new counter with
     /// one reserved, failed attempt, or an existing one with one more of each (a new window may start with it), not locked.
     /// </summary>

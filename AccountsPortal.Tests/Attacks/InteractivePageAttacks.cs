@@ -60,7 +60,7 @@ public sealed class InteractivePageAttacks : PortalComponentTest
         page.WaitForAssertion(() => Assert.Equal(message, page.Find("[role=alert]").TextContent.Trim()));
         Assert.Equal("Passkey login failed", page.Find("h1").TextContent);
         Expected[] expected = namesItsChallenge
-            ? [Expected.FailedAttemptCounted(sessionId), Expected.CeremonyConsumed(boundTo: sessionId)]
+            ? [Expected.FailedAttemptCounted(sessionId), Expected.ChallengeUsed(boundTo: sessionId)]
             : [Expected.FailedAttemptCounted(sessionId)];
         await DatabaseState.AssertChangedOnlyAsync(App, before, expected);
 

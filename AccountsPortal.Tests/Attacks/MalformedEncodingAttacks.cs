@@ -57,7 +57,7 @@ public sealed class MalformedEncodingAttacks(AttackPortal portal) : IClassFixtur
         await AttackPortal.AssertProblemAsync(response, HttpStatusCode.BadRequest, ApiCode, message);
         // The refusal counts toward the login's limit; an answer that named its challenge used it up.
         Expected[] expected = namesItsChallenge
-            ? [Expected.FailedAttemptCounted(login.SessionId), Expected.CeremonyConsumed(boundTo: login.SessionId)]
+            ? [Expected.FailedAttemptCounted(login.SessionId), Expected.ChallengeUsed(boundTo: login.SessionId)]
             : [Expected.FailedAttemptCounted(login.SessionId)];
         await DatabaseState.AssertChangedOnlyAsync(portal.App, before, expected);
     }

@@ -1,7 +1,11 @@
+using System.Buffers.Text;
+using System.Net;
 using AccountsPortal.Data;
+using AccountsPortal.Features.Passkeys;
 using AccountsPortal.Tests.TestSupport;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace AccountsPortal.Tests.Unit;
 
@@ -18,7 +22,8 @@ public sealed class ExpiredRowsCleanupTests
         using var authenticator = bench.NewAuthenticator();
         await bench.RegisterAsync(userId, authenticator);
         var old = await bench.StartLoginAsync(userId);
-        await bench.BeginLoginAsync(old);
+        Assert.True((await bench.LogInAsync(old, authenticator)).Succeeded);
+        Assert.Equal(1, await app.WithDbAsync(db => db.PasskeyCeremonies.CountAsync(c => c.LoginSessionId == old && c.ConsumedAt != null)));
         app.Time.Advance(ExpiredRowsCleanup.Retention + TimeSpan.FromHours(1));
         var live = await bench.StartLoginAsync(userId);
 
@@ -33,7 +38,7 @@ public sealed class ExpiredRowsCleanupTests
     [Theory]
     [InlineData(DatabaseProvider.Sqlite)]
     [InlineData(DatabaseProvider.Postgres)]
-    public async Task Anonymous_sign_in_ceremonies_go_at_the_first_run_after_they_expire_and_account_ceremonies_stay_for_the_retention(DatabaseProvider provider)
+    public async Task Uses_of_anonymous_sign_in_challenges_go_an_hour_after_they_expire_and_account_ones_stay_for_the_retention(DatabaseProvider provider)
     {
         using var app = PortalAppFactory.On(provider);
         var bench = new PasskeyBench(app);
@@ -41,20 +46,35 @@ public sealed class ExpiredRowsCleanupTests
         using var authenticator = bench.NewAuthenticator();
         await bench.RegisterAsync(userId, authenticator);
         var login = await bench.StartLoginAsync(userId);
-        await bench.BeginLoginAsync(login);
-        await bench.WithAsync(s => s.GetRequiredService<Features.Passkeys.PasskeyAssertions>().BeginSignInAsync(null));
-        var live = await bench.WithAsync(async s =>
-        {
-            app.Time.Advance(TimeSpan.FromMinutes(10));
-            return (await s.GetRequiredService<Features.Passkeys.PasskeyAssertions>().BeginSignInAsync(null)).CeremonyId!;
-        });
+        Assert.Equal(PasskeyMessages.Unreadable, (await bench.CompleteLoginAsync(login, (await bench.BeginLoginAsync(login)).CeremonyId, "{}")).Error);
+        var old = await AnswerSignInAsync(bench);
+        var lifetime = app.Services.GetRequiredService<IOptions<PasskeyOptions>>().Value.LoginChallengeLifetime;
+        var cleanup = app.Services.GetRequiredService<ExpiredRowsCleanup>();
 
-        await app.Services.GetRequiredService<ExpiredRowsCleanup>().RunOnceAsync();
+        // A minute before the first one's time, both uses stay: each must outlive what any node would still accept.
+        app.Time.Advance(lifetime + ExpiredRowsCleanup.SignInUseRetention - TimeSpan.FromMinutes(1));
+        var live = await AnswerSignInAsync(bench);
+        await cleanup.RunOnceAsync();
+        Assert.Equal(new[] { live, old }.Order(StringComparer.Ordinal), (await SignInUsesAsync(app)).Order(StringComparer.Ordinal));
 
-        var left = await app.WithDbAsync(db => db.PasskeyCeremonies.Select(c => new { c.Id, c.Purpose }).ToListAsync());
-        Assert.Equal([live], left.Where(c => c.Purpose == Features.Passkeys.CeremonyPurpose.SignIn).Select(c => c.Id));
-        Assert.Single(left, c => c.Purpose == Features.Passkeys.CeremonyPurpose.Login);
+        app.Time.Advance(TimeSpan.FromMinutes(2));
+        await cleanup.RunOnceAsync();
+        Assert.Equal([live], await SignInUsesAsync(app));
+        Assert.Single(await app.WithDbAsync(db => db.PasskeyCeremonies.Where(c => c.Purpose == CeremonyPurpose.Login).ToListAsync()));
     }
+
+    /// <summary>Asks for sign-in options and answers them with something unreadable: the challenge's use is recorded.</summary>
+    private static async Task<string> AnswerSignInAsync(PasskeyBench bench)
+    {
+        var start = await bench.WithAsync(s => s.GetRequiredService<PasskeyAssertions>().BeginSignInAsync(null));
+        var result = await bench.WithAsync(s => s.GetRequiredService<PasskeySignIn>()
+            .CompleteAsync(null, start.CeremonyId, "{}", IPAddress.Loopback, (_, _) => Task.FromResult(true)));
+        Assert.Equal(PasskeyMessages.Unreadable, result.Error);
+        return PasskeyChallenges.UseIdOf(Base64Url.DecodeFromChars(start.CeremonyId));
+    }
+
+    private static Task<List<string>> SignInUsesAsync(PortalAppFactory app) =>
+        app.WithDbAsync(db => db.PasskeyCeremonies.Where(c => c.Purpose == CeremonyPurpose.SignIn).Select(c => c.Id).ToListAsync());
 
     [Fact]
     public async Task Ended_OpenID_Connect_tokens_go_once_no_refresh_token_of_their_time_can_be_valid_and_consents_stay()

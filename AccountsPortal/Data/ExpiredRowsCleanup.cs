@@ -19,6 +19,9 @@ public sealed class ExpiredRowsCleanup(
     public static readonly TimeSpan Interval = TimeSpan.FromHours(1);
     public static readonly TimeSpan Retention = TimeSpan.FromDays(7);
 
+    /// <summary>How long past its challenge's expiry the use of a sign-in challenge is kept (clocks of nodes may differ).</summary>
+    public static readonly TimeSpan SignInUseRetention = TimeSpan.FromHours(1);
+
     /// <summary>
     /// Runs <see cref="RunOnceAsync"/> an <see cref="Interval"/> after the previous run ended. The wait is one-shot and
     /// measured from now, so a clock that jumps (a suspended machine waking, a corrected clock, a test's fake clock moving
@@ -58,10 +61,11 @@ public sealed class ExpiredRowsCleanup(
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<PortalDbContext>();
         var deleted = await db.PasskeyCeremonies.Where(c => c.ExpiresAt < cutoff).ExecuteDeleteAsync(cancellationToken);
-        // Sign-in ceremonies belong to no account and anyone may ask for them: nothing to look into later, so they go
-        // as soon as they expire, and what anonymous askers store stays bounded by the rate limit times their lifetime.
+        // The uses of sign-in challenges belong to no account and anyone may answer one: nothing to look into later, so
+        // they go an hour after their challenge expired (a use must outlive what any node, by its own clock, would still
+        // accept), and what anonymous answers store stays bounded by the rate limit times that.
         deleted += await db.PasskeyCeremonies
-            .Where(c => c.Purpose == Features.Passkeys.CeremonyPurpose.SignIn && c.ExpiresAt < now)
+            .Where(c => c.Purpose == Features.Passkeys.CeremonyPurpose.SignIn && c.ExpiresAt < now - SignInUseRetention)
             .ExecuteDeleteAsync(cancellationToken);
         deleted += await db.AppLogins.Where(a => db.LoginSessions.Any(s => s.Id == a.SessionId && s.ExpiresAt < cutoff)).ExecuteDeleteAsync(cancellationToken);
         deleted += await db.LoginSessions.Where(s => s.ExpiresAt < cutoff).ExecuteDeleteAsync(cancellationToken);

@@ -16,7 +16,8 @@ namespace AccountsPortal.Features.Passkeys;
 /// One passkey assertion for one account, from options to a verified use: the login's passkey step and
 /// "Confirm it's you" both go through here, so both get every check. Fido2NetLib verifies the signature,
 /// challenge, RP ID hash, flags (including WebAuthn L3 §6.1: BS only with BE) and origin up to
-/// scheme://host:port; this class adds what the library leaves out: single-use server-side challenges,
+/// scheme://host:port; this class adds what the library leaves out: challenges the portal issued for this purpose,
+/// account and binding, each answered once (<see cref="PasskeyChallenges"/>, <see cref="PasskeyCeremonies.TryUseAsync"/>),
 /// ownership when <c>userHandle</c> is null, exact origins (<see cref="ClientCredentialJson"/>), fixed
 /// backup eligibility (§7.2 step 16) and signature counters (§7.2 step 21).
 /// </summary>
@@ -24,6 +25,7 @@ public sealed class PasskeyAssertions(
     PortalDbContext db,
     IFido2 fido2,
     PasskeyCeremonies ceremonies,
+    PasskeyChallenges challenges,
     PasskeyRelyingParty relyingParty,
     IOptions<PasskeyOptions> options,
     TimeProvider time,
@@ -49,7 +51,11 @@ public sealed class PasskeyAssertions(
         EF.CompileAsyncQuery((PortalDbContext db, byte[] credentialId, string userId, CancellationToken _) =>
             db.Passkeys.AsNoTracking().SingleOrDefault(p => p.CredentialId == credentialId && p.UserId == userId)));
 
-    /// <summary>Assertion options allowing the account's passkeys, stored as a ceremony of <paramref name="purpose"/> bound to <paramref name="boundTo"/>.</summary>
+    /// <summary>
+    /// Assertion options allowing the account's passkeys, with a challenge sealed for <paramref name="purpose"/>, the
+    /// account and <paramref name="boundTo"/> (<see cref="PasskeyChallenges.Issue"/>): nothing is written. The returned
+    /// <see cref="CeremonyStart.CeremonyId"/> is the challenge (base64url).
+    /// </summary>
     /// <param name="boundTo">The login session (login) or browser session (confirmation) the challenge belongs to.</param>
     public async Task<CeremonyStart> BeginAsync(string userId, CeremonyPurpose purpose, string boundTo, CancellationToken cancellationToken = default)
     {
@@ -59,41 +65,42 @@ public sealed class PasskeyAssertions(
             return CeremonyStart.Fail(PasskeyMessages.NotThisAccount);
         }
 
-        var assertion = fido2.GetAssertionOptions(new GetAssertionOptionsParams
-        {
-            AllowedCredentials = [.. credentials.Select(p => PasskeyRelyingParty.Descriptor(p.CredentialId, p.Transports))],
-            UserVerification = relyingParty.UserVerification(),
-        });
-
-        var json = assertion.ToJson();
-        var ceremonyId = await ceremonies.StoreAsync(purpose, userId, boundTo, json, assertion.Challenge, options.Value.LoginChallengeLifetime, cancellationToken);
-        return new CeremonyStart(ceremonyId, json, null);
+        var challenge = challenges.Issue(purpose, userId, boundTo, [.. credentials.Select(p => p.CredentialId)], options.Value.LoginChallengeLifetime);
+        var assertion = OptionsFor(
+            challenge, [.. credentials.Select(p => PasskeyRelyingParty.Descriptor(p.CredentialId, p.Transports))], relyingParty.UserVerification());
+        return new CeremonyStart(Base64Url.EncodeToString(challenge), assertion.ToJson(), null);
     }
 
     /// <summary>
     /// Assertion options for signing in with a passkey alone: no allowed credentials (the authenticator offers its
-    /// discoverable ones for the RP ID, WebAuthn L3 §5.1.4.1) and user verification required, stored as a
-    /// <see cref="CeremonyPurpose.SignIn"/> ceremony bound to <paramref name="boundTo"/>.
+    /// discoverable ones for the RP ID, WebAuthn L3 §5.1.4.1) and user verification required, with a challenge sealed for
+    /// <see cref="CeremonyPurpose.SignIn"/> and <paramref name="boundTo"/>: nothing is written, so anonymous askers store nothing.
     /// </summary>
     /// <param name="boundTo">Null for the portal's login page; <c>app:</c> and the client id for an app.</param>
-    public async Task<CeremonyStart> BeginSignInAsync(string? boundTo, CancellationToken cancellationToken = default)
+    public Task<CeremonyStart> BeginSignInAsync(string? boundTo, CancellationToken cancellationToken = default)
     {
-        var assertion = fido2.GetAssertionOptions(new GetAssertionOptionsParams
-        {
-            AllowedCredentials = [],
-            UserVerification = UserVerificationRequirement.Required,
-        });
-        var json = assertion.ToJson();
-        var ceremonyId = await ceremonies.StoreAsync(CeremonyPurpose.SignIn, null, boundTo, json, assertion.Challenge, options.Value.LoginChallengeLifetime, cancellationToken);
-        return new CeremonyStart(ceremonyId, json, null);
+        var challenge = challenges.Issue(CeremonyPurpose.SignIn, null, boundTo, [], options.Value.LoginChallengeLifetime);
+        var assertion = OptionsFor(challenge, [], UserVerificationRequirement.Required);
+        return Task.FromResult(new CeremonyStart(Base64Url.EncodeToString(challenge), assertion.ToJson(), null));
     }
 
     /// <summary>
-    /// Verifies <paramref name="credentialJson"/> against the ceremony (consumed whatever the outcome) and,
+    /// The options an assertion is asked and checked with: the same when the challenge is issued and when its answer is
+    /// verified (Fido2NetLib compares challenge, RP ID, <c>allowCredentials</c> and user verification, §7.2 steps 5, 12, 15, 17).
+    /// </summary>
+    private AssertionOptions OptionsFor(byte[] challenge, IReadOnlyList<PublicKeyCredentialDescriptor> allowed, UserVerificationRequirement userVerification)
+    {
+        var assertion = fido2.GetAssertionOptions(new GetAssertionOptionsParams { AllowedCredentials = allowed, UserVerification = userVerification });
+        assertion.Challenge = challenge;
+        return assertion;
+    }
+
+    /// <summary>
+    /// Verifies <paramref name="credentialJson"/> against the ceremony (its challenge used up whatever the outcome) and,
     /// when every check passes, records the use and runs <paramref name="onVerified"/> in the same
     /// transaction: the use counts only if that returns true.
     /// </summary>
-    /// <param name="ceremonyId">The ceremony <see cref="BeginAsync"/> returned; null for an app's answer, found by its challenge.</param>
+    /// <param name="ceremonyId">The ceremony <see cref="BeginAsync"/> returned; null for an app's answer, whose clientDataJSON names its challenge.</param>
     /// <returns>Null when verified; otherwise the message for the person (<see cref="PasskeyMessages"/>).</returns>
     public async Task<string?> VerifyAsync(
         string userId, CeremonyPurpose purpose, string boundTo, string? ceremonyId, string? credentialJson,
@@ -107,13 +114,13 @@ public sealed class PasskeyAssertions(
     }
 
     /// <summary>
-    /// Everything that can be known about an answer before anything is written: which ceremony it answers (one that
-    /// can still be used, bound to <paramref name="boundTo"/> for <paramref name="purpose"/> and the account), and
+    /// Everything that can be known about an answer before anything is written: which challenge it answers (one the
+    /// portal issued for <paramref name="purpose"/>, the account and <paramref name="boundTo"/>, unexpired), and
     /// whether the signature, challenge, origin, RP ID, flags, ownership and counter all hold (WebAuthn L3 §7.2).
     /// Reads only; <see cref="RecordAsync"/> writes the outcome in the caller's transaction, so a verified use costs
     /// one commit and the signature is never checked while a write lock is held.
     /// </summary>
-    /// <param name="ceremonyId">The ceremony <see cref="BeginAsync"/> returned; null for an app's answer, found by its challenge.</param>
+    /// <param name="ceremonyId">The ceremony <see cref="BeginAsync"/> returned; null for an app's answer, whose clientDataJSON names its challenge.</param>
     public Task<AssertionCheck> CheckAsync(
         string userId, CeremonyPurpose purpose, string boundTo, string? ceremonyId, string? credentialJson, CancellationToken cancellationToken = default)
     {
@@ -131,7 +138,7 @@ public sealed class PasskeyAssertions(
     /// <see cref="AssertionCheck.UnknownCredentialId"/>, so the page can tell the browser (Signal API).
     /// </summary>
     /// <param name="boundTo">As given to <see cref="BeginSignInAsync"/>.</param>
-    /// <param name="ceremonyId">The ceremony <see cref="BeginSignInAsync"/> returned; null for an app's answer, found by its challenge.</param>
+    /// <param name="ceremonyId">The ceremony <see cref="BeginSignInAsync"/> returned; null for an app's answer, whose clientDataJSON names its challenge.</param>
     public Task<AssertionCheck> CheckSignInAsync(string? boundTo, string? ceremonyId, string? credentialJson, CancellationToken cancellationToken = default) =>
         CheckCoreAsync(null, CeremonyPurpose.SignIn, boundTo, ceremonyId, credentialJson, cancellationToken);
 
@@ -143,17 +150,16 @@ public sealed class PasskeyAssertions(
             return AssertionCheck.Refused(null, purpose, userId, boundTo, PasskeyMessages.Unreadable);
         }
 
-        var ceremony = await ceremonies.FindUsableAsync(
-            ceremonyId, ceremonyId is null ? ChallengeOf(credentialJson) : null, purpose, userId, boundTo, cancellationToken);
-        if (ceremony is not var (usableId, optionsJson))
+        // A ceremony id is the challenge itself; an app's answer names it in clientDataJSON (which Fido2NetLib then
+        // compares with the options anyway, §7.2 step 12).
+        var challenge = challenges.Open(ceremonyId ?? ChallengeOf(credentialJson), purpose, userId, boundTo);
+        if (challenge is null)
         {
             return AssertionCheck.Refused(null, purpose, userId, boundTo, PasskeyMessages.RequestExpired);
         }
 
-        ceremonyId = usableId;
-
-        // From here on, whatever the outcome, the ceremony is used up.
-        AssertionCheck Refuse(string message) => AssertionCheck.Refused(ceremonyId, purpose, userId, boundTo, message);
+        // From here on, whatever the outcome, the challenge is used up.
+        AssertionCheck Refuse(string message) => AssertionCheck.Refused(challenge, purpose, userId, boundTo, message);
 
         AuthenticatorAssertionRawResponse? assertion;
         try
@@ -204,7 +210,7 @@ public sealed class PasskeyAssertions(
             {
                 return Refuse(PasskeyMessages.NotThisAccount) with
                 {
-                    UnknownCredentialId = WasThisAccounts(rawId, assertion.Response.UserHandle, PasskeyRelyingParty.UserHandleOf(userId), optionsJson)
+                    UnknownCredentialId = WasThisAccounts(rawId, assertion.Response.UserHandle, PasskeyRelyingParty.UserHandleOf(userId), challenge)
                         ? Base64Url.EncodeToString(rawId)
                         : null,
                 };
@@ -224,7 +230,9 @@ public sealed class PasskeyAssertions(
             await fido2.MakeAssertionAsync(new MakeAssertionParams
             {
                 AssertionResponse = assertion,
-                OriginalOptions = AssertionOptions.FromJson(optionsJson),
+                OriginalOptions = userId is null
+                    ? OptionsFor(challenge.Challenge, [], UserVerificationRequirement.Required)
+                    : OptionsFor(challenge.Challenge, [PasskeyRelyingParty.Descriptor(passkey.CredentialId, passkey.Transports)], relyingParty.UserVerification()),
                 StoredPublicKey = passkey.PublicKey,
                 StoredSignatureCounter = (uint)passkey.SignCount,
                 IsUserHandleOwnerOfCredentialIdCallback = (args, _) => Task.FromResult(
@@ -255,7 +263,7 @@ public sealed class PasskeyAssertions(
             return Refuse(PasskeyMessages.PossiblyCloned) with { Passkey = passkey, AssertedCount = assertedCount, PossiblyCloned = true };
         }
 
-        return new AssertionCheck(ceremonyId, purpose, userId, boundTo, null)
+        return new AssertionCheck(challenge, purpose, userId, boundTo, null)
         {
             Passkey = passkey,
             AssertedCount = assertedCount,
@@ -265,10 +273,10 @@ public sealed class PasskeyAssertions(
 
     /// <summary>
     /// Writes what <see cref="CheckAsync"/> found, in <paramref name="transaction"/> (the caller commits it): uses the
-    /// ceremony up whatever the outcome, marks a passkey whose counter went back as possibly cloned, and for a verified
+    /// challenge up whatever the outcome (<see cref="PasskeyCeremonies.TryUseAsync"/>), marks a passkey whose counter went back as possibly cloned, and for a verified
     /// answer moves the counter forward (guarded by the value read, so two concurrent uses cannot move it backwards)
     /// and runs <paramref name="onVerified"/>. When the counter moved meanwhile or <paramref name="onVerified"/>
-    /// returns false, the use is undone (to a savepoint) while the ceremony stays used.
+    /// returns false, the use is undone (to a savepoint) while the challenge stays used.
     /// </summary>
     /// <returns>Null when verified and recorded; otherwise the message for the person (<see cref="PasskeyMessages"/>).</returns>
     public async Task<string?> RecordAsync(
@@ -277,14 +285,14 @@ public sealed class PasskeyAssertions(
         ArgumentNullException.ThrowIfNull(check);
         ArgumentNullException.ThrowIfNull(transaction);
         ArgumentNullException.ThrowIfNull(onVerified);
-        if (check.CeremonyId is null)
+        if (check.Challenge is null)
         {
             return check.Failure;
         }
 
-        if (!await ceremonies.TryConsumeAsync(check.CeremonyId, check.Purpose, check.UserId, check.BoundTo, cancellationToken))
+        if (!await ceremonies.TryUseAsync(check.Challenge, check.Purpose, check.UserId, check.BoundTo, cancellationToken))
         {
-            // Another request used this ceremony a moment ago.
+            // This challenge was answered before, or by another request a moment ago.
             return PasskeyMessages.RequestExpired;
         }
 
@@ -319,16 +327,16 @@ public sealed class PasskeyAssertions(
     private const string UseSavepoint = "passkey_use";
 
     /// <summary>
-    /// Whether a credential the account does not have was, by what the answer and the ceremony say, one of the account's
-    /// own, since deleted: the authenticator keeps it under this account's user handle, or the ceremony's
-    /// <c>allowCredentials</c> (the account's passkeys when it began) listed it. Telling the browser so (WebAuthn L3 §5.1.10.1)
+    /// Whether a credential the account does not have was, by what the answer and the challenge say, one of the account's
+    /// own, since deleted: the authenticator keeps it under this account's user handle, or the options'
+    /// <c>allowCredentials</c> (the account's passkeys when the challenge was issued, remembered in it) listed it. Telling the browser so (WebAuthn L3 §5.1.10.1)
     /// reveals no more than <see cref="PasskeyMessages.NotThisAccount"/> does, and looks at no other account. A credential
     /// under another user handle, or under none and not offered, may be another account's live passkey: it is not signalled.
     /// </summary>
-    private static bool WasThisAccounts(byte[] credentialId, byte[]? presentedUserHandle, byte[] userHandle, string optionsJson) =>
+    private static bool WasThisAccounts(byte[] credentialId, byte[]? presentedUserHandle, byte[] userHandle, OpenedChallenge challenge) =>
         presentedUserHandle is { Length: > 0 } presented
             ? CryptographicOperations.FixedTimeEquals(presented, userHandle)
-            : AssertionOptions.FromJson(optionsJson).AllowCredentials?.Any(c => c.Id.AsSpan().SequenceEqual(credentialId)) == true;
+            : challenge.Offered(credentialId);
 
     /// <summary>The challenge the browser or app signed, read from clientDataJSON; null if unreadable.</summary>
     private static string? ChallengeOf(string credentialJson)
@@ -359,10 +367,10 @@ public sealed class PasskeyAssertions(
 /// <summary>
 /// What <see cref="PasskeyAssertions.CheckAsync"/> found about an answer, for <see cref="PasskeyAssertions.RecordAsync"/>.
 /// </summary>
-/// <param name="CeremonyId">The ceremony to use up; null when none could be (then nothing is written).</param>
+/// <param name="Challenge">The challenge to use up; null when the answer named none the portal issued for it (then nothing is written).</param>
 /// <param name="Failure">Null when every check passed; otherwise the message for the person.</param>
 /// <param name="UserId">The account the ceremony was for; null for a sign-in, whose account is <see cref="Passkey"/>'s.</param>
-public sealed record AssertionCheck(string? CeremonyId, CeremonyPurpose Purpose, string? UserId, string? BoundTo, string? Failure)
+public sealed record AssertionCheck(OpenedChallenge? Challenge, CeremonyPurpose Purpose, string? UserId, string? BoundTo, string? Failure)
 {
 
     /// <summary>The passkey that signed (for a verified answer, or one whose counter went back).</summary>
@@ -384,8 +392,8 @@ public sealed record AssertionCheck(string? CeremonyId, CeremonyPurpose Purpose,
     /// </summary>
     public string? UnknownCredentialId { get; init; }
 
-    internal static AssertionCheck Refused(string? ceremonyId, CeremonyPurpose purpose, string? userId, string? boundTo, string message) =>
-        new(ceremonyId, purpose, userId, boundTo, message);
+    internal static AssertionCheck Refused(OpenedChallenge? challenge, CeremonyPurpose purpose, string? userId, string? boundTo, string message) =>
+        new(challenge, purpose, userId, boundTo, message);
 }
 
 /// <summary>A passkey as assertion options list it (WebAuthn L3 §5.4.5 <c>allowCredentials</c>).</summary>

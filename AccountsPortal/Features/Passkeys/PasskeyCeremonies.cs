@@ -5,23 +5,14 @@ using Microsoft.EntityFrameworkCore;
 
 namespace AccountsPortal.Features.Passkeys;
 
-/// <summary>Stores ceremony options server-side and hands each one back exactly once.</summary>
+/// <summary>
+/// The single use of every ceremony. A registration's options are stored when it begins and handed back exactly once
+/// (<see cref="StoreAsync"/>, <see cref="ConsumeAsync"/>). An assertion's are not stored: its challenge carries what the
+/// answer is checked against (<see cref="PasskeyChallenges"/>), and its use is recorded when it is answered
+/// (<see cref="TryUseAsync"/>), in the same table, so a challenge is answered once on every node.
+/// </summary>
 public sealed class PasskeyCeremonies(PortalDbContext db, TimeProvider time)
 {
-    private static readonly CompiledQuery<Func<PortalDbContext, string, CeremonyPurpose, string?, string?, DateTimeOffset, CancellationToken, Task<UsableCeremony?>>> UsableById = new(() =>
-        EF.CompileAsyncQuery((PortalDbContext db, string ceremonyId, CeremonyPurpose purpose, string? userId, string? loginSessionId, DateTimeOffset now, CancellationToken _) =>
-            db.PasskeyCeremonies.AsNoTracking()
-                .Where(c => c.Id == ceremonyId && c.Purpose == purpose && c.UserId == userId && c.LoginSessionId == loginSessionId && c.ConsumedAt == null && c.ExpiresAt > now)
-                .Select(c => new UsableCeremony(c.Id, c.OptionsJson))
-                .FirstOrDefault()));
-
-    private static readonly CompiledQuery<Func<PortalDbContext, string, CeremonyPurpose, string?, string?, DateTimeOffset, CancellationToken, Task<UsableCeremony?>>> UsableByChallenge = new(() =>
-        EF.CompileAsyncQuery((PortalDbContext db, string challenge, CeremonyPurpose purpose, string? userId, string? loginSessionId, DateTimeOffset now, CancellationToken _) =>
-            db.PasskeyCeremonies.AsNoTracking()
-                .Where(c => c.Challenge == challenge && c.Purpose == purpose && c.UserId == userId && c.LoginSessionId == loginSessionId && c.ConsumedAt == null && c.ExpiresAt > now)
-                .Select(c => new UsableCeremony(c.Id, c.OptionsJson))
-                .FirstOrDefault()));
-
     public async Task<string> StoreAsync(CeremonyPurpose purpose, string? userId, string? loginSessionId, string optionsJson, byte[] challenge, TimeSpan lifetime, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(optionsJson);
@@ -39,44 +30,34 @@ public sealed class PasskeyCeremonies(PortalDbContext db, TimeProvider time)
     }
 
     /// <summary>
-    /// The ceremony an answer is for, when it matches purpose, user and login session and is unexpired and unused:
-    /// the one named by <paramref name="ceremonyId"/>, or (for answers that carry no ceremony id) the one that handed
-    /// out <paramref name="challenge"/>. Null otherwise. Reads only: <see cref="TryConsumeAsync"/> uses it up.
+    /// Records the use of an assertion challenge, whatever the answer's outcome: one <c>INSERT … ON CONFLICT DO NOTHING</c>
+    /// on the challenge's <see cref="OpenedChallenge.UseId"/>, so of two concurrent answers to one challenge (on one node
+    /// or two) only one gets true, and the other's transaction waits for it (PostgreSQL) or for the write lock (SQLite).
+    /// The row is kept until <see cref="OpenedChallenge.ExpiresAt"/> has passed (<see cref="Data.ExpiredRowsCleanup"/>),
+    /// after which the challenge no longer opens.
     /// </summary>
-    public async Task<(string Id, string OptionsJson)?> FindUsableAsync(
-        string? ceremonyId, string? challenge, CeremonyPurpose purpose, string? userId, string? loginSessionId, CancellationToken cancellationToken)
+    /// <param name="userId">The account answered for; null for a sign-in (the passkey's account is not yet known).</param>
+    /// <param name="boundTo">The login session, browser session or sign-in binding the challenge was sealed for.</param>
+    public async Task<bool> TryUseAsync(OpenedChallenge challenge, CeremonyPurpose purpose, string? userId, string? boundTo, CancellationToken cancellationToken)
     {
-        if (string.IsNullOrEmpty(ceremonyId) && string.IsNullOrEmpty(challenge))
-        {
-            return null;
-        }
-
-        var now = time.GetUtcNow();
-        var found = string.IsNullOrEmpty(ceremonyId)
-            ? await UsableByChallenge.For(db)(db, challenge!, purpose, userId, loginSessionId, now, cancellationToken)
-            : await UsableById.For(db)(db, ceremonyId, purpose, userId, loginSessionId, now, cancellationToken);
-        return found is null ? null : (found.Id, found.OptionsJson);
+        ArgumentNullException.ThrowIfNull(challenge);
+        var at = PortalDbContext.StoredInstant(time.GetUtcNow());
+        // Raw SQL: it runs in the write transaction that records the answer. OptionsJson is empty: the options are the
+        // challenge's own; Challenge repeats the id, as that is what the stored challenge would be looked up by.
+        return await db.Database.ExecuteSqlInterpolatedAsync($"""
+            INSERT INTO "PasskeyCeremonies" ("Id", "Purpose", "UserId", "LoginSessionId", "OptionsJson", "Challenge", "CreatedAt", "ExpiresAt", "ConsumedAt")
+            VALUES ({challenge.UseId}, {purpose.ToString()}, {userId}, {boundTo}, '', {challenge.UseId}, {at}, {PortalDbContext.StoredInstant(challenge.ExpiresAt)}, {at})
+            ON CONFLICT ("Id") DO NOTHING
+            """, cancellationToken) == 1;
     }
 
     /// <summary>
-    /// Uses the ceremony up when it still matches purpose, user and login session and is unexpired and unused: one
+    /// Uses a stored ceremony (a registration's) up when it still matches purpose, user and login session and is unexpired and unused: one
     /// conditional UPDATE, so of two concurrent finishes only one gets true.
     /// </summary>
     public async Task<bool> TryConsumeAsync(string ceremonyId, CeremonyPurpose purpose, string? userId, string? loginSessionId, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        if (userId is not null && loginSessionId is not null)
-        {
-            // Raw SQL (the statement EF Core made of the LINQ form below) for the login and confirmation ceremonies: it
-            // runs in the write transaction that records the answer.
-            var at = PortalDbContext.StoredInstant(now);
-            return await db.Database.ExecuteSqlInterpolatedAsync($"""
-                UPDATE "PasskeyCeremonies" SET "ConsumedAt" = {at}
-                WHERE "Id" = {ceremonyId} AND "Purpose" = {purpose.ToString()} AND "UserId" = {userId} AND "LoginSessionId" = {loginSessionId}
-                    AND "ConsumedAt" IS NULL AND "ExpiresAt" > {at}
-                """, cancellationToken) == 1;
-        }
-
         return await db.PasskeyCeremonies
             .Where(c => c.Id == ceremonyId && c.Purpose == purpose && c.UserId == userId && c.LoginSessionId == loginSessionId
                 && c.ConsumedAt == null && c.ExpiresAt > now)
@@ -98,5 +79,3 @@ public sealed class PasskeyCeremonies(PortalDbContext db, TimeProvider time)
     }
 }
 
-/// <summary>A ceremony <see cref="PasskeyCeremonies.FindUsableAsync"/> found: its id and options.</summary>
-internal sealed record UsableCeremony(string Id, string OptionsJson);

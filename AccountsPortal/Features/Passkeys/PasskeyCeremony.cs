@@ -5,8 +5,10 @@ using Microsoft.EntityFrameworkCore.Metadata.Builders;
 namespace AccountsPortal.Features.Passkeys;
 
 /// <summary>
-/// The server-side state of one WebAuthn ceremony: the options (and so the challenge) handed to the
-/// browser. Kept in the database so any node can finish it; consumed exactly once.
+/// The server-side state of one WebAuthn ceremony, kept in the database so that every node sees it. A registration's row
+/// holds the options (and so the challenge) handed to the browser, stored when it begins and consumed exactly once. An
+/// assertion's challenge carries its own options (<see cref="PasskeyChallenges"/>): its row is written when it is answered,
+/// already consumed, and exists to make that answer the only one (<see cref="PasskeyCeremonies.TryUseAsync"/>).
 /// </summary>
 public sealed class PasskeyCeremony
 {
@@ -23,9 +25,10 @@ public sealed class PasskeyCeremony
     /// </summary>
     public string? LoginSessionId { get; set; }
 
+    /// <summary>A registration's options; empty for an assertion's use (its options are in its challenge).</summary>
     public required string OptionsJson { get; set; }
 
-    /// <summary>The challenge in the options, base64url: how an app's answer finds its ceremony.</summary>
+    /// <summary>A registration's challenge, base64url; for an assertion's use, the challenge's SHA-256 (as <see cref="Id"/>).</summary>
     public required string Challenge { get; set; }
 
     public DateTimeOffset CreatedAt { get; set; }
@@ -59,7 +62,6 @@ internal sealed class PasskeyCeremonyConfiguration : IEntityTypeConfiguration<Pa
         builder.Property(ceremony => ceremony.LoginSessionId).HasMaxLength(64);
         builder.Property(ceremony => ceremony.Challenge).HasMaxLength(128);
         builder.HasIndex(ceremony => ceremony.ExpiresAt);
-        builder.HasIndex(ceremony => new { ceremony.LoginSessionId, ceremony.Challenge });
         builder.HasOne<PortalUser>().WithMany().HasForeignKey(ceremony => ceremony.UserId).IsRequired(false).OnDelete(DeleteBehavior.Cascade);
     }
 }

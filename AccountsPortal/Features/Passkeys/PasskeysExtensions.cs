@@ -20,6 +20,9 @@ public static class PasskeysExtensions
                 o => o.RelatedOrigins.All(PasskeyRelyingParty.IsSerializedOrigin),
                 "Passkeys:RelatedOrigins must be written as browsers send them: scheme://host[:port], lower-case host, no default port, no path or trailing slash.")
             .Validate(o => o.MaxPasskeysPerUser > 0 && o.MaxNameLength > 0, "Passkeys limits must be positive.")
+            .Validate(
+                o => o.MaxPasskeysPerUser <= PasskeyChallenges.MaxOfferedCredentials,
+                $"Passkeys:MaxPasskeysPerUser can be at most {PasskeyChallenges.MaxOfferedCredentials}.")
             .Validate(o => o.MaxNameLength <= PasskeyName.MaxBytes, $"Passkeys:MaxNameLength can be at most {PasskeyName.MaxBytes}.")
             .ValidateOnStart();
 
@@ -30,6 +33,7 @@ public static class PasskeysExtensions
         // Read now, so that a list that cannot be read stops the start with one line (PortalStartupException).
         services.AddSingleton(Providers.PasskeyProviders.LoadShipped());
         services.AddSingleton<RelatedOriginsDocument>();
+        services.AddSingleton<PasskeyChallenges>();
         services.AddScoped<PasskeyCeremonies>();
         services.AddScoped<PasskeyRegistration>();
         services.AddScoped<PasskeyAssertions>();

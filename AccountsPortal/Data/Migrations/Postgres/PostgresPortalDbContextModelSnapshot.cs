@@ -708,8 +708,6 @@ namespace AccountsPortal.Data.Migrations.Postgres
 
                     b.HasIndex("UserId");
 
-                    b.HasIndex("LoginSessionId", "Challenge");
-
                     b.ToTable("PasskeyCeremonies");
                 });
 

@@ -689,8 +689,6 @@ namespace AccountsPortal.Data.Migrations.Sqlite
 
                     b.HasIndex("UserId");
 
-                    b.HasIndex("LoginSessionId", "Challenge");
-
                     b.ToTable("PasskeyCeremonies");
                 });
 
