@@ -1,6 +1,7 @@
 using System.Buffers.Text;
 using System.Net;
 using System.Net.Http.Json;
+using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using AccountsPortal.Features.Activity;
 using AccountsPortal.Features.Confirmation;
@@ -172,20 +173,8 @@ public sealed class ChallengeAttacks(AttackPortal portal) : IClassFixture<Attack
     }
 
     [Fact]
-    public async Task An_answer_whose_client_data_claims_a_challenge_never_issued_is_refused()
-    {
-        using var login = await portal.ApiPasskeyLoginAsync();
-        var options = await login.OptionsAsync();
-        var made = JsonNode.Parse(options)!;
-        made["challenge"] = System.Buffers.Text.Base64Url.EncodeToString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
-        var answer = login.Own.GetAssertion(made.ToJsonString());
-        var before = await portal.SnapshotAsync();
-
-        var invented = await login.AnswerAsync(answer);
-
-        await AssertRequestExpiredAsync(invented);
-        await DatabaseState.AssertChangedOnlyAsync(portal.App, before, Expected.FailedAttemptCounted(login.SessionId));
-    }
+    public async Task An_answer_whose_client_data_claims_a_challenge_never_issued_is_refused() =>
+        await AssertSignedChallengeRefusedAsync((_, _) => RandomNumberGenerator.GetBytes(32));
 
     [Fact]
     public async Task Asking_for_options_writes_nothing_however_often_and_by_whomever()
@@ -208,37 +197,37 @@ public sealed class ChallengeAttacks(AttackPortal portal) : IClassFixture<Attack
     [InlineData(0)]
     [InlineData(40)]
     [InlineData(-1)]
-    public async Task A_challenge_altered_in_one_bit_is_refused_and_uses_nothing_up(int byteIndex)
-    {
-        using var login = await portal.ApiPasskeyLoginAsync();
-        var made = JsonNode.Parse(await login.OptionsAsync())!;
-        var challenge = Base64Url.DecodeFromChars(made["challenge"]!.GetValue<string>());
-        challenge[byteIndex < 0 ? challenge.Length + byteIndex : byteIndex] ^= 0x01;
-        made["challenge"] = Base64Url.EncodeToString(challenge);
-        var answer = login.Own.GetAssertion(made.ToJsonString());
-        var before = await portal.SnapshotAsync();
-
-        var altered = await login.AnswerAsync(answer);
-
-        await AssertRequestExpiredAsync(altered);
-        await DatabaseState.AssertChangedOnlyAsync(portal.App, before, Expected.FailedAttemptCounted(login.SessionId));
-    }
+    public async Task A_challenge_altered_in_one_bit_is_refused_and_uses_nothing_up(int byteIndex) =>
+        await AssertSignedChallengeRefusedAsync((issued, _) =>
+        {
+            issued[byteIndex < 0 ? issued.Length + byteIndex : byteIndex] ^= 0x01;
+            return issued;
+        });
 
     [Fact]
     public async Task A_challenge_another_portal_issued_for_the_same_login_is_refused()
     {
-        using var login = await portal.ApiPasskeyLoginAsync();
-        var made = JsonNode.Parse(await login.OptionsAsync())!;
         using var elsewhere = new PortalAppFactory();
         // The same purpose, account and login session, sealed under another key ring.
-        var foreign = elsewhere.Services.GetRequiredService<PasskeyChallenges>().Issue(CeremonyPurpose.Login, login.UserId, login.SessionId, [], TimeSpan.FromMinutes(3));
-        made["challenge"] = Base64Url.EncodeToString(foreign);
+        await AssertSignedChallengeRefusedAsync((_, login) => elsewhere.Services.GetRequiredService<PasskeyChallenges>()
+            .Issue(CeremonyPurpose.Login, login.UserId, login.SessionId, [], TimeSpan.FromMinutes(3)));
+    }
+
+    /// <summary>
+    /// The account's own passkey signs options whose challenge <paramref name="replace"/> made from the one issued: the
+    /// answer is refused as an expired request, and only the login's failed attempt is recorded (no challenge is used up).
+    /// </summary>
+    private async Task AssertSignedChallengeRefusedAsync(Func<byte[], ApiLogin, byte[]> replace)
+    {
+        using var login = await portal.ApiPasskeyLoginAsync();
+        var made = JsonNode.Parse(await login.OptionsAsync())!;
+        made["challenge"] = Base64Url.EncodeToString(replace(Base64Url.DecodeFromChars(made["challenge"]!.GetValue<string>()), login));
         var answer = login.Own.GetAssertion(made.ToJsonString());
         var before = await portal.SnapshotAsync();
 
-        var forged = await login.AnswerAsync(answer);
+        var refused = await login.AnswerAsync(answer);
 
-        await AssertRequestExpiredAsync(forged);
+        await AssertRequestExpiredAsync(refused);
         await DatabaseState.AssertChangedOnlyAsync(portal.App, before, Expected.FailedAttemptCounted(login.SessionId));
     }
 }

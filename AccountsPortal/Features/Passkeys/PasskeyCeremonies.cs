@@ -42,8 +42,8 @@ public sealed class PasskeyCeremonies(PortalDbContext db, TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(challenge);
         var at = PortalDbContext.StoredInstant(time.GetUtcNow());
-        // Raw SQL: it runs in the write transaction that records the answer. OptionsJson is empty: the options are the
-        // challenge's own; Challenge repeats the id, as that is what the stored challenge would be looked up by.
+        // Raw SQL: it runs in the write transaction that records the answer. OptionsJson is empty (the options are the
+        // challenge's own); Challenge, a required column, holds the same digest as the id.
         return await db.Database.ExecuteSqlInterpolatedAsync($"""
             INSERT INTO "PasskeyCeremonies" ("Id", "Purpose", "UserId", "LoginSessionId", "OptionsJson", "Challenge", "CreatedAt", "ExpiresAt", "ConsumedAt")
             VALUES ({challenge.UseId}, {purpose.ToString()}, {userId}, {boundTo}, '', {challenge.UseId}, {at}, {PortalDbContext.StoredInstant(challenge.ExpiresAt)}, {at})
@@ -78,4 +78,3 @@ public sealed class PasskeyCeremonies(PortalDbContext db, TimeProvider time)
             .SingleAsync(cancellationToken);
     }
 }
-
