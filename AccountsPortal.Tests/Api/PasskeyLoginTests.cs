@@ -2,6 +2,8 @@ using System.Text;
 using AccountsPortal.Features.Accounts.LoginSessions;
 using AccountsPortal.Features.Passkeys;
 using AccountsPortal.Tests.TestSupport;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace AccountsPortal.Tests.Api;
 
@@ -109,6 +111,36 @@ public sealed class PasskeyLoginTests(PortalAppFactory app) : IClassFixture<Port
     }
 
     [Fact]
+    public async Task A_challenge_that_expires_between_its_check_and_its_record_is_not_used()
+    {
+        using var isolated = new PortalAppFactory();
+        var local = new PasskeyBench(isolated);
+        var userId = await local.CreateUserAsync();
+        using var authenticator = local.NewAuthenticator();
+        await local.RegisterAsync(userId, authenticator);
+        var sessionId = await local.StartLoginAsync(userId);
+        var start = await local.BeginLoginAsync(sessionId);
+        var answer = authenticator.GetAssertion(start.OptionsJson!);
+
+        var failure = await local.WithAsync(async s =>
+        {
+            var assertions = s.GetRequiredService<PasskeyAssertions>();
+            var check = await assertions.CheckAsync(userId, CeremonyPurpose.Login, sessionId, start.CeremonyId, answer);
+            Assert.Null(check.Failure);
+            // The last millisecond passes while the answer waits for the write lock.
+            isolated.Time.Advance(check.Challenge!.ExpiresAt - isolated.Time.GetUtcNow());
+            await using var transaction = await s.GetRequiredService<AccountsPortal.Data.PortalDbContext>().Database.BeginTransactionAsync();
+            var recorded = await assertions.RecordAsync(check, transaction, _ => Task.FromResult(true));
+            await transaction.CommitAsync();
+            return recorded;
+        });
+
+        Assert.Equal(PasskeyMessages.RequestExpired, failure);
+        Assert.Equal(0, Assert.Single(await local.PasskeysAsync(userId)).SignCount);
+        Assert.Equal(0, await isolated.WithDbAsync(db => db.PasskeyCeremonies.CountAsync(c => c.LoginSessionId == sessionId)));
+    }
+
+    [Fact]
     public async Task A_challenge_from_another_login_session_is_refused()
     {
         var (userId, authenticator) = await UserWithPasskeyAsync();
@@ -132,6 +164,22 @@ public sealed class PasskeyLoginTests(PortalAppFactory app) : IClassFixture<Port
 
         await AssertRefusedAsync(sessionId, () => bench.CompleteLoginAsync(sessionId, registration.CeremonyId, answer), PasskeyMessages.RequestExpired);
         authenticator.Dispose();
+    }
+
+    [Fact]
+    public async Task A_passkey_added_after_the_options_were_issued_cannot_answer_them()
+    {
+        var (userId, _) = await UserWithPasskeyAsync();
+        var sessionId = await bench.StartLoginAsync(userId);
+        var start = await bench.BeginLoginAsync(sessionId);
+        using var later = bench.NewAuthenticator();
+        await bench.RegisterAsync(userId, later, "Added later");
+        // The authenticator is handed the options without their list, so it answers with the passkey they did not offer.
+        var unlisted = System.Text.Json.Nodes.JsonNode.Parse(start.OptionsJson!)!;
+        unlisted["allowCredentials"] = new System.Text.Json.Nodes.JsonArray();
+        var answer = later.GetAssertion(unlisted.ToJsonString());
+
+        await AssertRefusedAsync(sessionId, () => bench.CompleteLoginAsync(sessionId, start.CeremonyId, answer), PasskeyMessages.NotVerified);
     }
 
     [Fact]

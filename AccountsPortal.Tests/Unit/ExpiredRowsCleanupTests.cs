@@ -1,5 +1,7 @@
 using System.Buffers.Text;
 using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
 using AccountsPortal.Data;
 using AccountsPortal.Features.Passkeys;
 using AccountsPortal.Tests.TestSupport;
@@ -38,7 +40,7 @@ public sealed class ExpiredRowsCleanupTests
     [Theory]
     [InlineData(DatabaseProvider.Sqlite)]
     [InlineData(DatabaseProvider.Postgres)]
-    public async Task Uses_of_anonymous_sign_in_challenges_go_an_hour_after_they_expire_and_account_ones_stay_for_the_retention(DatabaseProvider provider)
+    public async Task Uses_of_anonymous_sign_in_challenges_go_a_day_after_they_expire_and_account_ones_stay_for_the_retention(DatabaseProvider provider)
     {
         using var app = PortalAppFactory.On(provider);
         var bench = new PasskeyBench(app);
@@ -61,6 +63,36 @@ public sealed class ExpiredRowsCleanupTests
         await cleanup.RunOnceAsync();
         Assert.Equal([live], await SignInUsesAsync(app));
         Assert.Single(await app.WithDbAsync(db => db.PasskeyCeremonies.Where(c => c.Purpose == CeremonyPurpose.Login).ToListAsync()));
+    }
+
+    [Theory]
+    [InlineData(DatabaseProvider.Sqlite)]
+    [InlineData(DatabaseProvider.Postgres)]
+    public async Task A_sign_in_answer_is_not_replayed_on_a_node_whose_clock_lags_once_another_nodes_cleanup_ran(DatabaseProvider provider)
+    {
+        // Node B answers; node A, whose clock runs 70 minutes ahead, runs the cleanup over the same database.
+        using var b = AppApiClient.Configure(PortalAppFactory.On(provider));
+        using var a = AppApiClient.Configure(PortalAppFactory.NodeSharingDatabaseWith(b));
+        a.Time.Advance(TimeSpan.FromMinutes(70));
+        var bench = new PasskeyBench(b);
+        var userId = await bench.CreateUserAsync();
+        using var authenticator = bench.NewAuthenticator();
+        authenticator.CountsSignatures = false; // a synced passkey: its counter stays 0, so only the challenge stops a replay
+        await bench.RegisterAsync(userId, authenticator);
+        using var api = new AppApiClient(b.CreatePortalClient());
+        var options = await api.Http.PostAsJsonAsync("/api/v1/passkey-login/options", new { clientId = AppApiClient.ClientId });
+        var answer = authenticator.GetAssertion(await options.Content.ReadAsStringAsync());
+        var body = new { clientId = AppApiClient.ClientId, credential = JsonDocument.Parse(answer).RootElement };
+        Assert.Equal(HttpStatusCode.OK, (await api.Http.PostAsJsonAsync("/api/v1/passkey-login", body)).StatusCode);
+
+        // A minute before the challenge expires by B's clock, A's cleanup runs (by A's, it expired over an hour ago).
+        b.Time.Advance(TimeSpan.FromMinutes(2));
+        a.Time.Advance(TimeSpan.FromMinutes(2));
+        await a.Services.GetRequiredService<ExpiredRowsCleanup>().RunOnceAsync();
+        var replayed = await api.Http.PostAsJsonAsync("/api/v1/passkey-login", body);
+
+        Assert.Equal(HttpStatusCode.BadRequest, replayed.StatusCode);
+        Assert.Equal(1, await b.WithDbAsync(db => db.AppTokens.CountAsync(t => t.UserId == userId)));
     }
 
     /// <summary>Asks for sign-in options and answers them with something unreadable: the challenge's use is recorded.</summary>

@@ -86,8 +86,10 @@ public sealed class PasskeyChallengesTests
         var offered = Enumerable.Range(0, 3).Select(_ => RandomNumberGenerator.GetBytes(32)).ToArray();
         var opened = challenges.Open(Issue(offered: offered), CeremonyPurpose.Login, "user-1", "session-1")!;
 
-        Assert.All(offered, id => Assert.True(opened.Offered(id)));
-        Assert.False(opened.Offered(RandomNumberGenerator.GetBytes(32)));
+        Assert.All(offered, id => Assert.True(opened.Offered(id) && opened.Allows(id)));
+        var other = RandomNumberGenerator.GetBytes(32);
+        Assert.False(opened.Offered(other));
+        Assert.False(opened.Allows(other));
 
         var most = Enumerable.Range(0, PasskeyChallenges.MaxOfferedCredentials + 5).Select(_ => RandomNumberGenerator.GetBytes(64)).ToArray();
         var issued = Issue(offered: most);
@@ -95,5 +97,7 @@ public sealed class PasskeyChallengesTests
         Assert.True(issued.Length <= PasskeyChallenges.MaxEncodedLength, $"{issued.Length} characters");
         Assert.True(full.Offered(most[PasskeyChallenges.MaxOfferedCredentials - 1]));
         Assert.False(full.Offered(most[PasskeyChallenges.MaxOfferedCredentials]));
+        // Beyond the ceiling the list is incomplete: any passkey of the account may answer, none beyond it is named.
+        Assert.True(full.Allows(most[PasskeyChallenges.MaxOfferedCredentials]));
     }
 }

@@ -4,8 +4,8 @@ namespace AccountsPortal.Data;
 
 /// <summary>
 /// Deletes what can no longer be used: old login sessions (with their app logins), ceremonies,
-/// signed-out browser sessions, dead app tokens, ended OpenID Connect tokens and sign-ins, and sent emails. Kept a while past expiry (anonymous passkey sign-in
-/// ceremonies excepted: they go at the first run after they expire) so the recent past stays
+/// signed-out browser sessions, dead app tokens, ended OpenID Connect tokens and sign-ins, and sent emails. Kept a while past expiry (the
+/// uses of anonymous passkey sign-in challenges excepted: they go a day after they expire) so the recent past stays
 /// readable when something needs looking into — but a token an app may still collect is wiped as soon as its
 /// collect window has passed, since it is a live credential.
 /// </summary>
@@ -19,8 +19,11 @@ public sealed class ExpiredRowsCleanup(
     public static readonly TimeSpan Interval = TimeSpan.FromHours(1);
     public static readonly TimeSpan Retention = TimeSpan.FromDays(7);
 
-    /// <summary>How long past its challenge's expiry the use of a sign-in challenge is kept (clocks of nodes may differ).</summary>
-    public static readonly TimeSpan SignInUseRetention = TimeSpan.FromHours(1);
+    /// <summary>
+    /// How long past its challenge's expiry the use of a sign-in challenge is kept. Deleting a use lets its challenge be
+    /// answered again wherever a node's clock still says it is unexpired: the nodes' clocks must agree to within this.
+    /// </summary>
+    public static readonly TimeSpan SignInUseRetention = TimeSpan.FromDays(1);
 
     /// <summary>
     /// Runs <see cref="RunOnceAsync"/> an <see cref="Interval"/> after the previous run ended. The wait is one-shot and
@@ -62,7 +65,7 @@ public sealed class ExpiredRowsCleanup(
         var db = scope.ServiceProvider.GetRequiredService<PortalDbContext>();
         var deleted = await db.PasskeyCeremonies.Where(c => c.ExpiresAt < cutoff).ExecuteDeleteAsync(cancellationToken);
         // The uses of sign-in challenges belong to no account and anyone may answer one: nothing to look into later, so
-        // they go an hour after their challenge expired (a use must outlive what any node, by its own clock, would still
+        // they go a day after their challenge expired (a use must outlive what any node, by its own clock, would still
         // accept), and what anonymous answers store stays bounded by the rate limit times that.
         deleted += await db.PasskeyCeremonies
             .Where(c => c.Purpose == Features.Passkeys.CeremonyPurpose.SignIn && c.ExpiresAt < now - SignInUseRetention)

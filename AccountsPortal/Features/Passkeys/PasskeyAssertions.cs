@@ -215,6 +215,13 @@ public sealed class PasskeyAssertions(
                         : null,
                 };
             }
+
+            // §7.2 step 5: the options listed the account's passkeys when the challenge was issued; one added since did
+            // not answer them (Fido2NetLib is given the asserted passkey as the list, so the check is here).
+            if (!challenge.Allows(passkey.CredentialId))
+            {
+                return Refuse(PasskeyMessages.NotVerified);
+            }
         }
 
         var userHandle = PasskeyRelyingParty.UserHandleOf(passkey.UserId);

@@ -33,15 +33,22 @@ public sealed class PasskeyCeremonies(PortalDbContext db, TimeProvider time)
     /// Records the use of an assertion challenge, whatever the answer's outcome: one <c>INSERT … ON CONFLICT DO NOTHING</c>
     /// on the challenge's <see cref="OpenedChallenge.UseId"/>, so of two concurrent answers to one challenge (on one node
     /// or two) only one gets true, and the other's transaction waits for it (PostgreSQL) or for the write lock (SQLite).
-    /// The row is kept until <see cref="OpenedChallenge.ExpiresAt"/> has passed (<see cref="Data.ExpiredRowsCleanup"/>),
-    /// after which the challenge no longer opens.
+    /// The row is kept well past <see cref="OpenedChallenge.ExpiresAt"/> (<see cref="Data.ExpiredRowsCleanup"/>), after which
+    /// the challenge no longer opens. False too when the challenge expired since it was opened (its expiry is checked
+    /// again here, inside the transaction, as the consuming UPDATE of a stored ceremony checks it).
     /// </summary>
     /// <param name="userId">The account answered for; null for a sign-in (the passkey's account is not yet known).</param>
     /// <param name="boundTo">The login session, browser session or sign-in binding the challenge was sealed for.</param>
     public async Task<bool> TryUseAsync(OpenedChallenge challenge, CeremonyPurpose purpose, string? userId, string? boundTo, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(challenge);
-        var at = PortalDbContext.StoredInstant(time.GetUtcNow());
+        var now = time.GetUtcNow();
+        if (challenge.ExpiresAt <= now)
+        {
+            return false;
+        }
+
+        var at = PortalDbContext.StoredInstant(now);
         // Raw SQL: it runs in the write transaction that records the answer. OptionsJson is empty (the options are the
         // challenge's own); Challenge, a required column, holds the same digest as the id.
         return await db.Database.ExecuteSqlInterpolatedAsync($"""

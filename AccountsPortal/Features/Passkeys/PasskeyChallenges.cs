@@ -8,8 +8,8 @@ namespace AccountsPortal.Features.Passkeys;
 /// <summary>
 /// Assertion challenges the portal can check without having stored them (WebAuthn L3 §13.4.3: random, unguessable,
 /// and checked by the relying party). The challenge is a Data Protection payload (authenticated encryption under the
-/// key ring every node shares, persisted in the database) holding its expiry, 16 random bytes and an 8-byte digest of
-/// each credential the options offered (<c>allowCredentials</c>, at most <see cref="MaxOfferedCredentials"/>);
+/// key ring every node shares, persisted in the database) holding its expiry, 16 random bytes, whether it lists every
+/// credential the options offered, and an 8-byte digest of each one it lists (<c>allowCredentials</c>, at most <see cref="MaxOfferedCredentials"/>);
 /// it is sealed for one purpose, account and binding (login session, browser session or sign-in origin), so it opens
 /// for nothing else. Asking for options therefore writes nothing; the single use is recorded where the answer is,
 /// in the transaction that records it (<see cref="PasskeyCeremonies.TryUseAsync"/>).
@@ -18,7 +18,10 @@ public sealed class PasskeyChallenges(IDataProtectionProvider dataProtection, Ti
 {
     private const byte Version = 1;
     private const int NonceLength = 16;
-    private const int HeaderLength = 1 + sizeof(long) + NonceLength;
+    private const int ExpiryOffset = 1;
+    private const int NonceOffset = ExpiryOffset + sizeof(long);
+    private const int CompleteOffset = NonceOffset + NonceLength;
+    private const int HeaderLength = CompleteOffset + 1;
 
     /// <summary>Bytes of SHA-256 kept per offered credential: a collision of two ids within one account is 2^-64.</summary>
     internal const int DigestLength = 8;
@@ -41,13 +44,15 @@ public sealed class PasskeyChallenges(IDataProtectionProvider dataProtection, Ti
     public byte[] Issue(CeremonyPurpose purpose, string? userId, string? boundTo, IReadOnlyList<byte[]> offered, TimeSpan lifetime)
     {
         ArgumentNullException.ThrowIfNull(offered);
-        // More than the ceiling only where an account kept passkeys from before it: those beyond are not remembered, so
-        // answering with one of them after deleting it is refused without naming it (nothing else depends on the list).
+        // More than the ceiling only where an account kept passkeys from before it: those beyond are not remembered, and
+        // the challenge says its list is incomplete (then any of the account's passkeys may answer it, and one answered
+        // after it was deleted is refused without naming it).
         var listed = Math.Min(offered.Count, MaxOfferedCredentials);
         var payload = new byte[HeaderLength + (DigestLength * listed)];
         payload[0] = Version;
-        BinaryPrimitives.WriteInt64BigEndian(payload.AsSpan(1), (time.GetUtcNow() + lifetime).ToUnixTimeMilliseconds());
-        RandomNumberGenerator.Fill(payload.AsSpan(1 + sizeof(long), NonceLength));
+        BinaryPrimitives.WriteInt64BigEndian(payload.AsSpan(ExpiryOffset), (time.GetUtcNow() + lifetime).ToUnixTimeMilliseconds());
+        RandomNumberGenerator.Fill(payload.AsSpan(NonceOffset, NonceLength));
+        payload[CompleteOffset] = listed == offered.Count ? (byte)1 : (byte)0;
         for (var i = 0; i < listed; i++)
         {
             Digest(offered[i]).CopyTo(payload.AsSpan(HeaderLength + (i * DigestLength)));
@@ -80,15 +85,16 @@ public sealed class PasskeyChallenges(IDataProtectionProvider dataProtection, Ti
             return null;
         }
 
-        if (payload.Length < HeaderLength || (payload.Length - HeaderLength) % DigestLength != 0 || payload[0] != Version)
+        if (payload.Length < HeaderLength || (payload.Length - HeaderLength) % DigestLength != 0 || payload[0] != Version
+            || payload[CompleteOffset] > 1)
         {
             return null;
         }
 
-        var expiresAt = DateTimeOffset.FromUnixTimeMilliseconds(BinaryPrimitives.ReadInt64BigEndian(payload.AsSpan(1)));
+        var expiresAt = DateTimeOffset.FromUnixTimeMilliseconds(BinaryPrimitives.ReadInt64BigEndian(payload.AsSpan(ExpiryOffset)));
         return expiresAt <= time.GetUtcNow()
             ? null
-            : new OpenedChallenge(UseIdOf(sealedBytes), sealedBytes, expiresAt, payload[HeaderLength..]);
+            : new OpenedChallenge(UseIdOf(sealedBytes), sealedBytes, expiresAt, payload[HeaderLength..], payload[CompleteOffset] == 1);
     }
 
     /// <summary>The key under which a challenge's use is recorded: base64url of its SHA-256 (43 characters).</summary>
@@ -107,8 +113,15 @@ public sealed class PasskeyChallenges(IDataProtectionProvider dataProtection, Ti
 /// <param name="Challenge">The challenge's bytes, for the options the answer is verified against.</param>
 /// <param name="ExpiresAt">When it stops being answerable; its use is kept at least that long.</param>
 /// <param name="OfferedDigests"><see cref="PasskeyChallenges.DigestLength"/> bytes per credential the options offered.</param>
-public sealed record OpenedChallenge(string UseId, byte[] Challenge, DateTimeOffset ExpiresAt, byte[] OfferedDigests)
+/// <param name="ListsEveryOffered">Whether <paramref name="OfferedDigests"/> holds every credential offered (false only beyond <see cref="PasskeyChallenges.MaxOfferedCredentials"/>).</param>
+public sealed record OpenedChallenge(string UseId, byte[] Challenge, DateTimeOffset ExpiresAt, byte[] OfferedDigests, bool ListsEveryOffered)
 {
+    /// <summary>
+    /// Whether <paramref name="credentialId"/> may answer: the options offered it (WebAuthn L3 §7.2 step 5,
+    /// <c>allowCredentials</c>), or the list is incomplete. A passkey added after the options were issued may not.
+    /// </summary>
+    public bool Allows(byte[] credentialId) => !ListsEveryOffered || Offered(credentialId);
+
     /// <summary>Whether the options listed <paramref name="credentialId"/> in <c>allowCredentials</c>.</summary>
     public bool Offered(byte[] credentialId)
     {
