@@ -90,17 +90,29 @@ public sealed class PasskeyLoginTests(PortalAppFactory app) : IClassFixture<Port
         authenticator.Dispose();
     }
 
-    [Fact]
-    public async Task An_expired_login_challenge_is_refused()
+    /// <summary>A login awaiting its passkey, with the passkey's answer made, on a portal of its own (the test moves its clock).</summary>
+    private static async Task<AnsweredLogin> AnsweredLoginOnItsOwnPortalAsync()
     {
-        using var isolated = new PortalAppFactory();
-        var local = new PasskeyBench(isolated);
+        var portal = new PortalAppFactory();
+        var local = new PasskeyBench(portal);
         var userId = await local.CreateUserAsync();
         using var authenticator = local.NewAuthenticator();
         await local.RegisterAsync(userId, authenticator);
         var sessionId = await local.StartLoginAsync(userId);
         var start = await local.BeginLoginAsync(sessionId);
-        var answer = authenticator.GetAssertion(start.OptionsJson!);
+        return new AnsweredLogin(portal, local, userId, sessionId, start, authenticator.GetAssertion(start.OptionsJson!));
+    }
+
+    private sealed record AnsweredLogin(PortalAppFactory Portal, PasskeyBench Bench, string UserId, string SessionId, CeremonyStart Start, string Answer) : IDisposable
+    {
+        public void Dispose() => Portal.Dispose();
+    }
+
+    [Fact]
+    public async Task An_expired_login_challenge_is_refused()
+    {
+        using var login = await AnsweredLoginOnItsOwnPortalAsync();
+        var (isolated, local, userId, sessionId, start, answer) = login;
         isolated.Time.Advance(TimeSpan.FromMinutes(3));
 
         var result = await local.CompleteLoginAsync(sessionId, start.CeremonyId, answer);
@@ -113,14 +125,8 @@ public sealed class PasskeyLoginTests(PortalAppFactory app) : IClassFixture<Port
     [Fact]
     public async Task A_challenge_that_expires_between_its_check_and_its_record_is_not_used()
     {
-        using var isolated = new PortalAppFactory();
-        var local = new PasskeyBench(isolated);
-        var userId = await local.CreateUserAsync();
-        using var authenticator = local.NewAuthenticator();
-        await local.RegisterAsync(userId, authenticator);
-        var sessionId = await local.StartLoginAsync(userId);
-        var start = await local.BeginLoginAsync(sessionId);
-        var answer = authenticator.GetAssertion(start.OptionsJson!);
+        using var login = await AnsweredLoginOnItsOwnPortalAsync();
+        var (isolated, local, userId, sessionId, start, answer) = login;
 
         var failure = await local.WithAsync(async s =>
         {
