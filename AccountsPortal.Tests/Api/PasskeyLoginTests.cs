@@ -175,7 +175,8 @@ public sealed class PasskeyLoginTests(PortalAppFactory app) : IClassFixture<Port
     [Fact]
     public async Task A_passkey_added_after_the_options_were_issued_cannot_answer_them()
     {
-        var (userId, _) = await UserWithPasskeyAsync();
+        var (userId, offered) = await UserWithPasskeyAsync();
+        using var _ = offered;
         var sessionId = await bench.StartLoginAsync(userId);
         var start = await bench.BeginLoginAsync(sessionId);
         using var later = bench.NewAuthenticator();
@@ -186,6 +187,8 @@ public sealed class PasskeyLoginTests(PortalAppFactory app) : IClassFixture<Port
         var answer = later.GetAssertion(unlisted.ToJsonString());
 
         await AssertRefusedAsync(sessionId, () => bench.CompleteLoginAsync(sessionId, start.CeremonyId, answer), PasskeyMessages.NotVerified);
+        // The refused answer used the challenge up: the passkey it offered cannot answer it now either.
+        await AssertRefusedAsync(sessionId, () => bench.CompleteLoginAsync(sessionId, start.CeremonyId, offered.GetAssertion(start.OptionsJson!)), PasskeyMessages.RequestExpired);
     }
 
     [Fact]

@@ -70,6 +70,45 @@ public sealed class PasskeyChallengesTests
     public void Unreadable_or_unissued_challenges_do_not_open(string challenge) =>
         Assert.Null(challenges.Open(challenge, CeremonyPurpose.Login, "user-1", "session-1"));
 
+    [Theory]
+    [InlineData("version 1 (no completeness byte)")]
+    [InlineData("completeness byte 2")]
+    [InlineData("a stray byte after the digests")]
+    [InlineData("shorter than the header")]
+    public void A_payload_sealed_with_the_right_key_but_malformed_does_not_open(string malformation)
+    {
+        var keys = new EphemeralDataProtectionProvider();
+        var sealer = new PasskeyChallenges(keys, time);
+        // The wire format, written out here on purpose: version, expiry (ms, big-endian), 16 random bytes, completeness, digests.
+        var payload = new byte[1 + 8 + 16 + 1 + 8];
+        payload[0] = 2;
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64BigEndian(payload.AsSpan(1), (time.GetUtcNow() + Lifetime).ToUnixTimeMilliseconds());
+        payload[25] = 1;
+        var protector = keys.CreateProtector("AccountsPortal.Passkeys.AssertionChallenge.v1").CreateProtector("Login", "user:user-1", "bound:session-1");
+        string Seal(byte[] bytes) => Base64Url.EncodeToString(protector.Protect(bytes));
+        // The well-formed payload opens: the purposes above are the class's own, so only the malformation refuses below.
+        Assert.NotNull(sealer.Open(Seal(payload), CeremonyPurpose.Login, "user-1", "session-1"));
+
+        byte[] malformed = malformation switch
+        {
+            "version 1 (no completeness byte)" => [1, .. payload[1..25], .. payload[26..]],
+            "completeness byte 2" => [.. payload[..25], 2, .. payload[26..]],
+            "a stray byte after the digests" => [.. payload, 0],
+            _ => payload[..20],
+        };
+
+        Assert.Null(sealer.Open(Seal(malformed), CeremonyPurpose.Login, "user-1", "session-1"));
+    }
+
+    [Fact]
+    public void A_sign_in_challenge_offers_no_list_so_any_credential_may_answer_it()
+    {
+        var opened = challenges.Open(Issue(CeremonyPurpose.SignIn, null, null), CeremonyPurpose.SignIn, null, null)!;
+
+        Assert.True(opened.Allows(RandomNumberGenerator.GetBytes(32)));
+        Assert.False(opened.Offered(RandomNumberGenerator.GetBytes(32)));
+    }
+
     [Fact]
     public void A_challenge_from_another_key_ring_or_longer_than_the_limit_does_not_open()
     {

@@ -16,7 +16,8 @@ namespace AccountsPortal.Features.Passkeys;
 /// </summary>
 public sealed class PasskeyChallenges(IDataProtectionProvider dataProtection, TimeProvider time)
 {
-    private const byte Version = 1;
+    // 2: with the byte that says whether the list is complete (1, never shipped, had none).
+    private const byte Version = 2;
     private const int NonceLength = 16;
     private const int ExpiryOffset = 1;
     private const int NonceOffset = ExpiryOffset + sizeof(long);
@@ -118,9 +119,10 @@ public sealed record OpenedChallenge(string UseId, byte[] Challenge, DateTimeOff
 {
     /// <summary>
     /// Whether <paramref name="credentialId"/> may answer: the options offered it (WebAuthn L3 §7.2 step 5,
-    /// <c>allowCredentials</c>), or the list is incomplete. A passkey added after the options were issued may not.
+    /// <c>allowCredentials</c>), or they offered none (a sign-in: any discoverable credential), or the list is
+    /// incomplete. A passkey added after the options were issued may not.
     /// </summary>
-    public bool Allows(byte[] credentialId) => !ListsEveryOffered || Offered(credentialId);
+    public bool Allows(byte[] credentialId) => !ListsEveryOffered || OfferedDigests.Length == 0 || Offered(credentialId);
 
     /// <summary>Whether the options listed <paramref name="credentialId"/> in <c>allowCredentials</c>.</summary>
     public bool Offered(byte[] credentialId)
