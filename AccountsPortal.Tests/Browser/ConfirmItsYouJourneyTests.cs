@@ -187,8 +187,7 @@ public sealed class ConfirmItsYouJourneyTests(ShortConfirmationWindowBrowserFixt
         await Assertions.Expect(phone.GetByTestId("browser-session")).ToHaveCountAsync(1);
         Assert.Equal(1, await browser.App.WithDbAsync(db => db.BrowserSessions.CountAsync(s => s.UserId == userId)));
 
-        await laptop.GotoAsync("/account");
-        await laptop.WaitForAddressAsync(new Regex("/login\\?returnUrl="));
+        await laptop.GotoExpectingRedirectAsync("/account", new Regex("/login\\?returnUrl="));
         await phone.CloseContextAsync();
         await laptop.CloseContextAsync();
     }

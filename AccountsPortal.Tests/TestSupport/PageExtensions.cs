@@ -25,6 +25,26 @@ public static class PageExtensions
     public static Task WaitForAddressAsync(this IPage page, Regex address) =>
         Assertions.Expect(page).ToHaveURLAsync(address);
 
+    /// <summary>
+    /// Opens <paramref name="path"/> on a page that should land on <paramref name="landing"/> instead (a signed-out
+    /// browser sent to the login page), and waits until it has. The page's own circuit may get there first (a session
+    /// ended elsewhere sends its open page to the login page): then Playwright reports the navigation asked for as
+    /// interrupted by that one, which is the outcome the test waits for, not a failure.
+    /// </summary>
+    public static async Task GotoExpectingRedirectAsync(this IPage page, string path, Regex landing)
+    {
+        try
+        {
+            await page.GotoAsync(path);
+        }
+        catch (PlaywrightException exception) when (exception.Message.Contains("is interrupted by another navigation", StringComparison.Ordinal))
+        {
+            // Already on its way: the address is checked below either way.
+        }
+
+        await page.WaitForAddressAsync(landing);
+    }
+
     /// <summary>The longest a test waits for Playwright to close a browser context or a browser.</summary>
     public static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(30);
 
