@@ -257,6 +257,29 @@ public abstract class RaceTests(RaceFixture fixture)
     }
 
     [Fact]
+    public async Task One_sign_in_answer_of_a_passkey_that_never_counts_raced_signs_in_once()
+    {
+        // A synced passkey's counter stays 0, so no counter update can refuse the copies: only the challenge's recorded
+        // use (one INSERT … ON CONFLICT DO NOTHING per challenge) does.
+        using var http = Simultaneous.Client(App);
+        var (userId, _) = await Bench.CreateAccountAsync();
+        using var authenticator = Bench.NewAuthenticator();
+        authenticator.CountsSignatures = false;
+        await Bench.RegisterAsync(userId, authenticator);
+        var options = await http.PostAsJsonAsync("/api/v1/passkey-login/options", new { clientId = AppApiClient.ClientId });
+        var answer = JsonDocument.Parse(authenticator.GetAssertion(await options.Content.ReadAsStringAsync())).RootElement;
+
+        var responses = await Simultaneous.RunAsync(http, N, _ =>
+            http.PostAsJsonAsync("/api/v1/passkey-login", new { clientId = AppApiClient.ClientId, credential = answer }));
+
+        AssertNo5xx(responses);
+        var signedIn = Assert.Single(responses, r => r.StatusCode == HttpStatusCode.OK);
+        Assert.All(responses.Where(r => r != signedIn), r => Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode));
+        Assert.Single(await TokensAsync(userId));
+        Assert.Equal(0, Assert.Single(await Bench.PasskeysAsync(userId)).SignCount);
+    }
+
+    [Fact]
     public async Task One_passkey_answer_sent_in_parallel_verifies_the_login_once()
     {
         // Every duplicate is a refused attempt on the login; with the default limit (five) they may close the login

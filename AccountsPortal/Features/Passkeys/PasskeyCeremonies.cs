@@ -62,7 +62,7 @@ public sealed class PasskeyCeremonies(PortalDbContext db, TimeProvider time)
     /// Uses a stored ceremony (a registration's) up when it still matches purpose, user and login session and is unexpired and unused: one
     /// conditional UPDATE, so of two concurrent finishes only one gets true.
     /// </summary>
-    public async Task<bool> TryConsumeAsync(string ceremonyId, CeremonyPurpose purpose, string? userId, string? loginSessionId, CancellationToken cancellationToken)
+    private async Task<bool> TryConsumeAsync(string ceremonyId, CeremonyPurpose purpose, string? userId, string? loginSessionId, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         return await db.PasskeyCeremonies

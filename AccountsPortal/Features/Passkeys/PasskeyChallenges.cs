@@ -104,7 +104,7 @@ public sealed class PasskeyChallenges(IDataProtectionProvider dataProtection, Ti
     internal static byte[] Digest(byte[] credentialId) => SHA256.HashData(credentialId)[..DigestLength];
 
     // Purpose, account and binding are Data Protection purposes: authenticated with the payload, never stored in it.
-    // None is written apart from an empty one.
+    // A missing account or binding has a purpose of its own, which no value (prefixed) can spell.
     private IDataProtector ProtectorFor(CeremonyPurpose purpose, string? userId, string? boundTo) =>
         root.CreateProtector(purpose.ToString(), userId is null ? "no user" : "user:" + userId, boundTo is null ? "not bound" : "bound:" + boundTo);
 }
