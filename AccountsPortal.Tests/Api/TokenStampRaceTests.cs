@@ -11,11 +11,11 @@ using Microsoft.Extensions.DependencyInjection;
 namespace AccountsPortal.Tests.Api;
 
 /// <summary>
-/// A password change (a security-stamp rotation) that commits while an app's token is between its stamp check and its
-/// commit, on PostgreSQL, where nothing like SQLite's write lock keeps the two apart: the token must not outlive the
-/// change. (Found by an outside review: the rotation's revocation could not see the token, not yet committed, and the
+/// A password change (a security-stamp rotation) that commits while an app's token is between its stamp check (the
+/// token's INSERT, which writes it only if the stamp matches) and its commit, on PostgreSQL, where nothing like SQLite's
+/// write lock keeps the two apart: the token must not outlive the change. (Found by an outside review: the rotation's revocation could not see the token, not yet committed, and the
 /// token stayed live.) The passkey verify shares the account's row before anything else (<c>RowLocks.ShareAccountAsync</c>);
-/// a password-only login has only the stamp check's own <c>FOR SHARE</c>, in the transaction the token opens for itself.
+/// a password-only login has only the token INSERT's own <c>FOR SHARE</c>, in the transaction the token opens for itself.
 /// </summary>
 public sealed class TokenStampRaceTests
 {
@@ -40,7 +40,7 @@ public sealed class TokenStampRaceTests
     public async Task Postgres_a_password_change_committing_while_a_password_only_app_login_is_issuing_its_token_leaves_no_live_token()
     {
         // After the token's stamp check (not the account-row share, which names no stamp), the rotation gets a second.
-        var hook = new RunAfterCommand(TimeSpan.FromSeconds(1), "SELECT 1 AS \"Value\" FROM \"AspNetUsers\"", "\"SecurityStamp\" =");
+        var hook = new RunAfterCommand(TimeSpan.FromSeconds(1), "INSERT INTO \"AppTokens\"", "\"SecurityStamp\" IS NOT DISTINCT FROM");
         using var portal = AppApiClient.Configure(new PostgresPortalAppFactory());
         using var app = portal.WithWebHostBuilder(builder => builder.ConfigureServices(services => services.AddSingleton<IInterceptor>(hook)));
         var (userId, email) = await new PasskeyBench(portal).CreateAccountAsync();

@@ -34,6 +34,13 @@ public sealed class RunAfterCommand(TimeSpan patience, params string[] fragments
         return result;
     }
 
+    public override async ValueTask<object?> ScalarExecutedAsync(
+        DbCommand command, CommandExecutedEventData eventData, object? result, CancellationToken cancellationToken = default)
+    {
+        await InterleaveAsync(command);
+        return result;
+    }
+
     private async Task InterleaveAsync(DbCommand command)
     {
         if (command.Transaction is not null

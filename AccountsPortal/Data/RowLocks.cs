@@ -35,7 +35,7 @@ public static class RowLocks
         EnsureTransaction(db);
         if (db is PostgresPortalDbContext)
         {
-            await db.Database.SqlQuery<int>($"""SELECT 1 AS "Value" FROM "AspNetUsers" WHERE "Id" = {userId} FOR SHARE""").ToListAsync(cancellationToken);
+            await db.Database.ExecuteScalarInterpolatedAsync($"""SELECT 1 FROM "AspNetUsers" WHERE "Id" = {userId} FOR SHARE""", cancellationToken);
         }
     }
 

@@ -20,8 +20,10 @@ public sealed class AppTokens(
 
     /// <summary>
     /// Issues a token, unless the account's security stamp is no longer <paramref name="securityStamp"/>
-    /// (its factors changed since the password step): then null. The token is written first and the
-    /// stamp read after, so a rotation at any moment either revokes it or is seen here. The token, its
+    /// (its factors changed since the password step): then null. One statement writes the token only if the
+    /// stamp still matches, holding the account's row until the transaction ends (SQLite's write lock; on
+    /// PostgreSQL <c>FOR SHARE</c>, re-checked on the newest row once a rotation it waited for commits), so a
+    /// rotation at any moment either waits and then revokes it, or is seen here. The token, its
     /// event and the device it was issued to commit together: in the caller's transaction, or in one of
     /// their own (a password-only app login has none), so that a failure part-way can never leave a
     /// device remembered whose owner was not told, nor a token nobody was handed.
@@ -46,47 +48,35 @@ public sealed class AppTokens(
         var now = time.GetUtcNow();
         var expiresAt = now + options.Value.TokenLifetime;
         var (at, until) = (PortalDbContext.StoredInstant(now), PortalDbContext.StoredInstant(expiresAt));
-        // Raw SQL (the INSERT EF Core made for the entity): tokens are issued inside the write transaction of a verified
-        // second factor, where change tracking's cost was time the write lock was held. Not composed, so sent as is.
-        var ids = await db.Database.SqlQuery<long>($"""
-            INSERT INTO "AppTokens" ("UserId", "ClientId", "TokenHash", "CreatedAt", "ExpiresAt", "LastSeenAt")
-            VALUES ({userId}, {clientId}, {SecretTokens.Hash(token)}, {at}, {until}, {at})
-            RETURNING "Id" AS "Value"
-            """).ToListAsync(cancellationToken);
-        var id = ids.Single();
-        if (!await StampIsAsync(userId, securityStamp, cancellationToken))
+        // Raw SQL, one statement: tokens are issued inside the write transaction of a verified second factor, where every
+        // statement is time the write lock is held. Not composed, so sent as is.
+        var hash = SecretTokens.Hash(token);
+        // The stamp compared null-safely (null matches only null): SQLite's IS, PostgreSQL's IS NOT DISTINCT FROM.
+        var insert = db is PostgresPortalDbContext
+            ? (FormattableString)$"""
+                INSERT INTO "AppTokens" ("UserId", "ClientId", "TokenHash", "CreatedAt", "ExpiresAt", "LastSeenAt")
+                SELECT {userId}, {clientId}, {hash}, {at}, {until}, {at}
+                WHERE EXISTS (SELECT 1 FROM "AspNetUsers" WHERE "Id" = {userId} AND "SecurityStamp" IS NOT DISTINCT FROM {securityStamp} FOR SHARE)
+                RETURNING "Id"
+                """
+            : $"""
+                INSERT INTO "AppTokens" ("UserId", "ClientId", "TokenHash", "CreatedAt", "ExpiresAt", "LastSeenAt")
+                SELECT {userId}, {clientId}, {hash}, {at}, {until}, {at}
+                WHERE EXISTS (SELECT 1 FROM "AspNetUsers" WHERE "Id" = {userId} AND "SecurityStamp" IS {securityStamp})
+                RETURNING "Id"
+                """;
+        if (await db.Database.ExecuteScalarInterpolatedAsync(insert, cancellationToken) is not { } inserted)
         {
-            await db.AppTokens.Where(t => t.Id == id).ExecuteUpdateAsync(set => set.SetProperty(t => t.RevokedAt, now), cancellationToken);
             Activity.SecurityLog.AppTokenWithdrawn(logger, userId);
             return null;
         }
 
+        var id = Convert.ToInt64(inserted, System.Globalization.CultureInfo.InvariantCulture);
         var appName = clients.Find(clientId)?.Name ?? clientId;
         await events.RecordAsync(userId, Activity.SecurityEventKind.AppSignedIn, appName, cancellationToken);
         await devices.AppSignedInAsync(userId, clientId, appName, cancellationToken);
         Activity.SecurityLog.AppTokenIssued(logger, id, clientId, userId);
         return new IssuedToken(token, expiresAt);
-    }
-
-    /// <summary>
-    /// Whether the account's security stamp is still <paramref name="securityStamp"/> (null matches only null). On
-    /// PostgreSQL the account's row is locked (<c>FOR SHARE</c>) until the caller's transaction ends: a stamp rotation
-    /// committing meanwhile would otherwise revoke the account's tokens without seeing this one, not yet committed, and
-    /// leave it live. Its UPDATE of the row now waits for this commit, and its revocation then sees the token; a
-    /// rotation that got there first makes this read wait for it and find the new stamp. (On SQLite the write lock
-    /// already keeps the two apart.)
-    /// </summary>
-    private async Task<bool> StampIsAsync(string userId, string? securityStamp, CancellationToken cancellationToken)
-    {
-        // Raw SQL: this runs in the write transaction of a verified second factor. Not composed, so sent as is.
-        FormattableString query = (securityStamp, db is PostgresPortalDbContext) switch
-        {
-            (null, false) => $"""SELECT 1 AS "Value" FROM "AspNetUsers" WHERE "Id" = {userId} AND "SecurityStamp" IS NULL""",
-            (null, true) => $"""SELECT 1 AS "Value" FROM "AspNetUsers" WHERE "Id" = {userId} AND "SecurityStamp" IS NULL FOR SHARE""",
-            (_, false) => $"""SELECT 1 AS "Value" FROM "AspNetUsers" WHERE "Id" = {userId} AND "SecurityStamp" = {securityStamp}""",
-            (_, true) => $"""SELECT 1 AS "Value" FROM "AspNetUsers" WHERE "Id" = {userId} AND "SecurityStamp" = {securityStamp} FOR SHARE""",
-        };
-        return (await db.Database.SqlQuery<int>(query).ToListAsync(cancellationToken)).Count > 0;
     }
 
     /// <summary>The live token with this value, if any; records that it was seen.</summary>
