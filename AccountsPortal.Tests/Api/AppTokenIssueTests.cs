@@ -65,7 +65,21 @@ public abstract class AppTokenIssueTests(DatabaseProvider provider) : IDisposabl
     }
 
     [Fact]
-    public async Task A_scalar_statement_sends_its_values_as_parameters_and_answers_null_for_no_row()
+    public async Task An_account_without_a_stamp_gets_a_token_for_a_login_that_began_without_one()
+    {
+        var (userId, _) = await Bench.CreateAccountAsync();
+        await app.WithDbAsync(db => db.Users.Where(u => u.Id == userId).ExecuteUpdateAsync(set => set.SetProperty(u => u.SecurityStamp, (string?)null)));
+
+        var issued = await Bench.WithAsync(s => s.GetRequiredService<AppTokens>().IssueAsync(userId, AppApiClient.ClientId, null));
+        var refused = await Bench.WithAsync(s => s.GetRequiredService<AppTokens>().IssueAsync(userId, AppApiClient.ClientId, "a stamp it never had"));
+
+        Assert.NotNull(issued);
+        Assert.Null(refused);
+        Assert.Equal(1, await app.WithDbAsync(db => db.AppTokens.CountAsync(t => t.UserId == userId)));
+    }
+
+    [Fact]
+    public async Task A_scalar_statement_sends_its_values_as_parameters_and_answers_null_for_no_row_or_a_null()
     {
         const string hostile = "x'); DELETE FROM \"AspNetUsers\"; --";
         var (userId, _) = await Bench.CreateAccountAsync();
@@ -73,10 +87,12 @@ public abstract class AppTokenIssueTests(DatabaseProvider provider) : IDisposabl
         var echoed = await app.WithDbAsync(db => db.Database.ExecuteScalarInterpolatedAsync($"SELECT {hostile}"));
         var none = await app.WithDbAsync(db => db.Database.ExecuteScalarInterpolatedAsync($"""SELECT "Id" FROM "AspNetUsers" WHERE "Id" = {hostile}"""));
         var found = await app.WithDbAsync(db => db.Database.ExecuteScalarInterpolatedAsync($"""SELECT "Id" FROM "AspNetUsers" WHERE "Id" = {userId}"""));
+        var sqlNull = await app.WithDbAsync(db => db.Database.ExecuteScalarInterpolatedAsync($"SELECT NULL"));
 
         Assert.Equal(hostile, echoed);
         Assert.Null(none);
         Assert.Equal(userId, found);
+        Assert.Null(sqlNull);
         Assert.True(await app.WithDbAsync(db => db.Users.AnyAsync(u => u.Id == userId)));
     }
 

@@ -55,6 +55,32 @@ public sealed class TokenStampRaceTests
         await AssertNoLiveTokenAsync(app, client, userId, loggedIn);
     }
 
+    [Fact]
+    public async Task Postgres_a_password_only_app_login_issuing_its_token_while_a_password_change_is_uncommitted_gets_no_live_token()
+    {
+        // The other order: the change has written the new stamp and holds the account's row, uncommitted, while the
+        // login (which reads the old stamp) issues its token; after three seconds the change revokes and commits. The
+        // token's INSERT waits for the row and then finds the new stamp: the login is refused, and nothing is issued
+        // that the revocation missed. (A first login warms the portal up, so the second reaches its INSERT well
+        // within those seconds; its token is one the change revokes.)
+        var hook = new RunAfterCommand(TimeSpan.FromSeconds(3), "UPDATE \"AspNetUsers\"", "\"SecurityStamp\"");
+        using var portal = AppApiClient.Configure(new PostgresPortalAppFactory());
+        using var app = portal.WithWebHostBuilder(builder => builder.ConfigureServices(services => services.AddSingleton<IInterceptor>(hook)));
+        var (userId, email) = await new PasskeyBench(portal).CreateAccountAsync();
+        using var client = new AppApiClient(app.CreateClient());
+        Assert.Equal(HttpStatusCode.OK, (await client.LogInAsync(email)).StatusCode);
+        HttpResponseMessage? loggedIn = null;
+        hook.Action = async () => loggedIn = await client.LogInAsync(email);
+        hook.Arm();
+
+        await ChangePasswordAsync(app, userId);
+        Assert.NotNull(hook.Running);
+        await hook.Running;
+
+        Assert.Equal(HttpStatusCode.Gone, loggedIn!.StatusCode);
+        await AssertNoLiveTokenAsync(app, client, userId, loggedIn);
+    }
+
     /// <summary>The password change: another request, its own connection and transaction.</summary>
     private static async Task ChangePasswordAsync(WebApplicationFactory<Program> app, string userId)
     {
