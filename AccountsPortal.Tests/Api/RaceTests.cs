@@ -158,16 +158,7 @@ public abstract class RaceTests(RaceFixture fixture)
     [Fact]
     public async Task One_passkey_sign_in_answer_raced_signs_in_once_and_moves_the_counter_once()
     {
-        using var http = Simultaneous.Client(App);
-        var client = new AppApiClient(http);
-        var (userId, _) = await Bench.CreateAccountAsync();
-        using var authenticator = Bench.NewAuthenticator();
-        await Bench.RegisterAsync(userId, authenticator);
-        var options = await http.PostAsJsonAsync("/api/v1/passkey-login/options", new { clientId = AppApiClient.ClientId });
-        var answer = JsonDocument.Parse(authenticator.GetAssertion(await options.Content.ReadAsStringAsync())).RootElement;
-
-        var responses = await Simultaneous.RunAsync(http, N, _ =>
-            http.PostAsJsonAsync("/api/v1/passkey-login", new { clientId = AppApiClient.ClientId, credential = answer }));
+        var (userId, responses) = await RaceOneSignInAnswerAsync(countsSignatures: true);
 
         AssertNo5xx(responses);
         var signedIn = Assert.Single(responses, r => r.StatusCode == HttpStatusCode.OK);
@@ -256,21 +247,30 @@ public abstract class RaceTests(RaceFixture fixture)
         return (userId, sessionId, responses);
     }
 
+    /// <summary>
+    /// An account with a passkey (whose authenticator counts signatures or leaves its counter at 0), and one answer to one
+    /// set of sign-in options, sent <see cref="N"/> times at once to <c>/api/v1/passkey-login</c>.
+    /// </summary>
+    private async Task<(string UserId, HttpResponseMessage[] Responses)> RaceOneSignInAnswerAsync(bool countsSignatures)
+    {
+        using var http = Simultaneous.Client(App);
+        var (userId, _) = await Bench.CreateAccountAsync();
+        using var authenticator = Bench.NewAuthenticator();
+        authenticator.CountsSignatures = countsSignatures;
+        await Bench.RegisterAsync(userId, authenticator);
+        var options = await http.PostAsJsonAsync("/api/v1/passkey-login/options", new { clientId = AppApiClient.ClientId });
+        var answer = JsonDocument.Parse(authenticator.GetAssertion(await options.Content.ReadAsStringAsync())).RootElement;
+        var responses = await Simultaneous.RunAsync(http, N, _ =>
+            http.PostAsJsonAsync("/api/v1/passkey-login", new { clientId = AppApiClient.ClientId, credential = answer }));
+        return (userId, responses);
+    }
+
     [Fact]
     public async Task One_sign_in_answer_of_a_passkey_that_never_counts_raced_signs_in_once()
     {
         // A synced passkey's counter stays 0, so no counter update can refuse the copies: only the challenge's recorded
         // use (one INSERT … ON CONFLICT DO NOTHING per challenge) does.
-        using var http = Simultaneous.Client(App);
-        var (userId, _) = await Bench.CreateAccountAsync();
-        using var authenticator = Bench.NewAuthenticator();
-        authenticator.CountsSignatures = false;
-        await Bench.RegisterAsync(userId, authenticator);
-        var options = await http.PostAsJsonAsync("/api/v1/passkey-login/options", new { clientId = AppApiClient.ClientId });
-        var answer = JsonDocument.Parse(authenticator.GetAssertion(await options.Content.ReadAsStringAsync())).RootElement;
-
-        var responses = await Simultaneous.RunAsync(http, N, _ =>
-            http.PostAsJsonAsync("/api/v1/passkey-login", new { clientId = AppApiClient.ClientId, credential = answer }));
+        var (userId, responses) = await RaceOneSignInAnswerAsync(countsSignatures: false);
 
         AssertNo5xx(responses);
         var signedIn = Assert.Single(responses, r => r.StatusCode == HttpStatusCode.OK);
