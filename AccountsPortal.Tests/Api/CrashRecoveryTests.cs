@@ -587,7 +587,7 @@ public sealed class CrashRecoveryTests(ITestOutputHelper output)
 
                     if (waited.Elapsed > TimeSpan.FromSeconds(45))
                     {
-                        control.Unexpect($"Adding the passkey '{name}' neither succeeded nor failed within 45 s.");
+                        control.Unexpect($"Adding the passkey '{name}' neither succeeded nor failed within 45 s. {await page.DescribeAsync()}");
                         return;
                     }
 

@@ -87,14 +87,8 @@ public static class BrowserJourneys
         }
         catch (PlaywrightException exception)
         {
-            // Say what the page showed instead: its visible alerts and status line, and whether the circuit was still there
-            // (Blazor's error bar and reconnect dialog are always in the page, hidden until needed).
-            var alerts = await page.Locator("[role=alert], [role=status], #blazor-error-ui, #components-reconnect-modal")
-                .Filter(new() { Visible = true }).AllInnerTextsAsync();
-            var shown = (await page.Locator("main").AllInnerTextsAsync()).FirstOrDefault() ?? "";
-            throw new InvalidOperationException(
-                $"No passkey was added within 90 s at {page.Url}. The page showed: [{string.Join(" | ", alerts.Where(a => a.Trim().Length > 0))}]; " +
-                $"its main content began: [{shown[..Math.Min(shown.Length, 400)]}].", exception);
+            // Say what the page showed instead.
+            throw new InvalidOperationException($"No passkey was added within 90 s. {await page.DescribeAsync()}", exception);
         }
     }
 }

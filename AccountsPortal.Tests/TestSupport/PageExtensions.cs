@@ -12,6 +12,20 @@ public static class PageExtensions
     public static ILocator MainContent(this IPage page) => page.Locator("main");
 
     /// <summary>
+    /// What the page shows, for a failure message: its address, its visible alerts and status lines, whether Blazor's
+    /// error bar or reconnect dialog is up (both are always in the page, hidden until needed), and the first 400
+    /// characters of its main content.
+    /// </summary>
+    public static async Task<string> DescribeAsync(this IPage page)
+    {
+        var alerts = await page.Locator("[role=alert], [role=status], #blazor-error-ui, #components-reconnect-modal")
+            .Filter(new() { Visible = true }).AllInnerTextsAsync();
+        var shown = (await page.Locator("main").AllInnerTextsAsync()).FirstOrDefault() ?? "";
+        return $"The page at {page.Url} showed: [{string.Join(" | ", alerts.Where(a => a.Trim().Length > 0))}]; " +
+            $"its main content began: [{shown[..Math.Min(shown.Length, 400)]}].";
+    }
+
+    /// <summary>
     /// Waits until the page's address ends with <paramref name="ending"/> (a path, with its query when given), by
     /// polling the address as <c>Expect(page).ToHaveURLAsync</c> does. Used instead of <c>WaitForURLAsync</c>, which
     /// on an address that already matches waits for the document's <c>load</c> event with a check-then-subscribe

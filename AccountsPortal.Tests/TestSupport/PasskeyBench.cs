@@ -28,7 +28,7 @@ public sealed class PasskeyBench(PortalAppFactory app)
         var users = scope.ServiceProvider.GetRequiredService<UserManager<PortalUser>>();
         var email = PortalScenario.NewEmail();
         // An established account: its address was verified when it signed up.
-        var user = new PortalUser { UserName = email, Email = email, EmailConfirmed = true, CreatedAt = app.Time.GetUtcNow() };
+        var user = new PortalUser { UserName = email, Email = email, EmailConfirmed = true, CreatedAt = app.Clock.GetUtcNow() };
         var created = await users.CreateAsync(user, PortalScenario.StrongPassword);
         Assert.True(created.Succeeded, string.Join(", ", created.Errors.Select(e => e.Description)));
         return (user.Id, email);

@@ -93,8 +93,18 @@ public class PortalAppFactory : WebApplicationFactory<Program>
     /// <summary>The pickup directory this portal writes its emails to (one .eml file per message).</summary>
     public string MailDirectory { get; }
 
-    /// <summary>Starts at the real time (cookies live in real time); tests move it forward.</summary>
+    /// <summary>
+    /// Starts at the real time (cookies live in real time); tests move it forward. The portal reads it only when it runs
+    /// on the fake clock: read <see cref="Clock"/> for the time the portal sees.
+    /// </summary>
     public FakeTimeProvider Time { get; } = new(DateTimeOffset.UtcNow);
+
+    /// <summary>
+    /// The clock the portal runs on: <see cref="Time"/>, or the system's for <see cref="WithSystemClock"/> and the nodes
+    /// beside it (whose <see cref="Time"/> stays where it started: a TOTP code from it was refused once the test ran a
+    /// minute after its fixture was made).
+    /// </summary>
+    public TimeProvider Clock => fakeClock ? Time : TimeProvider.System;
 
     /// <summary>The origin WebAuthn ceremonies come from: the Kestrel address, or http://localhost in memory.</summary>
     public string Origin => ServerAddress?.ToString().TrimEnd('/') ?? InMemoryOrigin;

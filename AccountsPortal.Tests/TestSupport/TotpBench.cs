@@ -22,7 +22,7 @@ public sealed class TotpBench(PortalAppFactory app)
     }
 
     /// <summary>The code the app shows now, or at an offset from now, as RFC 6238 computes it (never the portal's own code).</summary>
-    public string CodeAt(byte[] secret, TimeSpan offset) => Rfc6238.Code(secret, app.Time.GetUtcNow() + offset);
+    public string CodeAt(byte[] secret, TimeSpan offset) => Rfc6238.Code(secret, app.Clock.GetUtcNow() + offset);
 
     /// <summary>A well-formed code that is none of those accepted now (the current step and one either side): a wrong guess for sure.</summary>
     public string WrongCode(byte[] secret)
