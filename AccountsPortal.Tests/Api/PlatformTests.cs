@@ -80,7 +80,7 @@ public sealed class PlatformTests
     [Fact]
     public async Task The_database_is_migrated_at_start_with_wal_group_commit_and_a_busy_timeout()
     {
-        using var app = new PortalAppFactory();
+        using var app = new PortalAppFactory().WithEmptyDatabase();
         using var client = app.CreatePortalClient();
         await client.GetAsync("/healthz");
 

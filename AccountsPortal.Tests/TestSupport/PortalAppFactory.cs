@@ -25,6 +25,8 @@ public class PortalAppFactory : WebApplicationFactory<Program>
 
     private readonly bool ownsDatabase;
 
+    private bool emptyDatabase;
+
     private LoopbackPort? port;
 
     /// <summary>A portal whose clock tests move by hand (<see cref="Time"/>).</summary>
@@ -51,7 +53,7 @@ public class PortalAppFactory : WebApplicationFactory<Program>
         if (provider == DatabaseProvider.Postgres)
         {
             // A second node uses the first one's database and leaves dropping it to the first.
-            PostgresConnectionString = sharedWith?.PostgresConnectionString ?? PostgresServer.CreateDatabaseAsync().GetAwaiter().GetResult();
+            PostgresConnectionString = sharedWith?.PostgresConnectionString ?? MigratedTemplates.CreatePostgresDatabaseAsync().GetAwaiter().GetResult();
             ownsDatabase = sharedWith is null;
             settings["Database:Provider"] = "Postgres";
             settings["Database:ConnectionString"] = PostgresConnectionString;
@@ -114,6 +116,16 @@ public class PortalAppFactory : WebApplicationFactory<Program>
 
     /// <summary>Every log entry this portal wrote, at the levels its configuration lets through.</summary>
     public CapturedLogs Logs { get; } = new();
+
+    /// <summary>
+    /// Starts the portal on an empty SQLite file, which it migrates itself, in place of a copy of the migrated one
+    /// (<see cref="MigratedTemplates"/>): for tests of the start. Call before the app starts.
+    /// </summary>
+    public PortalAppFactory WithEmptyDatabase()
+    {
+        emptyDatabase = true;
+        return this;
+    }
 
     /// <summary>Overrides a configuration value; call before the app starts.</summary>
     public PortalAppFactory WithSetting(string key, string? value)
@@ -180,6 +192,19 @@ public class PortalAppFactory : WebApplicationFactory<Program>
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment("Testing");
+        // Its own file, unless a test pointed the portal elsewhere or asked for an empty one: a copy of the migrated one.
+        if (Provider == DatabaseProvider.Sqlite && !emptyDatabase && settings["Database:SqlitePath"] == DatabasePath && !File.Exists(DatabasePath))
+        {
+            try
+            {
+                MigratedTemplates.CopySqliteTo(DatabasePath);
+            }
+            catch (IOException) when (File.Exists(DatabasePath))
+            {
+                // Another node over the same file copied it first.
+            }
+        }
+
         // Outside Development, static web assets (MudBlazor's files, components' JS) are only served when asked for.
         builder.UseStaticWebAssets();
         foreach (var (key, value) in settings)

@@ -19,17 +19,19 @@ public static class PostgresServer
     /// <summary>A connection string to the server's maintenance database.</summary>
     public static string ConnectionString => Server.Value;
 
-    /// <summary>Creates an empty database of its own; <see cref="DropAsync"/> removes it.</summary>
+    /// <summary>Creates an empty database of its own (or a copy of <paramref name="template"/>); <see cref="DropAsync"/> removes it.</summary>
     /// <param name="server">The server's maintenance connection string; the tests' shared server when null.</param>
+    /// <param name="template">A database on that server, with no session connected, to copy; PostgreSQL's default (empty) when null.</param>
     /// <returns>The connection string to the new database.</returns>
-    public static async Task<string> CreateDatabaseAsync(string? server = null)
+    public static async Task<string> CreateDatabaseAsync(string? server = null, string? template = null)
     {
         server ??= ConnectionString;
         var name = "portal_test_" + Guid.NewGuid().ToString("N");
         await using (var connection = new NpgsqlConnection(server))
         {
             await connection.OpenAsync();
-            await using var command = new NpgsqlCommand($"CREATE DATABASE \"{name}\"", connection);
+            var copying = template is null ? "" : $" TEMPLATE \"{template}\"";
+            await using var command = new NpgsqlCommand($"CREATE DATABASE \"{name}\"{copying}", connection);
             await command.ExecuteNonQueryAsync();
         }
 

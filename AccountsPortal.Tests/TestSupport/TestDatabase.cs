@@ -26,20 +26,15 @@ public sealed class TestDatabase : IAsyncDisposable
 
     public static async Task<TestDatabase> CreateAsync(DatabaseProvider provider = DatabaseProvider.Sqlite)
     {
-        TestDatabase database;
         if (provider == DatabaseProvider.Postgres)
         {
-            database = new TestDatabase(provider, null, await PostgresServer.CreateDatabaseAsync());
-        }
-        else
-        {
-            var directory = Directory.CreateTempSubdirectory("accountsportal-db-");
-            database = new TestDatabase(provider, directory, $"Data Source={Path.Combine(directory.FullName, "portal.db")};Default Timeout=5");
+            return new TestDatabase(provider, null, await MigratedTemplates.CreatePostgresDatabaseAsync());
         }
 
-        await using var db = database.CreateContext();
-        await db.Database.MigrateAsync();
-        return database;
+        var directory = Directory.CreateTempSubdirectory("accountsportal-db-");
+        var path = Path.Combine(directory.FullName, "portal.db");
+        MigratedTemplates.CopySqliteTo(path);
+        return new TestDatabase(provider, directory, $"Data Source={path};Default Timeout=5");
     }
 
     public PortalDbContext CreateContext() => Provider == DatabaseProvider.Postgres
