@@ -12,13 +12,13 @@ public static class PageExtensions
     public static ILocator MainContent(this IPage page) => page.Locator("main");
 
     /// <summary>
-    /// What the page shows, for a failure message: its address, its visible alerts and status lines, whether Blazor's
-    /// error bar or reconnect dialog is up (both are always in the page, hidden until needed), and the first 400
-    /// characters of its main content.
+    /// What the page shows, for a failure message: its address, its visible alerts, status lines and dialogs (a
+    /// "confirm it's you" dialog is not inside the main content), whether Blazor's error bar or reconnect dialog is up
+    /// (both are always in the page, hidden until needed), and the first 400 characters of its main content.
     /// </summary>
     public static async Task<string> DescribeAsync(this IPage page)
     {
-        var alerts = await page.Locator("[role=alert], [role=status], #blazor-error-ui, #components-reconnect-modal")
+        var alerts = await page.Locator("[role=alert], [role=status], [role=dialog], #blazor-error-ui, #components-reconnect-modal")
             .Filter(new() { Visible = true }).AllInnerTextsAsync();
         var shown = (await page.Locator("main").AllInnerTextsAsync()).FirstOrDefault() ?? "";
         return $"The page at {page.Url} showed: [{string.Join(" | ", alerts.Where(a => a.Trim().Length > 0))}]; " +
