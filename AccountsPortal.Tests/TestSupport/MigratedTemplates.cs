@@ -20,8 +20,24 @@ public static class MigratedTemplates
 
     private static readonly Lazy<string> PostgresDatabase = new(CreatePostgresDatabase, LazyThreadSafetyMode.ExecutionAndPublication);
 
-    /// <summary>Copies the migrated SQLite file to <paramref name="path"/>, which must not exist yet (owner-only, 0600, as the portal makes it).</summary>
-    public static void CopySqliteTo(string path) => File.Copy(SqliteFile.Value, path, overwrite: false);
+    /// <summary>
+    /// Copies the migrated SQLite file to <paramref name="path"/> (owner-only, 0600, as a file the portal creates). The
+    /// file appears whole or not at all: it is copied beside it and then moved in place.
+    /// </summary>
+    /// <exception cref="IOException"><paramref name="path"/> exists already; nothing was changed.</exception>
+    public static void CopySqliteTo(string path)
+    {
+        var copy = $"{path}.{Guid.NewGuid():N}.copy";
+        File.Copy(SqliteFile.Value, copy);
+        try
+        {
+            File.Move(copy, path, overwrite: false);
+        }
+        finally
+        {
+            File.Delete(copy);
+        }
+    }
 
     /// <summary>Creates a database of its own on the tests' PostgreSQL server from the migrated one; <see cref="PostgresServer.DropAsync"/> removes it.</summary>
     /// <returns>The connection string to the new database.</returns>

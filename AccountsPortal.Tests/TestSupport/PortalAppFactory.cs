@@ -121,8 +121,17 @@ public class PortalAppFactory : WebApplicationFactory<Program>
     /// Starts the portal on an empty SQLite file, which it migrates itself, in place of a copy of the migrated one
     /// (<see cref="MigratedTemplates"/>): for tests of the start. Call before the app starts.
     /// </summary>
+    /// <exception cref="InvalidOperationException">
+    /// The portal runs on PostgreSQL, whose database was created from the template with the factory (a start on an empty
+    /// PostgreSQL database is <c>PostgresFailureTests</c>', on a cluster of its own).
+    /// </exception>
     public PortalAppFactory WithEmptyDatabase()
     {
+        if (Provider != DatabaseProvider.Sqlite)
+        {
+            throw new InvalidOperationException("An empty database is for SQLite portals; this one's PostgreSQL database was copied from the migrated template.");
+        }
+
         emptyDatabase = true;
         return this;
     }
