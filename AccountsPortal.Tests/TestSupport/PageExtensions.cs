@@ -11,6 +11,9 @@ public static class PageExtensions
 
     public static ILocator MainContent(this IPage page) => page.Locator("main");
 
+    // What a page says to its reader outside the main content's text: alerts, status lines, dialogs.
+    private const string Messages = "[role=alert], [role=status], [role=dialog]";
+
     /// <summary>
     /// What the page shows, for a failure message: its address, its visible alerts, status lines and dialogs (a
     /// "confirm it's you" dialog is not inside the main content), whether Blazor's error bar or reconnect dialog is up
@@ -18,7 +21,7 @@ public static class PageExtensions
     /// </summary>
     public static async Task<string> DescribeAsync(this IPage page)
     {
-        var alerts = await page.Locator("[role=alert], [role=status], [role=dialog], #blazor-error-ui, #components-reconnect-modal")
+        var alerts = await page.Locator($"{Messages}, #blazor-error-ui, #components-reconnect-modal")
             .Filter(new() { Visible = true }).AllInnerTextsAsync();
         var shown = (await page.Locator("main").AllInnerTextsAsync()).FirstOrDefault() ?? "";
         return $"The page at {page.Url} showed: [{string.Join(" | ", alerts.Where(a => a.Trim().Length > 0))}]; " +
@@ -34,7 +37,7 @@ public static class PageExtensions
     /// outcome shows, so a second one cannot start a second addition.
     /// </summary>
     public static async Task<bool> AddPasskeyClickWentNowhereAsync(this IPage page) =>
-        await page.Locator("[role=alert], [role=status], [role=dialog]").Filter(new() { Visible = true }).CountAsync() == 0
+        await page.Locator(Messages).Filter(new() { Visible = true }).CountAsync() == 0
         && await page.GetByRole(AriaRole.Button, new() { Name = "Add passkey" }).IsEnabledAsync();
 
     /// <summary>
