@@ -55,6 +55,12 @@ public sealed record ResultRow(
     /// </summary>
     public int ClientsRanOut { get; init; }
 
+    /// <summary>
+    /// The window's second half verified over <see cref="LoadRun.StillWarmingRatio"/> times as many steps per second as its
+    /// first: the portal was still speeding up, so the row reads below its steady state.
+    /// </summary>
+    public bool StillWarmingUp { get; init; }
+
     /// <summary>All errors.</summary>
     public int ErrorCount => Errors.Values.Sum();
 }

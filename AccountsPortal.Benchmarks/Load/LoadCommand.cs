@@ -120,13 +120,20 @@ public static class LoadCommand
         return string.Create(CultureInfo.InvariantCulture, $"{configuration.Provider.ToString().ToLowerInvariant()}-{configuration.Nodes}node");
     }
 
-    // A row whose clients ran out of seeded logins measured a lighter load than asked for (also in results.md's notes).
+    // A row whose clients ran out of seeded logins measured a lighter load than asked for, and one whose portal sped up
+    // during the window measured it before its steady state (both also in results.md's notes).
     private static void WarnIfRanOut(ResultRow row)
     {
         if (row.ClientsRanOut > 0)
         {
             Console.WriteLine($"  WARNING: {row.ClientsRanOut} of {row.Clients} clients ran out of seeded logins before the window closed: "
                 + "these figures read low. Seed more with --sessions.");
+        }
+
+        if (row.StillWarmingUp)
+        {
+            Console.WriteLine($"  WARNING: the window's second half was more than {LoadRun.StillWarmingRatio - 1:P0} faster than its first: the portal was still warming up "
+                + "and these figures read low. Lengthen --warmup.");
         }
     }
 }

@@ -32,13 +32,14 @@ public sealed class LoadOptions
         Usage: dotnet run -c Release --project AccountsPortal.Benchmarks -- load [options]
           --clients N        concurrent app clients (default 32)
           --seconds T        measured seconds per configuration (default 10)
-          --warmup W         seconds run before the measured window and left out of it (default 30:
-                             a new portal process JIT-compiles and tiers up for about that long on 2 cores)
+          --warmup W         seconds run before the measured window and left out of it (default 60: a new portal
+                             process JIT-compiles and tiers up under load; two processes with PostgreSQL on the same
+                             2 cores were still doing so after 30 s)
           --provider P       sqlite | postgres (default: sqlite, and postgres too when a connection string is known)
           --connection CS    Npgsql connection string (default: the PORTAL_BENCH_POSTGRES environment variable)
           --nodes 1|2        portal processes over the one database (default: both 1 and 2)
           --users U          accounts with a passkey that the seeded logins are spread over (default 256)
-          --sessions M       login sessions seeded per configuration (default 2,000 per second of warm-up and run)
+          --sessions M       login sessions seeded per configuration (default 1,600 per second of warm-up and run)
           --bare-seconds S   seconds of the in-process MakeAssertionAsync comparison (default: --seconds)
           --portal-setting KEY=VALUE   extra configuration for every portal process (repeatable),
                              e.g. Logging:LogLevel:Microsoft.EntityFrameworkCore.Database.Command=Information
@@ -55,7 +56,7 @@ public sealed class LoadOptions
     public TimeSpan Duration { get; private set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Run before the measured window; its steps are not counted.</summary>
-    public TimeSpan Warmup { get; private set; } = TimeSpan.FromSeconds(30);
+    public TimeSpan Warmup { get; private set; } = TimeSpan.FromSeconds(60);
 
     /// <summary>The provider asked for, or null for the whole matrix.</summary>
     public DatabaseProvider? Provider { get; private set; }
@@ -88,7 +89,7 @@ public sealed class LoadOptions
 
     /// <summary>The login sessions seeded per configuration.</summary>
     public int SessionsPerConfiguration =>
-        Sessions ?? (int)Math.Ceiling(2_000 * (Warmup + Duration).TotalSeconds);
+        Sessions ?? (int)Math.Ceiling(1_600 * (Warmup + Duration).TotalSeconds);
 
     /// <summary>The configurations to run, in order.</summary>
     public IReadOnlyList<LoadConfiguration> Configurations()

@@ -9,6 +9,12 @@ namespace AccountsPortal.Benchmarks.Load;
 /// </summary>
 public static class LoadRun
 {
+    /// <summary>
+    /// A window whose second half verified more than this many times as many steps per second as its first half
+    /// measured a portal still warming up (JIT tiering), not its steady state (<see cref="ResultRow.StillWarmingUp"/>).
+    /// </summary>
+    public const double StillWarmingRatio = 1.10;
+
     /// <summary>Runs the clients against <paramref name="cluster"/> and summarises the measured window.</summary>
     public static Task<ResultRow> RunAsync(PortalCluster cluster, SeededLogins seeded, LoadOptions options)
     {
@@ -66,6 +72,18 @@ public static class LoadRun
                 .ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
             var ranOut = exhausted.Where(at => at != 0 && at < windowEnd).ToList();
             var note = $"{seeded.Logins.Count} logins over {seeded.Users.Count} accounts seeded in {seeded.Elapsed.TotalSeconds:F0} s";
+
+            // A portal still tiering its code up under load speeds up during the window: compare its two halves.
+            var middle = windowStart + ((windowEnd - windowStart) / 2);
+            var halfSeconds = options.Duration.TotalSeconds / 2;
+            var (firstHalf, secondHalf) = (verified.Count(s => s.Ended < middle) / halfSeconds, verified.Count(s => s.Ended >= middle) / halfSeconds);
+            var stillWarming = firstHalf > 0 && secondHalf > firstHalf * StillWarmingRatio;
+            note += $"; verified per second in the window's first half {firstHalf:F0}, second half {secondHalf:F0}";
+            if (stillWarming)
+            {
+                note += " (still warming up: lengthen --warmup)";
+            }
+
             if (ranOut.Count > 0)
             {
                 note += $"; {ranOut.Count} clients ran out of logins, the first after {Stopwatch.GetElapsedTime(started, ranOut.Min()).TotalSeconds:F1} s (seed more with --sessions)";
@@ -83,6 +101,7 @@ public static class LoadRun
                 note)
             {
                 ClientsRanOut = ranOut.Count,
+                StillWarmingUp = stillWarming,
             };
         }
         finally

@@ -24,13 +24,19 @@ public sealed class PortalCluster : IAsyncDisposable
     private const string NoSqlitePath = "/proc/accountsportal-load-uses-postgres/portal.db";
 
     private readonly List<PortalProcess> nodes = [];
+    private readonly Dictionary<string, string?> settings;
     private readonly DirectoryInfo? sqliteFolder;
 
-    private PortalCluster(LoadConfiguration configuration, Dictionary<string, string?> settings, DirectoryInfo? sqliteFolder)
+    // The server a PostgreSQL cluster's database is made on, and that database once made (dropped at the end).
+    private readonly string? postgresServer;
+    private string? postgresDatabase;
+
+    private PortalCluster(LoadConfiguration configuration, Dictionary<string, string?> settings, DirectoryInfo? sqliteFolder, string? postgresServer)
     {
         Configuration = configuration;
-        Settings = settings;
+        this.settings = settings;
         this.sqliteFolder = sqliteFolder;
+        this.postgresServer = postgresServer;
     }
 
     /// <summary>What this cluster runs.</summary>
@@ -40,12 +46,17 @@ public sealed class PortalCluster : IAsyncDisposable
     /// The configuration every node gets, and so the seeding host too: database, origin, app client, rate limits and
     /// the <c>--portal-setting</c> extras.
     /// </summary>
-    public IReadOnlyDictionary<string, string?> Settings { get; }
+    public IReadOnlyDictionary<string, string?> Settings => settings;
 
     /// <summary>The running nodes, A first.</summary>
     public IReadOnlyList<PortalProcess> Nodes => nodes;
 
-    /// <summary>A cluster of <paramref name="configuration"/>, not started yet; a SQLite one gets a new file in a temporary folder.</summary>
+    /// <summary>
+    /// A cluster of <paramref name="configuration"/>, not started yet. Each gets a database of its own: a SQLite one a new
+    /// file in a temporary folder, a PostgreSQL one a new database on the server <c>--connection</c> names, made when it
+    /// starts and dropped when it is disposed (a second configuration on the first one's rows and dead tuples would
+    /// not measure the same thing).
+    /// </summary>
     public static PortalCluster Create(LoadConfiguration configuration, LoadOptions options)
     {
         ArgumentNullException.ThrowIfNull(configuration);
@@ -69,9 +80,8 @@ public sealed class PortalCluster : IAsyncDisposable
         }
         else
         {
-            // Passed through as they are; the portal's PostgreSQL provider reads them.
+            // The database is made on this server when the cluster starts; the portal's PostgreSQL provider reads these.
             settings["Database:Provider"] = "Postgres";
-            settings["Database:ConnectionString"] = options.PostgresConnection;
             settings["Database:SqlitePath"] = NoSqlitePath;
         }
 
@@ -80,12 +90,31 @@ public sealed class PortalCluster : IAsyncDisposable
             settings[key] = value;
         }
 
-        return new PortalCluster(configuration, settings, folder);
+        return new PortalCluster(configuration, settings, folder, configuration.Provider == DatabaseProvider.Postgres ? options.PostgresConnection : null);
     }
 
-    /// <summary>Starts the nodes one after the other (the first one migrates the database) and waits until each is healthy.</summary>
+    /// <summary>
+    /// Makes a PostgreSQL cluster's database, then starts the nodes one after the other (the first one migrates the
+    /// database) and waits until each is healthy.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The database could not be made (the user needs <c>CREATEDB</c>), or a node did not start.</exception>
     public async Task StartAsync()
     {
+        if (postgresServer is not null && postgresDatabase is null)
+        {
+            try
+            {
+                postgresDatabase = await PostgresServer.CreateDatabaseAsync(postgresServer);
+            }
+            catch (Npgsql.NpgsqlException exception)
+            {
+                throw new InvalidOperationException(
+                    "Could not make a database of this run's own on the PostgreSQL server (its user needs CREATEDB): " + exception.Message, exception);
+            }
+
+            settings["Database:ConnectionString"] = postgresDatabase;
+        }
+
         for (var i = 0; i < Configuration.Nodes; i++)
         {
             var node = new PortalProcess("Production");
@@ -138,7 +167,7 @@ public sealed class PortalCluster : IAsyncDisposable
         }
     }
 
-    /// <summary>Stops every node gracefully and deletes the SQLite folder.</summary>
+    /// <summary>Stops every node gracefully and deletes the SQLite folder or drops the PostgreSQL database.</summary>
     public async ValueTask DisposeAsync()
     {
         foreach (var node in nodes)
@@ -151,6 +180,11 @@ public sealed class PortalCluster : IAsyncDisposable
             {
                 await node.DisposeAsync();
             }
+        }
+
+        if (postgresDatabase is not null)
+        {
+            await PostgresServer.DropAsync(postgresDatabase, postgresServer);
         }
 
         try

@@ -39,10 +39,12 @@ public static class PostgresServer
     }
 
     /// <summary>Drops the database of <paramref name="connectionString"/>, ending any connection still open to it.</summary>
-    public static async Task DropAsync(string connectionString)
+    /// <param name="connectionString">A connection string to the database to drop.</param>
+    /// <param name="server">The server's maintenance connection string; the tests' shared server when null.</param>
+    public static async Task DropAsync(string connectionString, string? server = null)
     {
         var name = new NpgsqlConnectionStringBuilder(connectionString).Database;
-        await using var connection = new NpgsqlConnection(ConnectionString);
+        await using var connection = new NpgsqlConnection(server ?? ConnectionString);
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)", connection);
         await command.ExecuteNonQueryAsync();
