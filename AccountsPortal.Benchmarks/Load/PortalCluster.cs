@@ -184,7 +184,16 @@ public sealed class PortalCluster : IAsyncDisposable
 
         if (postgresDatabase is not null)
         {
-            await PostgresServer.DropAsync(postgresDatabase, postgresServer);
+            try
+            {
+                await PostgresServer.DropAsync(postgresDatabase, postgresServer);
+            }
+            catch (Npgsql.NpgsqlException exception)
+            {
+                // The run's figures stand; the database is left for its owner to drop, by name.
+                await Console.Error.WriteLineAsync(
+                    $"  Could not drop the run's database {new Npgsql.NpgsqlConnectionStringBuilder(postgresDatabase).Database}: {exception.Message}");
+            }
         }
 
         try
