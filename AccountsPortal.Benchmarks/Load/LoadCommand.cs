@@ -3,7 +3,7 @@
 //   dotnet run -c Release --project AccountsPortal.Benchmarks -- load --clients 32 --seconds 10
 //
 // For each configuration (SQLite with 1 and 2 portal processes; PostgreSQL too when --connection or PORTAL_BENCH_POSTGRES
-// names a database) it seeds accounts with passkeys and app logins awaiting the passkey, starts the Release portal as
+// names a server, each on a new database there) it seeds accounts with passkeys and app logins awaiting the passkey, starts the Release portal as
 // separate processes, runs the clients, and then, in this process, bare Fido2NetLib MakeAssertionAsync on the same
 // inputs, and the same clients against a bare Kestrel serving the step from memory (the floor: no database). The
 // table is printed and written to results.md and results.csv under --out. `load --help` lists the options.

@@ -8,7 +8,10 @@ public enum DatabaseProvider
     /// <summary>One SQLite file in a temporary folder, new for each configuration.</summary>
     Sqlite,
 
-    /// <summary>A PostgreSQL database named by a connection string (passed to the portal as <c>Database__ConnectionString</c>).</summary>
+    /// <summary>
+    /// A new PostgreSQL database for each configuration, made on the server a connection string names and dropped
+    /// afterwards (<see cref="PortalCluster"/>; the string's user needs <c>CREATEDB</c>).
+    /// </summary>
     Postgres,
 }
 
@@ -36,7 +39,8 @@ public sealed class LoadOptions
                              process JIT-compiles and tiers up under load; two processes with PostgreSQL on the same
                              2 cores were still doing so after 30 s)
           --provider P       sqlite | postgres (default: sqlite, and postgres too when a connection string is known)
-          --connection CS    Npgsql connection string (default: the PORTAL_BENCH_POSTGRES environment variable)
+          --connection CS    Npgsql connection string to a server where its user may create databases: each
+                             configuration runs on a new one, dropped afterwards (default: PORTAL_BENCH_POSTGRES)
           --nodes 1|2        portal processes over the one database (default: both 1 and 2)
           --users U          accounts with a passkey that the seeded logins are spread over (default 256)
           --sessions M       login sessions seeded per configuration (default 1,600 per second of warm-up and run)
