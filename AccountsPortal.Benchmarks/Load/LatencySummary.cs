@@ -57,7 +57,7 @@ public sealed record ResultRow(
 
     /// <summary>
     /// The window's second half verified over <see cref="LoadRun.StillWarmingRatio"/> times as many steps per second as its
-    /// first: the portal was still speeding up, so the row reads below its steady state.
+    /// first, with no client out of logins: the server was still speeding up, so the row reads below its steady state.
     /// </summary>
     public bool StillWarmingUp { get; init; }
 

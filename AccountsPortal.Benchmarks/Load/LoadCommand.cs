@@ -62,7 +62,7 @@ public static class LoadCommand
                     var row = await LoadRun.RunAsync(cluster, seeded, options);
                     rows.Add(row);
                     Console.WriteLine(ResultsTable.Console([row]));
-                    WarnIfRanOut(row);
+                    WarnIfUnsteady(row);
                 }
                 catch (Exception exception) when (exception is InvalidOperationException or TimeoutException or IOException)
                 {
@@ -97,7 +97,7 @@ public static class LoadCommand
                 var floor = await HttpFloorRun.RunAsync(again, options);
                 rows.Add(floor);
                 Console.WriteLine(ResultsTable.Console([floor]));
-                WarnIfRanOut(floor);
+                WarnIfUnsteady(floor);
             }
         }
         finally
@@ -120,9 +120,10 @@ public static class LoadCommand
         return string.Create(CultureInfo.InvariantCulture, $"{configuration.Provider.ToString().ToLowerInvariant()}-{configuration.Nodes}node");
     }
 
-    // A row whose clients ran out of seeded logins measured a lighter load than asked for, and one whose portal sped up
-    // during the window measured it before its steady state (both also in results.md's notes).
-    private static void WarnIfRanOut(ResultRow row)
+    // A row whose clients ran out of seeded logins measured a lighter load than asked for, and one whose server (a portal,
+    // or the floor's bare Kestrel) sped up during the window measured it before its steady state (both also in
+    // results.md's notes).
+    private static void WarnIfUnsteady(ResultRow row)
     {
         if (row.ClientsRanOut > 0)
         {
@@ -132,7 +133,7 @@ public static class LoadCommand
 
         if (row.StillWarmingUp)
         {
-            Console.WriteLine($"  WARNING: the window's second half was more than {LoadRun.StillWarmingRatio - 1:P0} faster than its first: the portal was still warming up "
+            Console.WriteLine($"  WARNING: the window's second half was more than {LoadRun.StillWarmingRatio - 1:P0} faster than its first: the server was still warming up "
                 + "and these figures read low. Lengthen --warmup.");
         }
     }

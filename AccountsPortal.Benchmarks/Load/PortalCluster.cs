@@ -23,6 +23,8 @@ public sealed class PortalCluster : IAsyncDisposable
     /// </summary>
     private const string NoSqlitePath = "/proc/accountsportal-load-uses-postgres/portal.db";
 
+    private const string ConnectionStringKey = "Database:ConnectionString";
+
     private readonly List<PortalProcess> nodes = [];
     private readonly Dictionary<string, string?> settings;
     private readonly DirectoryInfo? sqliteFolder;
@@ -82,6 +84,7 @@ public sealed class PortalCluster : IAsyncDisposable
         {
             // The database is made on this server when the cluster starts; the portal's PostgreSQL provider reads these.
             settings["Database:Provider"] = "Postgres";
+            settings[ConnectionStringKey] = options.PostgresConnection;
             settings["Database:SqlitePath"] = NoSqlitePath;
         }
 
@@ -90,7 +93,11 @@ public sealed class PortalCluster : IAsyncDisposable
             settings[key] = value;
         }
 
-        return new PortalCluster(configuration, settings, folder, configuration.Provider == DatabaseProvider.Postgres ? options.PostgresConnection : null);
+        // A database named with --portal-setting Database:ConnectionString is used as it is, and neither made nor dropped.
+        var makeOn = configuration.Provider == DatabaseProvider.Postgres && !options.PortalSettings.ContainsKey(ConnectionStringKey)
+            ? options.PostgresConnection
+            : null;
+        return new PortalCluster(configuration, settings, folder, makeOn);
     }
 
     /// <summary>
@@ -104,15 +111,23 @@ public sealed class PortalCluster : IAsyncDisposable
         {
             try
             {
-                postgresDatabase = await PostgresServer.CreateDatabaseAsync(postgresServer);
+                postgresDatabase = await PostgresServer.CreateDatabaseAsync(postgresServer, prefix: "portal_load_");
             }
-            catch (Npgsql.NpgsqlException exception)
+            catch (ArgumentException exception)
+            {
+                throw new InvalidOperationException("The PostgreSQL connection string is not valid: " + exception.Message, exception);
+            }
+            catch (Npgsql.PostgresException exception) when (exception.SqlState == Npgsql.PostgresErrorCodes.InsufficientPrivilege)
             {
                 throw new InvalidOperationException(
                     "Could not make a database of this run's own on the PostgreSQL server (its user needs CREATEDB): " + exception.Message, exception);
             }
+            catch (Npgsql.NpgsqlException exception)
+            {
+                throw new InvalidOperationException("Could not make a database of this run's own on the PostgreSQL server: " + exception.Message, exception);
+            }
 
-            settings["Database:ConnectionString"] = postgresDatabase;
+            settings[ConnectionStringKey] = postgresDatabase;
         }
 
         for (var i = 0; i < Configuration.Nodes; i++)
@@ -157,6 +172,26 @@ public sealed class PortalCluster : IAsyncDisposable
         return total;
     }
 
+    // The PostgreSQL database this cluster made, if it did; one that cannot be dropped is named on stderr, and the run
+    // goes on (its figures stand).
+    private async Task DropDatabaseAsync()
+    {
+        if (postgresDatabase is null)
+        {
+            return;
+        }
+
+        try
+        {
+            await PostgresServer.DropAsync(postgresDatabase, postgresServer);
+        }
+        catch (Npgsql.NpgsqlException exception)
+        {
+            await Console.Error.WriteLineAsync(
+                $"  Could not drop the run's database {new Npgsql.NpgsqlConnectionStringBuilder(postgresDatabase).Database}: {exception.Message}");
+        }
+    }
+
     /// <summary>Writes each node's stdout and stderr to <paramref name="folder"/> as <c>{prefix}-node-A.log</c>, ….</summary>
     public async Task SaveOutputAsync(string folder, string prefix)
     {
@@ -170,30 +205,24 @@ public sealed class PortalCluster : IAsyncDisposable
     /// <summary>Stops every node gracefully and deletes the SQLite folder or drops the PostgreSQL database.</summary>
     public async ValueTask DisposeAsync()
     {
-        foreach (var node in nodes)
+        try
         {
-            try
+            foreach (var node in nodes)
             {
-                await node.StopAsync();
-            }
-            finally
-            {
-                await node.DisposeAsync();
+                try
+                {
+                    await node.StopAsync();
+                }
+                finally
+                {
+                    await node.DisposeAsync();
+                }
             }
         }
-
-        if (postgresDatabase is not null)
+        finally
         {
-            try
-            {
-                await PostgresServer.DropAsync(postgresDatabase, postgresServer);
-            }
-            catch (Npgsql.NpgsqlException exception)
-            {
-                // The run's figures stand; the database is left for its owner to drop, by name.
-                await Console.Error.WriteLineAsync(
-                    $"  Could not drop the run's database {new Npgsql.NpgsqlConnectionStringBuilder(postgresDatabase).Database}: {exception.Message}");
-            }
+            // Also after a node that would not stop (disposing it killed it): the run's database goes either way.
+            await DropDatabaseAsync();
         }
 
         try

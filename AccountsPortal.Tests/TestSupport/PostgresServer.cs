@@ -22,11 +22,12 @@ public static class PostgresServer
     /// <summary>Creates an empty database of its own (or a copy of <paramref name="template"/>); <see cref="DropAsync"/> removes it.</summary>
     /// <param name="server">The server's maintenance connection string; the tests' shared server when null.</param>
     /// <param name="template">A database on that server, with no session connected, to copy; PostgreSQL's default (empty) when null.</param>
+    /// <param name="prefix">The new database's name before its random part.</param>
     /// <returns>The connection string to the new database.</returns>
-    public static async Task<string> CreateDatabaseAsync(string? server = null, string? template = null)
+    public static async Task<string> CreateDatabaseAsync(string? server = null, string? template = null, string prefix = "portal_test_")
     {
         server ??= ConnectionString;
-        var name = "portal_test_" + Guid.NewGuid().ToString("N");
+        var name = prefix + Guid.NewGuid().ToString("N");
         await using (var connection = new NpgsqlConnection(server))
         {
             await connection.OpenAsync();
