@@ -586,12 +586,9 @@ public sealed class CrashRecoveryTests(ITestOutputHelper output)
                         return;
                     }
 
-                    if (retries < 2 && waited.Elapsed > TimeSpan.FromSeconds(15) && await page.AddPasskeyClickWentNowhereAsync())
+                    if (retries < 2 && await page.ClickAddPasskeyAgainIfLostAsync(name, waited.Elapsed))
                     {
                         // A lost click (PageExtensions.AddPasskeyClickWentNowhereAsync): clicked again, as a person would.
-                        Console.WriteLine($"'Add passkey' clicked again for '{name}': the click {waited.Elapsed.TotalSeconds:F0} s before went nowhere.");
-                        await page.GetByLabel("Passkey name").FillAsync(name);
-                        await page.GetByRole(AriaRole.Button, new() { Name = "Add passkey" }).ClickAsync();
                         retries++;
                         waited.Restart();
                         continue;

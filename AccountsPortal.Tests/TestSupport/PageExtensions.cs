@@ -41,6 +41,24 @@ public static class PageExtensions
         && await page.GetByRole(AriaRole.Button, new() { Name = "Add passkey" }).IsEnabledAsync();
 
     /// <summary>
+    /// When the last click on "Add passkey", <paramref name="sinceClick"/> ago, is more than 15 s old and went nowhere
+    /// (<see cref="AddPasskeyClickWentNowhereAsync"/>): says so in the test's output, fills in <paramref name="name"/> and
+    /// clicks again. True when it clicked.
+    /// </summary>
+    public static async Task<bool> ClickAddPasskeyAgainIfLostAsync(this IPage page, string name, TimeSpan sinceClick)
+    {
+        if (sinceClick <= TimeSpan.FromSeconds(15) || !await page.AddPasskeyClickWentNowhereAsync())
+        {
+            return false;
+        }
+
+        Console.WriteLine($"'Add passkey' clicked again for '{name}': the click {sinceClick.TotalSeconds:F0} s before went nowhere.");
+        await page.GetByLabel("Passkey name").FillAsync(name);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Add passkey" }).ClickAsync();
+        return true;
+    }
+
+    /// <summary>
     /// Waits until the page's address ends with <paramref name="ending"/> (a path, with its query when given), by
     /// polling the address as <c>Expect(page).ToHaveURLAsync</c> does. Used instead of <c>WaitForURLAsync</c>, which
     /// on an address that already matches waits for the document's <c>load</c> event with a check-then-subscribe
