@@ -28,9 +28,10 @@ public static class MigratedTemplates
     public static void CopySqliteTo(string path)
     {
         var copy = $"{path}.{Guid.NewGuid():N}.copy";
-        File.Copy(SqliteFile.Value, copy);
         try
         {
+            // A copy that fails half-way (a full disk) is deleted below too.
+            File.Copy(SqliteFile.Value, copy);
             File.Move(copy, path, overwrite: false);
         }
         finally
