@@ -213,7 +213,7 @@ public sealed class DatabaseFailureTests
         Assert.Equal(HttpStatusCode.OK, (await client.Http.GetAsync("/healthz")).StatusCode);
 
         // Gone from under the running portal (an operator's mistake, a lost volume): no connection may recreate it empty.
-        SqliteKeptOpenConnection.ReleaseAll(app.DatabasePath);
+        SqliteConnection.ClearAllPools();
         foreach (var file in new[] { app.DatabasePath, app.DatabasePath + "-wal", app.DatabasePath + "-shm" })
         {
             File.Delete(file);
@@ -233,14 +233,14 @@ public sealed class DatabaseFailureTests
         await app.WithDbAsync(db => db.Database.ExecuteSqlRawAsync("PRAGMA wal_checkpoint(TRUNCATE)"));
         var before = await DatabaseState.CaptureAsync(app);
         // Connections opened before the file turned read-only keep a writable handle: none may be left in the pool.
-        SqliteKeptOpenConnection.ReleaseAll(app.DatabasePath);
+        SqliteConnection.ClearAllPools();
 
         await using (ReadOnlyFile.Make(app.DatabasePath))
         {
             await AssertFailsClosedAsync(app, client, email);
         }
 
-        SqliteKeptOpenConnection.ReleaseAll(app.DatabasePath);
+        SqliteConnection.ClearAllPools();
         await DatabaseState.AssertUnchangedAsync(app, before);
     }
 

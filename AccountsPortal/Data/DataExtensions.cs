@@ -24,13 +24,10 @@ public static class DataExtensions
         {
             var options = services.GetRequiredService<IOptions<DatabaseOptions>>().Value;
             var contentRoot = services.GetRequiredService<IWebHostEnvironment>().ContentRootPath;
-            SqliteKeptOpenConnection.KeepOpen(db.UseSqlite(SqliteConnectionString(options, contentRoot)))
-                .AddInterceptors(
-                    new SqliteConnectionPragmas(options.BusyTimeoutMilliseconds, options.SqliteCommitSync),
-                    new SqliteReturningGuard(),
-                    new SqliteStatementCache())
+            db.UseSqlite(SqliteConnectionString(options, contentRoot))
+                .AddInterceptors(new SqliteConnectionPragmas(options.BusyTimeoutMilliseconds, options.SqliteCommitSync), new SqliteReturningGuard())
                 .AddInterceptors(services.GetServices<IInterceptor>());
-        }, poolSize: SqliteKeptOpenConnection.MaxKeptConnections);
+        });
         builder.Services.AddDbContextPool<PostgresPortalDbContext>((services, db) =>
             db.UseNpgsql(PostgresConnectionString(services.GetRequiredService<IOptions<DatabaseOptions>>().Value))
                 .AddInterceptors(services.GetServices<IInterceptor>()));
